@@ -1,0 +1,198 @@
+//! `waybill`: run the server and manage stores and keys.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+use waybill_server::AppState;
+use waybill_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "waybill",
+    version,
+    about = "Self-hosted fulfillment and shipment tracking"
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH (created and migrated on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "WAYBILL_DATABASE_URL",
+        default_value = "sqlite://waybill.db"
+    )]
+    database: String,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "WAYBILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "WAYBILL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage stores.
+    Stores {
+        #[command(subcommand)]
+        command: StoresCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoresCommand {
+    /// Create a store and print its id and API secret (shown once) as one line of JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List stores, one JSON object per line.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create another API key for a store and print its secret (shown once) as JSON.
+    Create {
+        #[arg(long)]
+        store: String,
+    },
+    /// List a store's keys (never their secrets), one JSON object per line.
+    List {
+        #[arg(long)]
+        store: String,
+    },
+    /// Revoke a key; it stops working on the next request.
+    Revoke { key_id: String },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("WAYBILL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let store = waybill_store::open(&cli.database)
+        .await
+        .with_context(|| format!("opening {}", waybill_store::redact_url(&cli.database)))?;
+    match cli.command {
+        Command::Serve { listen } => serve(store, listen).await,
+        Command::Migrate => {
+            tracing::info!(database = %store.describe(), "database is migrated");
+            Ok(())
+        }
+        Command::Stores { command } => stores(store, command).await,
+        Command::Keys { command } => keys(store, command).await,
+    }
+}
+
+async fn serve(store: Arc<dyn Store>, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(
+        "listening on http://{addr} with database {}",
+        store.describe()
+    );
+    waybill_server::serve(
+        listener,
+        AppState::new(store),
+        waybill_server::shutdown_signal(),
+    )
+    .await
+}
+
+async fn stores(store: Arc<dyn Store>, command: StoresCommand) -> anyhow::Result<()> {
+    match command {
+        StoresCommand::Create { name } => {
+            let (record, key) = store.create_store(&name).await?;
+            println!(
+                "{}",
+                json!({ "storeId": record.id, "apiSecret": key.secret })
+            );
+        }
+        StoresCommand::List => {
+            for s in store.list_stores().await? {
+                println!(
+                    "{}",
+                    json!({
+                        "storeId": s.id,
+                        "name": s.name,
+                        "createdAt": waybill_core::time::format(s.created_at),
+                    })
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(store: Arc<dyn Store>, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create { store: store_id } => {
+            let key = store.create_api_key(&store_id).await?;
+            println!(
+                "{}",
+                json!({ "keyId": key.id, "storeId": key.store_id, "apiSecret": key.secret })
+            );
+        }
+        KeysCommand::List { store: store_id } => {
+            if !store.store_exists(&store_id).await? {
+                bail!("store '{store_id}' was not found");
+            }
+            for k in store.list_api_keys(&store_id).await? {
+                println!(
+                    "{}",
+                    json!({
+                        "keyId": k.id,
+                        "storeId": k.store_id,
+                        "prefix": k.prefix,
+                        "createdAt": waybill_core::time::format(k.created_at),
+                        "revokedAt": k.revoked_at.map(waybill_core::time::format),
+                    })
+                );
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            if !store.revoke_api_key(&key_id).await? {
+                bail!("no live key '{key_id}'");
+            }
+            println!("{}", json!({ "keyId": key_id, "revoked": true }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! Fulfillments: which units left in which parcel, and where that parcel has been.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ledger::LedgerEffect;
+use crate::order::validate_id;
+use crate::{DomainError, Quantity, ShipmentStatus, StatusOrEvent, Timestamp};
+
+/// Where a tracking event happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+}
+
+impl Location {
+    pub fn is_empty(&self) -> bool {
+        self.city.is_none()
+            && self.state.is_none()
+            && self.country.is_none()
+            && self.postal_code.is_none()
+    }
+}
+
+/// One parcel of a fulfillment: a carrier's tracking number and where to follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub carrier: Option<String>,
+    pub tracking_number: String,
+    pub tracking_url: Option<String>,
+}
+
+/// One entry of a fulfillment's tracking history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// A shipment status or an event name.
+    pub status: String,
+    pub message: String,
+    pub datetime: Timestamp,
+    pub location: Option<Location>,
+}
+
+/// A line of a stored fulfillment, with the order line's descriptive fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FulfillmentLine {
+    pub line_item_id: String,
+    pub quantity: u32,
+    pub title: String,
+    pub product_id: Option<String>,
+    pub variant_id: Option<String>,
+    pub sku: Option<String>,
+}
+
+/// A stored fulfillment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fulfillment {
+    pub id: String,
+    pub order_id: Uuid,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub status: ShipmentStatus,
+    /// The status exactly as the caller's dialect named it, when the dialect has its own
+    /// vocabulary (OrderProtection's `FULFILLED`, say).
+    pub status_label: Option<String>,
+    pub packages: Vec<Package>,
+    pub estimated_delivery: Option<NaiveDate>,
+    pub delivered_at: Option<Timestamp>,
+    pub lines: Vec<FulfillmentLine>,
+    /// Chronological by `datetime`.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Fulfillment {
+    pub fn first_package(&self) -> Option<&Package> {
+        self.packages.first()
+    }
+}
+
+/// The first tracking entry a caller may supply with a new fulfillment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitialTracking {
+    pub message: Option<String>,
+    pub datetime: Option<Timestamp>,
+    pub location: Option<Location>,
+}
+
+/// A validated request to create a fulfillment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFulfillment {
+    /// The caller's id, or `None` to have one generated.
+    pub id: Option<String>,
+    pub lines: Vec<(String, Quantity)>,
+    pub packages: Vec<Package>,
+    pub status: ShipmentStatus,
+    pub status_label: Option<String>,
+    pub estimated_delivery: Option<NaiveDate>,
+    pub initial: InitialTracking,
+}
+
+impl NewFulfillment {
+    /// Checks the invariants of a request: a valid id if one is given, at least one line, no line
+    /// named twice, non-blank tracking numbers.
+    pub fn new(
+        id: Option<String>,
+        lines: Vec<(String, Quantity)>,
+        packages: Vec<Package>,
+        status: ShipmentStatus,
+    ) -> Result<Self, DomainError> {
+        if let Some(id) = &id {
+            validate_id("fulfillmentId", id)?;
+        }
+        if lines.is_empty() {
+            return Err(DomainError::invalid(
+                "lineItems must contain at least one line item",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (index, (line_id, _)) in lines.iter().enumerate() {
+            validate_id(&format!("lineItems[{index}].id"), line_id)?;
+            if !seen.insert(line_id.as_str()) {
+                return Err(DomainError::invalid(format!(
+                    "line item '{line_id}' is listed more than once; list each line once with its total quantity"
+                )));
+            }
+        }
+        for package in &packages {
+            if package.tracking_number.trim().is_empty() {
+                return Err(DomainError::invalid("tracking number must not be empty"));
+            }
+        }
+        Ok(NewFulfillment {
+            id,
+            lines,
+            packages,
+            status,
+            status_label: None,
+            estimated_delivery: None,
+            initial: InitialTracking::default(),
+        })
+    }
+
+    /// The id to store: the caller's, or a fresh one.
+    pub fn id_or_generate(&self) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| Uuid::now_v7().to_string())
+    }
+
+    /// The first history entry: the caller's initial tracking, or a note of the initial status.
+    pub fn first_entry(&self, now: Timestamp) -> HistoryEntry {
+        HistoryEntry {
+            status: self.status.as_str().to_owned(),
+            message: self
+                .initial
+                .message
+                .clone()
+                .unwrap_or_else(|| self.status.description().to_owned()),
+            datetime: self.initial.datetime.unwrap_or(now),
+            location: self.initial.location.clone().filter(|l| !l.is_empty()),
+        }
+    }
+
+    /// When the shipment was delivered, if it starts delivered.
+    pub fn delivered_at(&self, now: Timestamp) -> Option<Timestamp> {
+        (self.status == ShipmentStatus::Delivered).then(|| self.initial.datetime.unwrap_or(now))
+    }
+}
+
+/// A shipment-status update: a new status or an event, and optionally a new ETA and the details
+/// of a tracking history entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub change: StatusOrEvent,
+    pub status_label: Option<String>,
+    pub estimated_delivery: Option<NaiveDate>,
+    pub message: Option<String>,
+    pub datetime: Option<Timestamp>,
+    pub location: Option<Location>,
+}
+
+impl StatusUpdate {
+    pub fn new(change: StatusOrEvent) -> Self {
+        StatusUpdate {
+            change,
+            status_label: None,
+            estimated_delivery: None,
+            message: None,
+            datetime: None,
+            location: None,
+        }
+    }
+
+    /// Decides what the update does to a fulfillment currently in `current`.
+    pub fn apply(&self, current: &Fulfillment, now: Timestamp) -> StatusChange {
+        let status = match self.change {
+            StatusOrEvent::Status(status) => status,
+            StatusOrEvent::Event(_) => current.status,
+        };
+        let datetime = self.datetime.unwrap_or(now);
+        let delivered_at = match self.change {
+            StatusOrEvent::Status(ShipmentStatus::Delivered) => Some(datetime),
+            _ => current.delivered_at,
+        };
+        let ledger = match (current.status.is_live(), status.is_live()) {
+            (true, false) => LedgerEffect::Release,
+            (false, true) => LedgerEffect::Reserve,
+            _ => LedgerEffect::None,
+        };
+        let status_label = match self.change {
+            StatusOrEvent::Status(_) => self.status_label.clone(),
+            StatusOrEvent::Event(_) => current.status_label.clone(),
+        };
+        StatusChange {
+            status,
+            status_label,
+            estimated_delivery: self.estimated_delivery.or(current.estimated_delivery),
+            delivered_at,
+            entry: HistoryEntry {
+                status: self.change.as_str().to_owned(),
+                message: self
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| self.change.description().to_owned()),
+                datetime,
+                location: self.location.clone().filter(|l| !l.is_empty()),
+            },
+            ledger,
+        }
+    }
+}
+
+/// The outcome of [`StatusUpdate::apply`]: the fulfillment's new state, the history entry to
+/// append and what moves in the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub status: ShipmentStatus,
+    pub status_label: Option<String>,
+    pub estimated_delivery: Option<NaiveDate>,
+    pub delivered_at: Option<Timestamp>,
+    pub entry: HistoryEntry,
+    pub ledger: LedgerEffect,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ShipmentEvent, time};
+
+    fn q(n: i64) -> Quantity {
+        Quantity::new("q", n).unwrap()
+    }
+
+    fn fulfillment(status: ShipmentStatus) -> Fulfillment {
+        Fulfillment {
+            id: "f".into(),
+            order_id: Uuid::nil(),
+            created_at: time::now(),
+            updated_at: time::now(),
+            status,
+            status_label: None,
+            packages: vec![],
+            estimated_delivery: NaiveDate::from_ymd_opt(2024, 3, 25),
+            delivered_at: None,
+            lines: vec![],
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn new_fulfillment_validation() {
+        assert!(NewFulfillment::new(None, vec![], vec![], ShipmentStatus::PreTransit).is_err());
+        assert!(
+            NewFulfillment::new(
+                None,
+                vec![("a".into(), q(1)), ("a".into(), q(2))],
+                vec![],
+                ShipmentStatus::PreTransit
+            )
+            .is_err()
+        );
+        let blank = Package {
+            carrier: Some("UPS".into()),
+            tracking_number: "  ".into(),
+            tracking_url: None,
+        };
+        assert!(
+            NewFulfillment::new(
+                None,
+                vec![("a".into(), q(1))],
+                vec![blank],
+                ShipmentStatus::PreTransit
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_status_changes_the_status_and_an_event_does_not() {
+        let now = time::now();
+        let current = fulfillment(ShipmentStatus::InTransit);
+        let change = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::OutForDelivery))
+            .apply(&current, now);
+        assert_eq!(change.status, ShipmentStatus::OutForDelivery);
+        assert_eq!(change.entry.status, "out_for_delivery");
+
+        let mut update = StatusUpdate::new(StatusOrEvent::Event(ShipmentEvent::Delayed));
+        update.estimated_delivery = NaiveDate::from_ymd_opt(2024, 4, 1);
+        let change = update.apply(&current, now);
+        assert_eq!(change.status, ShipmentStatus::InTransit);
+        assert_eq!(
+            change.estimated_delivery,
+            NaiveDate::from_ymd_opt(2024, 4, 1)
+        );
+        assert_eq!(change.entry.status, "delayed");
+        assert_eq!(change.entry.message, "Shipment is delayed");
+        assert_eq!(change.entry.datetime, now);
+        assert_eq!(change.ledger, LedgerEffect::None);
+    }
+
+    #[test]
+    fn delivered_sets_delivered_at_from_the_event_or_now() {
+        let now = time::now();
+        let current = fulfillment(ShipmentStatus::OutForDelivery);
+        let update = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Delivered));
+        assert_eq!(update.apply(&current, now).delivered_at, Some(now));
+        let at = time::parse_datetime("d", "2024-03-21T09:00:00Z").unwrap();
+        let mut update = update.clone();
+        update.datetime = Some(at);
+        assert_eq!(update.apply(&current, now).delivered_at, Some(at));
+    }
+
+    #[test]
+    fn cancelling_releases_and_reviving_reserves() {
+        let now = time::now();
+        let cancel = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Cancelled));
+        assert_eq!(
+            cancel
+                .apply(&fulfillment(ShipmentStatus::InTransit), now)
+                .ledger,
+            LedgerEffect::Release
+        );
+        assert_eq!(
+            cancel
+                .apply(&fulfillment(ShipmentStatus::Cancelled), now)
+                .ledger,
+            LedgerEffect::None
+        );
+        let revive = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::InTransit));
+        assert_eq!(
+            revive
+                .apply(&fulfillment(ShipmentStatus::Cancelled), now)
+                .ledger,
+            LedgerEffect::Reserve
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! Waybill's domain: orders, line items, fulfillments, the ten shipment statuses, the three
+//! automation events, and the quantity ledger.
+//!
+//! Nothing here performs I/O or knows a vendor's JSON field names. Dialects translate their
+//! requests into the commands defined here; stores persist what these rules decide.
+
+pub mod error;
+pub mod fulfillment;
+pub mod ledger;
+pub mod money;
+pub mod order;
+pub mod status;
+pub mod time;
+
+pub use error::DomainError;
+pub use fulfillment::{
+    Fulfillment, FulfillmentLine, HistoryEntry, Location, NewFulfillment, Package, StatusChange,
+    StatusUpdate,
+};
+pub use ledger::{LedgerEffect, LedgerLine};
+pub use money::Money;
+pub use order::{
+    Address, Customer, LineItem, NewLineItem, NewOrder, Order, OrderDetails, OrderRef, Quantity,
+    Shipping,
+};
+pub use status::{ShipmentEvent, ShipmentStatus, StatusOrEvent};
+pub use time::Timestamp;

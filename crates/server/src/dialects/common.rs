@@ -1,0 +1,106 @@
+//! Small pieces several dialects parse the same way.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use waybill_core::{DomainError, Location, Money};
+
+/// A money amount as callers send it: a JSON number or a numeric string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    Number(f64),
+    Text(Money),
+}
+
+impl Amount {
+    pub fn into_money(self, field: &str) -> Result<Money, DomainError> {
+        match self {
+            Amount::Number(n) => Money::from_f64(field, n),
+            Amount::Text(m) => Ok(m),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl Visitor<'_> for AmountVisitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative decimal amount (number or numeric string)")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Amount, E> {
+                Ok(Amount::Number(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
+                Ok(Amount::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
+                Ok(Amount::Number(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Amount, E> {
+                Money::parse("amount", v)
+                    .map(Amount::Text)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        deserializer.deserialize_any(AmountVisitor)
+    }
+}
+
+/// Turns an optional amount into money, naming `field` in errors.
+pub fn money(field: &str, amount: Option<Amount>) -> Result<Option<Money>, DomainError> {
+    amount.map(|a| a.into_money(field)).transpose()
+}
+
+/// A tracking location in the camelCase shape Redo uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationJson {
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+}
+
+impl From<LocationJson> for Location {
+    fn from(l: LocationJson) -> Location {
+        Location {
+            city: l.city,
+            state: l.state,
+            country: l.country,
+            postal_code: l.postal_code,
+        }
+    }
+}
+
+impl From<&Location> for LocationJson {
+    fn from(l: &Location) -> LocationJson {
+        LocationJson {
+            city: l.city.clone(),
+            state: l.state.clone(),
+            country: l.country.clone(),
+            postal_code: l.postal_code.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_accept_numbers_and_strings() {
+        let a: Amount = serde_json::from_str("19.99").unwrap();
+        assert_eq!(a.into_money("p").unwrap().to_string(), "19.99");
+        let a: Amount = serde_json::from_str("\"5.10\"").unwrap();
+        assert_eq!(a.into_money("p").unwrap().to_string(), "5.1");
+        assert!(serde_json::from_str::<Amount>("\"abc\"").is_err());
+        assert!(serde_json::from_str::<Amount>("true").is_err());
+        let neg: Amount = serde_json::from_str("-1").unwrap();
+        assert!(neg.into_money("price").is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! The vendor dialects. Each is a thin translation between a vendor's JSON, auth and error
+//! format and the core's commands; none of them talks SQL.
+
+pub mod common;
+pub mod redo;

@@ -1,0 +1,254 @@
+//! The Redo dialect, under `/v2.2` (seeds 000 and 001, and the order endpoints around them).
+//!
+//! Order endpoints answer errors as `{"error": "<sentence>"}`; a secret used on another store's
+//! path is answered with problem JSON (403), as Redo documents.
+
+mod types;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use waybill_core::{DomainError, OrderRef};
+use waybill_store::StoreError;
+
+use crate::AppState;
+use crate::auth::{self, Access, AuthError};
+use crate::extract::{BodyError, JsonBody};
+use crate::problem::Problem;
+use types::{
+    CreateFulfillmentRequest, CreateOrderRequest, FulfillmentResponse, OrderJson,
+    UpdateStatusRequest,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stores/{store_id}/orders", post(create_order))
+        .route(
+            "/stores/{store_id}/orders/{order_id}",
+            get(get_order).delete(delete_order),
+        )
+        .route(
+            "/stores/{store_id}/orders/{order_id}/fulfillments",
+            post(create_fulfillment),
+        )
+        .route(
+            "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}/shipment-status",
+            post(update_shipment_status),
+        )
+}
+
+/// A Redo error response.
+#[derive(Debug)]
+pub enum RedoError {
+    /// `{"error": message}` with the given status.
+    Plain(StatusCode, String),
+    /// Problem JSON (used for 403).
+    Problem(Problem),
+}
+
+impl RedoError {
+    fn plain(status: StatusCode, message: impl Into<String>) -> Self {
+        RedoError::Plain(status, message.into())
+    }
+
+    fn internal() -> Self {
+        RedoError::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "an internal error occurred; it has been logged",
+        )
+    }
+
+    fn unavailable() -> Self {
+        RedoError::plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is temporarily unavailable; retry shortly",
+        )
+    }
+}
+
+impl IntoResponse for RedoError {
+    fn into_response(self) -> Response {
+        match self {
+            RedoError::Plain(status, message) => {
+                (status, Json(json!({ "error": message }))).into_response()
+            }
+            RedoError::Problem(problem) => problem.into_response(),
+        }
+    }
+}
+
+impl From<BodyError> for RedoError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => RedoError::plain(StatusCode::PAYLOAD_TOO_LARGE, e.message()),
+            BodyError::Malformed(m) => RedoError::plain(StatusCode::BAD_REQUEST, m),
+        }
+    }
+}
+
+impl From<DomainError> for RedoError {
+    fn from(e: DomainError) -> Self {
+        let status = match &e {
+            DomainError::Invalid(_)
+            | DomainError::UnknownLineItem { .. }
+            | DomainError::OverFulfillment { .. } => StatusCode::BAD_REQUEST,
+            DomainError::OrderNotFound(_)
+            | DomainError::FulfillmentNotFound(_)
+            | DomainError::StoreNotFound(_) => StatusCode::NOT_FOUND,
+            DomainError::DuplicateOrder(_) | DomainError::DuplicateFulfillment(_) => {
+                StatusCode::CONFLICT
+            }
+        };
+        RedoError::plain(status, e.to_string())
+    }
+}
+
+impl From<StoreError> for RedoError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                RedoError::unavailable()
+            }
+            StoreError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                RedoError::internal()
+            }
+        }
+    }
+}
+
+impl From<AuthError> for RedoError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(inner) => inner.into(),
+            other => RedoError::plain(StatusCode::UNAUTHORIZED, other.message()),
+        }
+    }
+}
+
+/// The store a request acts for: authenticated by its bearer secret and allowed on the
+/// `{store_id}` of its path.
+pub struct RedoStore(pub String);
+
+impl FromRequestParts<AppState> for RedoStore {
+    type Rejection = RedoError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let authenticated = auth::authenticate(state.store.as_ref(), &parts.headers).await?;
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| RedoError::plain(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let requested = params.get("store_id").cloned().unwrap_or_default();
+        match auth::check_store_access(state.store.as_ref(), &authenticated, &requested).await? {
+            Access::Allowed => Ok(RedoStore(authenticated)),
+            Access::Forbidden => Err(RedoError::Problem(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this API secret does not belong to the store in the path",
+            ))),
+            Access::UnknownStore => Err(RedoError::plain(
+                StatusCode::NOT_FOUND,
+                format!("store '{requested}' was not found"),
+            )),
+        }
+    }
+}
+
+type Body<T> = JsonBody<T, RedoError>;
+
+/// Path parameters, with failures answered in Redo's format.
+#[derive(FromRequestParts)]
+#[from_request(via(Path), rejection(RedoError))]
+struct RedoPath<T>(T);
+
+impl From<axum::extract::rejection::PathRejection> for RedoError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        RedoError::plain(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn create_order(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    JsonBody(request, _): Body<CreateOrderRequest>,
+) -> Result<Json<serde_json::Value>, RedoError> {
+    let order = request.into_domain()?;
+    let created = state.store.create_order(&store_id, order).await?;
+    Ok(Json(json!({
+        "orderId": created.id.to_string(),
+        "externalOrderId": created.external_id,
+    })))
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
+async fn get_order(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id)): RedoPath<(String, String)>,
+) -> Result<Json<OrderJson>, RedoError> {
+    let order = state
+        .store
+        .get_order(&store_id, &OrderRef::new(order_id))
+        .await?;
+    Ok(Json(OrderJson::from(&order)))
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
+async fn delete_order(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id)): RedoPath<(String, String)>,
+) -> Result<Json<serde_json::Value>, RedoError> {
+    let deleted = state
+        .store
+        .delete_order(&store_id, &OrderRef::new(order_id))
+        .await?;
+    Ok(Json(json!({
+        "success": true,
+        "orderId": deleted.id.to_string(),
+        "externalOrderId": deleted.external_id,
+    })))
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
+async fn create_fulfillment(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id)): RedoPath<(String, String)>,
+    JsonBody(request, _): Body<CreateFulfillmentRequest>,
+) -> Result<Json<FulfillmentResponse>, RedoError> {
+    let fulfillment = request.into_domain()?;
+    let created = state
+        .store
+        .create_fulfillment(&store_id, &OrderRef::new(order_id), fulfillment)
+        .await?;
+    Ok(Json(FulfillmentResponse::new(&created)))
+}
+
+#[tracing::instrument(
+    skip_all,
+    fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id)
+)]
+async fn update_shipment_status(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id, fulfillment_id)): RedoPath<(String, String, String)>,
+    JsonBody(request, _): Body<UpdateStatusRequest>,
+) -> Result<Json<FulfillmentResponse>, RedoError> {
+    let update = request.into_domain()?;
+    let updated = state
+        .store
+        .update_shipment_status(&store_id, &OrderRef::new(order_id), &fulfillment_id, update)
+        .await?;
+    Ok(Json(FulfillmentResponse::new(&updated)))
+}

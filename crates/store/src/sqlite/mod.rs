@@ -1,0 +1,399 @@
+//! The SQLite backend: one file in WAL mode, one writer thread with group commit, a small pool
+//! of read-only connections.
+
+mod migrations;
+mod orders;
+mod read_pool;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use waybill_core::{Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time};
+
+use crate::secrets::{self, NewApiKey};
+use crate::{ApiKeyRecord, Store, StoreError, StoreRecord, StoreResult};
+use read_pool::ReadPool;
+use writer::Writer;
+
+/// How durable a commit is. `Full` (the default) survives power loss; `Normal` may lose the
+/// last transactions on power loss (never on a process crash) and is faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// How long a connection waits for a lock held by another process before giving up.
+    pub busy_timeout: Duration,
+    /// Read-only connections kept open.
+    pub read_connections: usize,
+    /// Most write requests committed together in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 4,
+            max_batch: 256,
+        }
+    }
+}
+
+/// The file path a `sqlite:` URL names, or `None` for another scheme.
+pub fn path_from_url(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    Some(PathBuf::from(rest))
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+/// Turns a SQLite error into a store error: lock contention is `Unavailable` (retryable),
+/// anything else `Internal`, with `context` saying what was being done.
+pub(crate) fn map_err(context: &str, err: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(format!("{context}: the database is locked ({err})"))
+        }
+        _ => StoreError::internal(context, err),
+    }
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions, writer: bool) -> StoreResult<()> {
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|e| map_err("setting busy_timeout", e))?;
+    let synchronous = match options.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -16000;"
+    ))
+    .map_err(|e| map_err("setting connection pragmas", e))?;
+    if !writer {
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(|e| map_err("making a reader read-only", e))?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let path = path.to_path_buf();
+        let opts = options.clone();
+        let open_path = path.clone();
+        let writer_conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
+            if let Some(parent) = open_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::internal(&format!("creating {}", parent.display()), e)
+                })?;
+            }
+            let mut conn = Connection::open(&open_path)
+                .map_err(|e| map_err(&format!("opening {}", open_path.display()), e))?;
+            conn.busy_timeout(opts.busy_timeout)
+                .map_err(|e| map_err("setting busy_timeout", e))?;
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(|e| map_err("switching to WAL", e))?;
+            if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+                return Err(StoreError::Internal(format!(
+                    "could not switch {} to WAL mode (got {mode})",
+                    open_path.display()
+                )));
+            }
+            configure(&conn, &opts, true)?;
+            let applied = migrations::migrate(&mut conn)?;
+            if applied > 0 {
+                tracing::info!(applied, path = %open_path.display(), "applied SQLite migrations");
+            }
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::internal("opening the database", e))??;
+
+        let writer = Writer::spawn(writer_conn, options.max_batch)
+            .map_err(|e| StoreError::internal("starting the SQLite writer thread", e))?;
+        let reader_path = path.clone();
+        let reader_opts = options.clone();
+        let readers = ReadPool::new(
+            options.read_connections,
+            Box::new(move || {
+                let conn = Connection::open_with_flags(
+                    &reader_path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| map_err("opening a read connection", e))?;
+                configure(&conn, &reader_opts, false)?;
+                Ok(conn)
+            }),
+        );
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers,
+        })
+    }
+
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read(work).await
+    }
+
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+}
+
+fn insert_api_key(conn: &Connection, store_id: &str) -> StoreResult<NewApiKey> {
+    let key = NewApiKey {
+        id: secrets::generate_key_id(),
+        store_id: store_id.to_owned(),
+        secret: secrets::generate_secret(),
+    };
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, store_id, secret_hash, secret_prefix, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            key.id,
+            key.store_id,
+            secrets::hash_secret(&key.secret),
+            secrets::display_prefix(&key.secret),
+            time::to_millis(time::now()),
+        ])
+    })
+    .map_err(|e| map_err("inserting an API key", e))?;
+    Ok(key)
+}
+
+fn store_exists(conn: &Connection, store_id: &str) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT 1 FROM stores WHERE id = ?1")
+        .and_then(|mut stmt| stmt.exists([store_id]))
+        .map_err(|e| map_err("looking up a store", e))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| map_err("pinging the database", e))
+        })
+        .await
+    }
+
+    async fn create_store(&self, name: &str) -> StoreResult<(StoreRecord, NewApiKey)> {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            return Err(waybill_core::DomainError::invalid("a store needs a name").into());
+        }
+        self.write(move |conn| {
+            let record = StoreRecord {
+                id: secrets::generate_store_id(),
+                name,
+                created_at: time::now(),
+            };
+            conn.execute(
+                "INSERT INTO stores (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![record.id, record.name, time::to_millis(record.created_at)],
+            )
+            .map_err(|e| map_err("inserting a store", e))?;
+            let key = insert_api_key(conn, &record.id)?;
+            Ok((record, key))
+        })
+        .await
+    }
+
+    async fn list_stores(&self) -> StoreResult<Vec<StoreRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT id, name, created_at FROM stores ORDER BY created_at, id")
+                .map_err(|e| map_err("listing stores", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(StoreRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: time::from_millis(r.get(2)?),
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| map_err("listing stores", e))?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn store_exists(&self, store_id: &str) -> StoreResult<bool> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| store_exists(conn, &store_id)).await
+    }
+
+    async fn create_api_key(&self, store_id: &str) -> StoreResult<NewApiKey> {
+        let store_id = store_id.to_owned();
+        self.write(move |conn| {
+            if !store_exists(conn, &store_id)? {
+                return Err(waybill_core::DomainError::StoreNotFound(store_id).into());
+            }
+            insert_api_key(conn, &store_id)
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, store_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id, store_id, secret_prefix, created_at, revoked_at FROM api_keys
+                     WHERE store_id = ?1 ORDER BY created_at, id",
+                )
+                .map_err(|e| map_err("listing API keys", e))?;
+            stmt.query_map([&store_id], |r| {
+                Ok(ApiKeyRecord {
+                    id: r.get(0)?,
+                    store_id: r.get(1)?,
+                    prefix: r.get(2)?,
+                    created_at: time::from_millis(r.get(3)?),
+                    revoked_at: r.get::<_, Option<i64>>(4)?.map(time::from_millis),
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| map_err("listing API keys", e))
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> StoreResult<bool> {
+        let key_id = key_id.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![key_id, time::to_millis(time::now())],
+                )
+                .map_err(|e| map_err("revoking an API key", e))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
+        let hash = secrets::hash_secret(secret);
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT store_id FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL",
+            )
+            .and_then(|mut stmt| stmt.query_row([&hash], |r| r.get(0)).optional())
+            .map_err(|e| map_err("authenticating", e))
+        })
+        .await
+    }
+
+    async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {
+        let store_id = store_id.to_owned();
+        self.write(move |conn| orders::insert_order(conn, &store_id, order, time::now()))
+            .await
+    }
+
+    async fn get_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.read(move |conn| orders::load_order(conn, &store_id, &order))
+            .await
+    }
+
+    async fn delete_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.write(move |conn| orders::delete_order(conn, &store_id, &order, time::now()))
+            .await
+    }
+
+    async fn create_fulfillment(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment: NewFulfillment,
+    ) -> StoreResult<Fulfillment> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.write(move |conn| {
+            orders::insert_fulfillment(conn, &store_id, &order, fulfillment, time::now())
+        })
+        .await
+    }
+
+    async fn update_shipment_status(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment_id: &str,
+        update: StatusUpdate,
+    ) -> StoreResult<Fulfillment> {
+        let (store_id, order, fulfillment_id) = (
+            store_id.to_owned(),
+            order.clone(),
+            fulfillment_id.to_owned(),
+        );
+        self.write(move |conn| {
+            orders::apply_status_update(
+                conn,
+                &store_id,
+                &order,
+                &fulfillment_id,
+                update,
+                time::now(),
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(
+            path_from_url("sqlite://waybill.db"),
+            Some(PathBuf::from("waybill.db"))
+        );
+        assert_eq!(
+            path_from_url("sqlite:///var/lib/w.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/w.db"))
+        );
+        assert_eq!(path_from_url("sqlite:w.db"), Some(PathBuf::from("w.db")));
+        assert_eq!(path_from_url("postgres://x"), None);
+    }
+}

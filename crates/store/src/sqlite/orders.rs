@@ -1,0 +1,767 @@
+//! Orders, fulfillments and their history on SQLite. Every function here runs on a connection
+//! that is already inside a transaction (the writer's) or on a read-only connection.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
+use waybill_core::order::LineItemExtra;
+use waybill_core::{
+    DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
+    NewFulfillment, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus,
+    StatusUpdate, Timestamp, time,
+};
+
+use super::map_err;
+use crate::{StoreError, StoreResult};
+
+/// The order a path names: its internal id and event sequence. The external id wins when a
+/// string could be both.
+fn resolve_order(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+) -> StoreResult<(String, i64)> {
+    let found = conn
+        .prepare_cached(
+            "SELECT id, event_seq FROM orders
+             WHERE store_id = ?1 AND (external_id = ?2 OR id = ?2)
+             ORDER BY external_id = ?2 DESC LIMIT 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![store_id, order.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(|e| map_err("looking up an order", e))?;
+    found.ok_or_else(|| DomainError::OrderNotFound(order.as_str().to_owned()).into())
+}
+
+/// Appends an outbox event for the order and bumps its sequence and `updated_at`.
+fn record_event(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    event_type: &str,
+    fulfillment_id: Option<&str>,
+    data: Option<String>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let seq: i64 = conn
+        .prepare_cached(
+            "UPDATE orders SET event_seq = event_seq + 1, updated_at = ?2
+             WHERE id = ?1 RETURNING event_seq",
+        )
+        .and_then(|mut stmt| stmt.query_row(params![order_id, time::to_millis(now)], |r| r.get(0)))
+        .map_err(|e| map_err("sequencing an event", e))?;
+    insert_outbox(
+        conn,
+        store_id,
+        order_id,
+        seq,
+        event_type,
+        fulfillment_id,
+        data,
+        now,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_outbox(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    seq: i64,
+    event_type: &str,
+    fulfillment_id: Option<&str>,
+    data: Option<String>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            Uuid::now_v7().to_string(),
+            store_id,
+            order_id,
+            seq,
+            event_type,
+            fulfillment_id,
+            data,
+            time::to_millis(now)
+        ])
+    })
+    .map_err(|e| map_err("writing an outbox event", e))?;
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::internal(what, e))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::internal(what, e))
+}
+
+pub(super) fn insert_order(
+    conn: &Connection,
+    store_id: &str,
+    order: NewOrder,
+    now: Timestamp,
+) -> StoreResult<Order> {
+    let id = Uuid::now_v7();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO orders (id, store_id, external_id, created_at, inserted_at, updated_at,
+                                 customer_email, details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)
+             ON CONFLICT (store_id, external_id) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id.to_string(),
+                store_id,
+                order.external_id,
+                time::to_millis(order.created_at),
+                time::to_millis(now),
+                order.details.customer_email(),
+                to_json("encoding order details", &order.details).map_err(|e| {
+                    rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
+                        e.to_string(),
+                    )))
+                })?,
+            ])
+        })
+        .map_err(|e| map_err("inserting an order", e))?;
+    if inserted == 0 {
+        return Err(DomainError::DuplicateOrder(order.external_id).into());
+    }
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO line_items (order_id, id, position, product_id, variant_id, sku,
+                                         title, quantity, price, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(|e| map_err("preparing line item insert", e))?;
+        for (position, line) in order.line_items.iter().enumerate() {
+            stmt.execute(params![
+                id.to_string(),
+                line.id,
+                position as i64,
+                line.product_id,
+                line.variant_id,
+                line.sku,
+                line.title,
+                line.quantity.get(),
+                line.price.map(|p| p.to_string()),
+                to_json("encoding line item extras", &line.extra)?,
+            ])
+            .map_err(|e| map_err("inserting a line item", e))?;
+        }
+    }
+    record_event(
+        conn,
+        store_id,
+        &id.to_string(),
+        "order.created",
+        None,
+        None,
+        now,
+    )?;
+    Ok(Order {
+        id,
+        store_id: store_id.to_owned(),
+        external_id: order.external_id,
+        created_at: order.created_at,
+        updated_at: now,
+        line_items: order
+            .line_items
+            .into_iter()
+            .map(|l| LineItem {
+                id: l.id,
+                product_id: l.product_id,
+                variant_id: l.variant_id,
+                sku: l.sku,
+                title: l.title,
+                quantity: l.quantity.get(),
+                fulfilled: 0,
+                price: l.price,
+                extra: l.extra,
+            })
+            .collect(),
+        details: order.details,
+        fulfillments: Vec::new(),
+    })
+}
+
+fn load_line_items(conn: &Connection, order_id: &str) -> StoreResult<Vec<LineItem>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra
+             FROM line_items WHERE order_id = ?1 ORDER BY position",
+        )
+        .map_err(|e| map_err("loading line items", e))?;
+    let rows = stmt
+        .query_map([order_id], |r| {
+            Ok((
+                LineItem {
+                    id: r.get(0)?,
+                    product_id: r.get(1)?,
+                    variant_id: r.get(2)?,
+                    sku: r.get(3)?,
+                    title: r.get(4)?,
+                    quantity: r.get(5)?,
+                    fulfilled: r.get(6)?,
+                    price: None,
+                    extra: LineItemExtra::default(),
+                },
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| map_err("loading line items", e))?;
+    rows.into_iter()
+        .map(|(mut line, price, extra)| {
+            line.price = price
+                .map(|p| Money::parse("price", &p))
+                .transpose()
+                .map_err(|e| StoreError::internal("decoding a stored price", e))?;
+            line.extra = from_json("decoding line item extras", &extra)?;
+            Ok(line)
+        })
+        .collect()
+}
+
+pub(super) fn load_order(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+) -> StoreResult<Order> {
+    let (order_id, _) = resolve_order(conn, store_id, order)?;
+    let (external_id, created_at, updated_at, details): (String, i64, i64, String) = conn
+        .prepare_cached(
+            "SELECT external_id, created_at, updated_at, details FROM orders WHERE id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([&order_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+        })
+        .map_err(|e| map_err("loading an order", e))?;
+    let details: OrderDetails = from_json("decoding order details", &details)?;
+    Ok(Order {
+        id: parse_uuid(&order_id)?,
+        store_id: store_id.to_owned(),
+        external_id,
+        created_at: time::from_millis(created_at),
+        updated_at: time::from_millis(updated_at),
+        line_items: load_line_items(conn, &order_id)?,
+        details,
+        fulfillments: load_fulfillments(conn, store_id, &order_id, None)?,
+    })
+}
+
+fn parse_uuid(text: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| StoreError::internal("decoding a stored order id", e))
+}
+
+fn parse_status(text: &str) -> StoreResult<ShipmentStatus> {
+    text.parse()
+        .map_err(|e| StoreError::internal("decoding a stored shipment status", e))
+}
+
+/// Loads the fulfillments of an order (or just `only`), each with its lines, packages and
+/// chronological history, in four queries whatever their number.
+fn load_fulfillments(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    only: Option<&str>,
+) -> StoreResult<Vec<Fulfillment>> {
+    let order_uuid = parse_uuid(order_id)?;
+    let mut fulfillments = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, created_at, updated_at, status, status_label, estimated_delivery,
+                        delivered_at
+                 FROM fulfillments
+                 WHERE order_id = ?1 AND (?2 IS NULL OR (store_id = ?3 AND id = ?2))
+                 ORDER BY created_at, id",
+            )
+            .map_err(|e| map_err("loading fulfillments", e))?;
+        let rows = stmt
+            .query_map(params![order_id, only, store_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| map_err("loading fulfillments", e))?;
+        for (id, created, updated, status, label, eta, delivered) in rows {
+            fulfillments.push(Fulfillment {
+                id,
+                order_id: order_uuid,
+                created_at: time::from_millis(created),
+                updated_at: time::from_millis(updated),
+                status: parse_status(&status)?,
+                status_label: label,
+                packages: Vec::new(),
+                estimated_delivery: eta
+                    .map(|d| time::parse_date_or_datetime("estimated delivery", &d))
+                    .transpose()
+                    .map_err(|e| StoreError::internal("decoding a stored date", e))?,
+                delivered_at: delivered.map(time::from_millis),
+                lines: Vec::new(),
+                history: Vec::new(),
+            });
+        }
+    }
+    if fulfillments.is_empty() {
+        return Ok(fulfillments);
+    }
+    let index: HashMap<String, usize> = fulfillments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.clone(), i))
+        .collect();
+    let scope = params![order_id, only, store_id];
+
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT fl.fulfillment_id, fl.line_item_id, fl.quantity, li.title, li.product_id,
+                    li.variant_id, li.sku
+             FROM fulfillments f
+             JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+             JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
+             WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+             ORDER BY fl.fulfillment_id, fl.position",
+        )
+        .map_err(|e| map_err("loading fulfillment lines", e))?;
+    let mut rows = stmt
+        .query(scope)
+        .map_err(|e| map_err("loading fulfillment lines", e))?;
+    while let Some(r) = rows
+        .next()
+        .map_err(|e| map_err("loading fulfillment lines", e))?
+    {
+        let fid: String = r.get(0).map_err(|e| map_err("reading a line", e))?;
+        let line = (|| -> rusqlite::Result<FulfillmentLine> {
+            Ok(FulfillmentLine {
+                line_item_id: r.get(1)?,
+                quantity: r.get(2)?,
+                title: r.get(3)?,
+                product_id: r.get(4)?,
+                variant_id: r.get(5)?,
+                sku: r.get(6)?,
+            })
+        })()
+        .map_err(|e| map_err("reading a fulfillment line", e))?;
+        if let Some(&i) = index.get(&fid) {
+            fulfillments[i].lines.push(line);
+        }
+    }
+    drop(rows);
+
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT p.fulfillment_id, p.carrier, p.tracking_number, p.tracking_url
+             FROM fulfillments f
+             JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
+             WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+             ORDER BY p.fulfillment_id, p.position",
+        )
+        .map_err(|e| map_err("loading packages", e))?;
+    let mut rows = stmt
+        .query(scope)
+        .map_err(|e| map_err("loading packages", e))?;
+    while let Some(r) = rows.next().map_err(|e| map_err("loading packages", e))? {
+        let fid: String = r.get(0).map_err(|e| map_err("reading a package", e))?;
+        let package = (|| -> rusqlite::Result<Package> {
+            Ok(Package {
+                carrier: r.get(1)?,
+                tracking_number: r.get(2)?,
+                tracking_url: r.get(3)?,
+            })
+        })()
+        .map_err(|e| map_err("reading a package", e))?;
+        if let Some(&i) = index.get(&fid) {
+            fulfillments[i].packages.push(package);
+        }
+    }
+    drop(rows);
+
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.fulfillment_id, e.status, e.message, e.happened_at, e.location
+             FROM fulfillments f
+             JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
+             WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+             ORDER BY e.fulfillment_id, e.happened_at, e.id",
+        )
+        .map_err(|e| map_err("loading tracking history", e))?;
+    let mut rows = stmt
+        .query(scope)
+        .map_err(|e| map_err("loading tracking history", e))?;
+    while let Some(r) = rows
+        .next()
+        .map_err(|e| map_err("loading tracking history", e))?
+    {
+        let read = (|| -> rusqlite::Result<(String, String, String, i64, Option<String>)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })()
+        .map_err(|e| map_err("reading a tracking event", e))?;
+        let (fid, status, message, happened_at, location) = read;
+        let location: Option<Location> = location
+            .map(|l| from_json("decoding a tracking location", &l))
+            .transpose()?;
+        if let Some(&i) = index.get(&fid) {
+            fulfillments[i].history.push(HistoryEntry {
+                status,
+                message,
+                datetime: time::from_millis(happened_at),
+                location,
+            });
+        }
+    }
+    Ok(fulfillments)
+}
+
+fn load_one_fulfillment(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    fulfillment_id: &str,
+) -> StoreResult<Fulfillment> {
+    load_fulfillments(conn, store_id, order_id, Some(fulfillment_id))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DomainError::FulfillmentNotFound(fulfillment_id.to_owned()).into())
+}
+
+fn load_ledger(conn: &Connection, order_id: &str) -> StoreResult<Vec<LedgerLine>> {
+    conn.prepare_cached("SELECT id, quantity, fulfilled FROM line_items WHERE order_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_map([order_id], |r| {
+                Ok(LedgerLine {
+                    id: r.get(0)?,
+                    ordered: r.get(1)?,
+                    fulfilled: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| map_err("loading the ledger", e))
+}
+
+/// Moves units in the ledger. Reserving checks the bound in the statement itself, so even
+/// without the prior check no row can exceed its ordered quantity.
+fn move_units(
+    conn: &Connection,
+    order_id: &str,
+    lines: &[(String, Quantity)],
+    effect: LedgerEffect,
+) -> StoreResult<()> {
+    let sql = match effect {
+        LedgerEffect::None => return Ok(()),
+        LedgerEffect::Reserve => {
+            "UPDATE line_items SET fulfilled = fulfilled + ?3
+             WHERE order_id = ?1 AND id = ?2 AND fulfilled + ?3 <= quantity"
+        }
+        LedgerEffect::Release => {
+            "UPDATE line_items SET fulfilled = fulfilled - ?3
+             WHERE order_id = ?1 AND id = ?2 AND fulfilled >= ?3"
+        }
+    };
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| map_err("preparing a ledger update", e))?;
+    for (line_id, quantity) in lines {
+        let changed = stmt
+            .execute(params![order_id, line_id, quantity.get()])
+            .map_err(|e| map_err("updating the ledger", e))?;
+        if changed != 1 {
+            return Err(StoreError::Internal(format!(
+                "ledger update for line '{line_id}' matched {changed} rows"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn insert_history(
+    conn: &Connection,
+    store_id: &str,
+    fulfillment_id: &str,
+    entry: &HistoryEntry,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let location = entry
+        .location
+        .as_ref()
+        .map(|l| to_json("encoding a location", l))
+        .transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
+                                      location, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            store_id,
+            fulfillment_id,
+            entry.status,
+            entry.message,
+            time::to_millis(entry.datetime),
+            location,
+            time::to_millis(now),
+        ])
+    })
+    .map_err(|e| map_err("inserting a tracking event", e))?;
+    Ok(())
+}
+
+pub(super) fn insert_fulfillment(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+    new: NewFulfillment,
+    now: Timestamp,
+) -> StoreResult<Fulfillment> {
+    let (order_id, _) = resolve_order(conn, store_id, order)?;
+    let ledger_lines = load_ledger(conn, &order_id)?;
+    ledger::check_allocation(&ledger_lines, &new.lines)?;
+
+    let id = new.id_or_generate();
+    let first = new.first_entry(now);
+    let delivered_at = new.delivered_at(now);
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
+                                       status_label, estimated_delivery, delivered_at)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (store_id, id) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                store_id,
+                id,
+                order_id,
+                time::to_millis(now),
+                new.status.as_str(),
+                new.status_label,
+                new.estimated_delivery.map(time::format_date),
+                delivered_at.map(time::to_millis),
+            ])
+        })
+        .map_err(|e| map_err("inserting a fulfillment", e))?;
+    if inserted == 0 {
+        return Err(DomainError::DuplicateFulfillment(id).into());
+    }
+    let effect = if new.status.is_live() {
+        LedgerEffect::Reserve
+    } else {
+        LedgerEffect::None
+    };
+    move_units(conn, &order_id, &new.lines, effect)?;
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position, quantity)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(|e| map_err("preparing fulfillment line insert", e))?;
+        for (position, (line_id, quantity)) in new.lines.iter().enumerate() {
+            stmt.execute(params![
+                store_id,
+                id,
+                line_id,
+                position as i64,
+                quantity.get()
+            ])
+            .map_err(|e| map_err("inserting a fulfillment line", e))?;
+        }
+    }
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO packages (store_id, fulfillment_id, position, carrier, tracking_number, tracking_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| map_err("preparing package insert", e))?;
+        for (position, p) in new.packages.iter().enumerate() {
+            stmt.execute(params![
+                store_id,
+                id,
+                position as i64,
+                p.carrier,
+                p.tracking_number,
+                p.tracking_url
+            ])
+            .map_err(|e| map_err("inserting a package", e))?;
+        }
+    }
+    insert_history(conn, store_id, &id, &first, now)?;
+    record_event(
+        conn,
+        store_id,
+        &order_id,
+        "fulfillment.created",
+        Some(&id),
+        None,
+        now,
+    )?;
+
+    let lines = new
+        .lines
+        .iter()
+        .map(|(line_id, quantity)| {
+            let order_line = ledger_lines.iter().find(|l| &l.id == line_id);
+            debug_assert!(order_line.is_some());
+            (line_id.clone(), quantity.get())
+        })
+        .collect::<Vec<_>>();
+    let details = load_line_details(conn, &order_id)?;
+    Ok(Fulfillment {
+        id,
+        order_id: parse_uuid(&order_id)?,
+        created_at: now,
+        updated_at: now,
+        status: new.status,
+        status_label: new.status_label,
+        packages: new.packages,
+        estimated_delivery: new.estimated_delivery,
+        delivered_at,
+        lines: lines
+            .into_iter()
+            .map(|(line_id, quantity)| {
+                let d = details.get(&line_id);
+                FulfillmentLine {
+                    title: d.map(|d| d.0.clone()).unwrap_or_default(),
+                    product_id: d.and_then(|d| d.1.clone()),
+                    variant_id: d.and_then(|d| d.2.clone()),
+                    sku: d.and_then(|d| d.3.clone()),
+                    line_item_id: line_id,
+                    quantity,
+                }
+            })
+            .collect(),
+        history: vec![first],
+    })
+}
+
+type LineDetails = (String, Option<String>, Option<String>, Option<String>);
+
+fn load_line_details(
+    conn: &Connection,
+    order_id: &str,
+) -> StoreResult<HashMap<String, LineDetails>> {
+    conn.prepare_cached(
+        "SELECT id, title, product_id, variant_id, sku FROM line_items WHERE order_id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map([order_id], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        })?
+        .collect::<Result<HashMap<_, _>, _>>()
+    })
+    .map_err(|e| map_err("loading line details", e))
+}
+
+pub(super) fn apply_status_update(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: &str,
+    update: StatusUpdate,
+    now: Timestamp,
+) -> StoreResult<Fulfillment> {
+    let (order_id, _) = resolve_order(conn, store_id, order)?;
+    let current = load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)?;
+    let change = update.apply(&current, now);
+    let units = current
+        .lines
+        .iter()
+        .map(|l| {
+            Quantity::new("quantity", i64::from(l.quantity))
+                .map(|q| (l.line_item_id.clone(), q))
+                .map_err(|e| StoreError::internal("decoding a stored quantity", e))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    if change.ledger == LedgerEffect::Reserve {
+        ledger::check_allocation(&load_ledger(conn, &order_id)?, &units)?;
+    }
+    move_units(conn, &order_id, &units, change.ledger)?;
+    conn.prepare_cached(
+        "UPDATE fulfillments SET status = ?3, status_label = ?4, estimated_delivery = ?5,
+                delivered_at = ?6, updated_at = ?7
+         WHERE store_id = ?1 AND id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            store_id,
+            fulfillment_id,
+            change.status.as_str(),
+            change.status_label,
+            change.estimated_delivery.map(time::format_date),
+            change.delivered_at.map(time::to_millis),
+            time::to_millis(now),
+        ])
+    })
+    .map_err(|e| map_err("updating a fulfillment", e))?;
+    insert_history(conn, store_id, fulfillment_id, &change.entry, now)?;
+    let event_type = match update.change {
+        waybill_core::StatusOrEvent::Status(_) => "fulfillment.updated",
+        waybill_core::StatusOrEvent::Event(_) => "fulfillment.event",
+    };
+    record_event(
+        conn,
+        store_id,
+        &order_id,
+        event_type,
+        Some(fulfillment_id),
+        Some(to_json(
+            "encoding event data",
+            &serde_json::json!({ "status": update.change.as_str() }),
+        )?),
+        now,
+    )?;
+    load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)
+}
+
+pub(super) fn delete_order(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+    now: Timestamp,
+) -> StoreResult<Order> {
+    let existing = load_order(conn, store_id, order)?;
+    let order_id = existing.id.to_string();
+    let (_, seq) = resolve_order(conn, store_id, order)?;
+    insert_outbox(
+        conn,
+        store_id,
+        &order_id,
+        seq + 1,
+        "order.deleted",
+        None,
+        None,
+        now,
+    )?;
+    conn.prepare_cached("DELETE FROM orders WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute([&order_id]))
+        .map_err(|e| map_err("deleting an order", e))?;
+    Ok(existing)
+}

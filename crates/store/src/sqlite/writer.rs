@@ -1,0 +1,149 @@
+//! The single writer.
+//!
+//! SQLite allows one writer at a time, so every write goes through one thread that owns the
+//! write connection. The thread takes whatever requests are waiting (up to a batch limit) and
+//! runs them in one transaction, each under its own savepoint: a request that fails is rolled
+//! back to its savepoint alone, and the others commit together with one fsync (group commit).
+//! No request is answered before the transaction that holds it has committed.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, StoreResult};
+
+/// How many requests may wait for the writer before callers are made to wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+
+trait Job: Send {
+    /// Runs inside the open transaction. Returns whether it succeeded (and must be kept).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Hands the result back once the transaction's fate is known.
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    outcome: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
+            Err(StoreError::Internal(
+                "a write request panicked; it was rolled back".into(),
+            ))
+        });
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
+        let outcome = match (self.outcome, committed) {
+            (Some(Ok(_)), Err(e)) => Err(StoreError::Unavailable(format!(
+                "the transaction could not be committed: {e}"
+            ))),
+            (Some(outcome), _) => outcome,
+            (None, _) => Err(StoreError::Internal("a write request never ran".into())),
+        };
+        // The caller may have gone away (client disconnected); the write stands regardless.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// A handle to the writer thread. Dropping every handle stops the thread once its queue is
+/// drained.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(conn: Connection, max_batch: usize) -> std::io::Result<Writer> {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        thread::Builder::new()
+            .name("waybill-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1)))?;
+        Ok(Writer { queue })
+    }
+
+    /// Runs `work` in a write transaction and returns its result after the commit.
+    pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the SQLite writer dropped a request".into()))?
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&conn, &mut batch);
+        for job in batch.drain(..) {
+            job.finish(committed.as_ref().map(|_| ()));
+        }
+    }
+    tracing::debug!("SQLite writer stopped");
+}
+
+/// Runs one batch in one transaction. `Err` means nothing of the batch was committed.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| super::map_err("starting a write transaction", e))?;
+    let result = (|| {
+        for job in batch.iter_mut() {
+            conn.execute_batch("SAVEPOINT request")
+                .map_err(|e| super::map_err("opening a savepoint", e))?;
+            if job.run(conn) {
+                conn.execute_batch("RELEASE request")
+                    .map_err(|e| super::map_err("releasing a savepoint", e))?;
+            } else {
+                conn.execute_batch("ROLLBACK TO request; RELEASE request")
+                    .map_err(|e| super::map_err("rolling back a refused request", e))?;
+            }
+        }
+        conn.execute_batch("COMMIT")
+            .map_err(|e| super::map_err("committing", e))
+    })();
+    if let Err(e) = &result {
+        tracing::error!(error = %e, batch = batch.len(), "write batch failed; rolling back");
+        if !conn.is_autocommit()
+            && let Err(rollback) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %rollback, "rollback after a failed batch failed");
+        }
+    }
+    result
+}
