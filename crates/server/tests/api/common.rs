@@ -1,0 +1,165 @@
+use std::sync::Arc;
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use waybill_server::AppState;
+use waybill_store::Store;
+use waybill_store::sqlite::{SqliteOptions, SqliteStore};
+
+/// A running server on its own database.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub store: Arc<dyn Store>,
+    _dir: TempDir,
+}
+
+/// A store with its secret, as a caller holds them.
+#[derive(Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("waybill.db"), SqliteOptions::default())
+                .await
+                .expect("open store"),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = AppState::new(store.clone());
+        tokio::spawn(waybill_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        TestApp {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            store,
+            _dir: dir,
+        }
+    }
+
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let (record, key) = self.store.create_store(name).await.expect("create store");
+        Tenant {
+            id: record.id,
+            secret: key.secret,
+        }
+    }
+
+    /// Sends a request with an optional bearer secret and JSON body; returns status and JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        secret: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(s) = secret {
+            req = req.bearer_auth(s);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("response to {path} is not JSON ({status}): {text:?}"));
+        (status, json)
+    }
+
+    pub async fn post(&self, t: &Tenant, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, &t.path(path), Some(&t.secret), Some(body))
+            .await
+    }
+
+    pub async fn get(&self, t: &Tenant, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, &t.path(path), Some(&t.secret), None)
+            .await
+    }
+
+    /// Creates order `external_id` with one line `line-1` of `quantity` units (and a second line
+    /// `line-2` of 1 unit).
+    pub async fn order(&self, t: &Tenant, external_id: &str, quantity: u32) -> Value {
+        let (status, body) = self
+            .post(t, "/orders", order_body(external_id, quantity))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+impl Tenant {
+    pub fn path(&self, rest: &str) -> String {
+        format!("/v2.2/stores/{}{rest}", self.id)
+    }
+}
+
+pub fn order_body(external_id: &str, quantity: u32) -> Value {
+    json!({
+        "orderId": external_id,
+        "createdAt": "2024-03-20T12:00:00Z",
+        "customer": { "email": "ada@example.com", "firstName": "Ada" },
+        "totalPrice": 59.97,
+        "currencyCode": "USD",
+        "lineItems": [
+            {
+                "id": "line-1",
+                "productId": "prod-1",
+                "variantId": "var-1",
+                "sku": "SKU-1",
+                "title": "T-shirt",
+                "quantity": quantity,
+                "price": "19.99"
+            },
+            { "id": "line-2", "productId": "prod-2", "title": "Mug", "quantity": 1 }
+        ]
+    })
+}
+
+fn schema(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("schema JSON")
+}
+
+fn assert_schema(name: &str, instance: &Value) {
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema(name))
+        .expect("valid schema");
+    if let Err(e) = validator.validate(instance) {
+        panic!("response does not match {name}: {e}\n{instance:#}");
+    }
+}
+
+/// Asserts a response matches the seed's `orders-api-fulfillment-response.schema`.
+pub fn assert_fulfillment_schema(body: &Value) {
+    assert_schema("redo_fulfillment_response.schema.json", body);
+}
+
+/// Asserts a Redo order-endpoint error: `{"error": "..."}` with a non-empty sentence.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) -> String {
+    assert_eq!(status, expected, "{body}");
+    assert_schema("redo_error.schema.json", body);
+    let message = body["error"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.is_empty(), "empty error message: {body}");
+    message
+}
+
+/// Asserts a problem-details body.
+pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert_schema("problem.schema.json", body);
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+}
