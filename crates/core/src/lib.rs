@@ -9,6 +9,7 @@ pub mod fulfillment;
 pub mod ledger;
 pub mod money;
 pub mod order;
+pub mod order_status;
 pub mod status;
 pub mod time;
 
@@ -23,5 +24,6 @@ pub use order::{
     Address, Customer, LineItem, NewLineItem, NewOrder, Order, OrderDetails, OrderRef, Quantity,
     Shipping,
 };
+pub use order_status::OrderStatus;
 pub use status::{ShipmentEvent, ShipmentStatus, StatusOrEvent};
 pub use time::Timestamp;

@@ -163,3 +163,37 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) {
     assert_schema("problem.schema.json", body);
     assert_eq!(body["status"], expected.as_u16(), "{body}");
 }
+
+impl TestApp {
+    /// A request with a raw JSON body and full control of the Authorization header.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        req = match auth {
+            Auth::None => req,
+            Auth::Bearer(s) => req.bearer_auth(s),
+            Auth::Basic(user, pass) => req.basic_auth(user, Some(pass)),
+        };
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("response to {path} is not JSON ({status}): {text:?}"));
+        (status, json)
+    }
+}
+
+/// How a test request authenticates.
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Basic(&'a str, &'a str),
+}

@@ -3,8 +3,12 @@
 
 mod common;
 
+mod adm;
 mod auth;
 mod concurrency;
+mod cross_dialect;
+mod fourthwall;
 mod fulfillments;
+mod orderprotection;
 mod orders;
 mod shipment_status;

@@ -1,0 +1,381 @@
+//! The Fourthwall dialect, under `/open-api/v1.0` (seed 003).
+//!
+//! Orders are addressed by Waybill's internal id (a UUID), lines by `variantId`. Errors are
+//! `{"code": ..., <context fields>}` with the seed's codes. Auth is HTTP Basic (store id and
+//! secret) or a bearer secret.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use waybill_core::ledger::{KeyAllocationError, allocate_by_key};
+use waybill_core::{
+    DomainError, Money, NewFulfillment, Order, OrderRef, Package, ShipmentStatus, order_status,
+    time,
+};
+use waybill_store::StoreError;
+
+use crate::AppState;
+use crate::auth::{AuthError, Caller};
+use crate::extract::{BodyError, JsonBody};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/fulfillments", post(create_fulfillment))
+        .route("/order/{order_id}", get(get_order))
+}
+
+/// A Fourthwall error: a status and a `{code, ...}` body.
+#[derive(Debug)]
+pub struct FourthwallError(StatusCode, Value);
+
+impl FourthwallError {
+    fn invalid(message: impl Into<String>) -> Self {
+        FourthwallError(
+            StatusCode::BAD_REQUEST,
+            json!({ "code": "INVALID_REQUEST", "message": message.into() }),
+        )
+    }
+
+    fn order_not_found(id: &str) -> Self {
+        FourthwallError(
+            StatusCode::NOT_FOUND,
+            json!({ "code": "ORDER_ID_NOT_FOUND", "id": id }),
+        )
+    }
+}
+
+impl IntoResponse for FourthwallError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<BodyError> for FourthwallError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => FourthwallError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "code": "PAYLOAD_TOO_LARGE", "message": e.message() }),
+            ),
+            BodyError::Malformed(m) => FourthwallError::invalid(m),
+        }
+    }
+}
+
+impl From<StoreError> for FourthwallError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(DomainError::OrderNotFound(id)) => {
+                FourthwallError::order_not_found(&id)
+            }
+            StoreError::Domain(d) => FourthwallError::invalid(d.to_string()),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                FourthwallError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "code": "SERVICE_UNAVAILABLE", "message": "retry shortly" }),
+                )
+            }
+            StoreError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                FourthwallError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "code": "INTERNAL_ERROR", "message": "an internal error occurred" }),
+                )
+            }
+        }
+    }
+}
+
+impl From<AuthError> for FourthwallError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(inner) => inner.into(),
+            AuthError::Missing | AuthError::Invalid => FourthwallError(
+                StatusCode::UNAUTHORIZED,
+                json!({ "code": "UNAUTHORIZED", "message": "invalid or missing credentials" }),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FulfillmentRequest {
+    order_id: String,
+    items: Vec<ItemRequest>,
+    shipping_label: ShippingLabel,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemRequest {
+    variant_id: String,
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShippingLabel {
+    tracking_number: String,
+    tracking_company: String,
+}
+
+/// A deterministic id for a fulfillment's content, so a repeated submission collides with the
+/// first one in the database even when both arrive at once.
+fn content_id(order_id: Uuid, company: &str, number: &str, lines: &[(String, u32)]) -> String {
+    let mut key = format!("{company}\u{1f}{number}");
+    for (line, quantity) in lines {
+        key.push_str(&format!("\u{1f}{line}\u{1e}{quantity}"));
+    }
+    Uuid::new_v5(&order_id, key.as_bytes()).to_string()
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn create_fulfillment(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    JsonBody(request, _): JsonBody<FulfillmentRequest, FourthwallError>,
+) -> Result<(StatusCode, Json<Value>), FourthwallError> {
+    let order_uuid = Uuid::parse_str(&request.order_id)
+        .map_err(|_| FourthwallError::invalid("orderId must be a UUID"))?;
+    let company = request.shipping_label.tracking_company.trim().to_owned();
+    let number = request.shipping_label.tracking_number.trim().to_owned();
+    if company.is_empty() || number.is_empty() {
+        return Err(FourthwallError::invalid(
+            "shippingLabel.trackingNumber and shippingLabel.trackingCompany must not be empty",
+        ));
+    }
+    if request.items.is_empty() {
+        return Err(FourthwallError::invalid(
+            "items must contain at least one item",
+        ));
+    }
+    let mut wanted = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.iter().enumerate() {
+        if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&item.quantity) {
+            return Err(FourthwallError::invalid(format!(
+                "items[{i}].quantity must be between 1 and {}",
+                waybill_core::Quantity::MAX
+            )));
+        }
+        wanted.push((item.variant_id.clone(), item.quantity as u32));
+    }
+
+    let order_ref = OrderRef::new(order_uuid.to_string());
+    let order = state
+        .store
+        .get_order(&store_id, &order_ref)
+        .await
+        .map_err(|e| match e {
+            StoreError::Domain(DomainError::OrderNotFound(_)) => {
+                FourthwallError::order_not_found(&request.order_id)
+            }
+            other => other.into(),
+        })?;
+    let order_id = order.id.to_string();
+
+    // The same items with the same label again: a repeated submission.
+    let mut requested: Vec<(String, u32)> = wanted.clone();
+    requested.sort();
+    if let Some(existing) = order.fulfillments.iter().find(|f| {
+        let same_label = f.first_package().is_some_and(|p| {
+            p.tracking_number == number && p.carrier.as_deref() == Some(company.as_str())
+        });
+        let mut items: Vec<(String, u32)> = f
+            .lines
+            .iter()
+            .map(|l| (l.variant_id.clone().unwrap_or_default(), l.quantity))
+            .collect();
+        items.sort();
+        f.status.is_live() && same_label && merge(items) == merge(requested.clone())
+    }) {
+        return Err(already_exists(&existing.id, &order_id));
+    }
+
+    let lines = allocate_by_key(
+        order
+            .line_items
+            .iter()
+            .map(|l| (l.id.as_str(), l.variant_id.as_deref(), l.remaining())),
+        &wanted,
+    )
+    .map_err(|e| match e {
+        KeyAllocationError::UnknownKey { key } => FourthwallError(
+            StatusCode::BAD_REQUEST,
+            json!({ "code": "FULFILLMENT_ORDER_INVALID_VARIANT", "orderId": order_id,
+                    "variantId": key, "groupedId": null }),
+        ),
+        KeyAllocationError::TooMany {
+            key,
+            fulfillable,
+            requested,
+        } => too_high(&order_id, &key, fulfillable, requested),
+        KeyAllocationError::Invalid(d) => FourthwallError::invalid(d.to_string()),
+    })?;
+    let id_lines: Vec<(String, u32)> = lines.iter().map(|(l, q)| (l.clone(), q.get())).collect();
+    let id = content_id(order.id, &company, &number, &id_lines);
+    let package = Package {
+        carrier: Some(company),
+        tracking_number: number,
+        tracking_url: None,
+    };
+    let fulfillment =
+        NewFulfillment::new(Some(id), lines, vec![package], ShipmentStatus::PreTransit)
+            .map_err(|e| FourthwallError::invalid(e.to_string()))?;
+    match state
+        .store
+        .create_fulfillment(&store_id, &order_ref, fulfillment)
+        .await
+    {
+        Ok(created) => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "fulfillmentId": created.id })),
+        )),
+        Err(StoreError::Domain(DomainError::DuplicateFulfillment(id))) => {
+            Err(already_exists(&id, &order_id))
+        }
+        // Another request took the units between our read and this write.
+        Err(StoreError::Domain(DomainError::OverFulfillment {
+            line_item_id,
+            requested,
+            remaining,
+        })) => {
+            let variant = order
+                .line_items
+                .iter()
+                .find(|l| l.id == line_item_id)
+                .and_then(|l| l.variant_id.clone())
+                .unwrap_or(line_item_id);
+            Err(too_high(&order_id, &variant, remaining, requested))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn merge(mut items: Vec<(String, u32)>) -> Vec<(String, u32)> {
+    items.sort();
+    let mut out: Vec<(String, u32)> = Vec::new();
+    for (k, q) in items {
+        match out.last_mut() {
+            Some((last, total)) if *last == k => *total += q,
+            _ => out.push((k, q)),
+        }
+    }
+    out
+}
+
+fn already_exists(fulfillment_id: &str, order_id: &str) -> FourthwallError {
+    FourthwallError(
+        StatusCode::BAD_REQUEST,
+        json!({ "code": "FULFILLMENT_ALREADY_EXISTS", "fulfillmentId": fulfillment_id,
+                "orderId": order_id }),
+    )
+}
+
+fn too_high(order_id: &str, variant: &str, fulfillable: u32, quantity: u32) -> FourthwallError {
+    FourthwallError(
+        StatusCode::BAD_REQUEST,
+        json!({ "code": "FULFILLMENT_VARIANT_QUANTITY_TO_HIGH", "orderId": order_id,
+                "variantId": variant, "fulfillable": fulfillable, "quantity": quantity }),
+    )
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MoneyJson {
+    value: f64,
+    currency: String,
+}
+
+/// OrderV1, with the fields Waybill can fill.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderV1 {
+    id: String,
+    shop_id: String,
+    friendly_id: String,
+    status: &'static str,
+    email: Option<String>,
+    amounts: Value,
+    offers: Vec<Value>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&Order> for OrderV1 {
+    fn from(o: &Order) -> Self {
+        let currency = o
+            .details
+            .currency_code
+            .clone()
+            .unwrap_or_else(|| "USD".into());
+        let money = |m: Option<Money>| {
+            m.map(|m| MoneyJson {
+                value: m.to_f64(),
+                currency: currency.clone(),
+            })
+        };
+        let d = &o.details;
+        OrderV1 {
+            id: o.id.to_string(),
+            shop_id: o.store_id.clone(),
+            friendly_id: o.external_id.clone(),
+            status: order_status::derive(o).as_str(),
+            email: d.customer_email().map(str::to_owned),
+            amounts: json!({
+                "subtotal": money(d.subtotal_price),
+                "shipping": money(d.shipping.as_ref().and_then(|s| s.cost)),
+                "tax": money(d.total_tax),
+                "discount": money(d.total_discount),
+                "total": money(d.total_price),
+            }),
+            offers: o
+                .line_items
+                .iter()
+                .map(|l| {
+                    json!({
+                        "id": l.product_id.clone().unwrap_or_else(|| l.id.clone()),
+                        "name": l.title,
+                        "variant": {
+                            "id": l.variant_id,
+                            "name": l.title,
+                            "sku": l.sku,
+                            "quantity": l.quantity,
+                            "unitPrice": money(l.price),
+                        },
+                    })
+                })
+                .collect(),
+            created_at: time::format(o.created_at),
+            updated_at: time::format(o.updated_at),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn get_order(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderV1>, FourthwallError> {
+    if Uuid::parse_str(&order_id).is_err() {
+        return Err(FourthwallError::order_not_found(&order_id));
+    }
+    let order = state
+        .store
+        .get_order(&store_id, &OrderRef::new(order_id.clone()))
+        .await
+        .map_err(|e| match e {
+            StoreError::Domain(DomainError::OrderNotFound(_)) => {
+                FourthwallError::order_not_found(&order_id)
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(OrderV1::from(&order)))
+}

@@ -1,0 +1,670 @@
+//! The OrderProtection dialect, under `/v1` (seed 004).
+//!
+//! Orders are addressed by `sourceOrderId` (Waybill's external id), lines by `sourceItemId`
+//! (the line id). Statuses are OrderProtection's 19 values, matched case-insensitively and kept
+//! as sent. Errors are always `{"status": "error", "message": "<sentence>"}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use waybill_core::fulfillment::InitialTracking;
+use waybill_core::order::LineItemExtra;
+use waybill_core::{
+    Address, Customer, DomainError, Fulfillment, NewFulfillment, NewLineItem, NewOrder, Order,
+    OrderDetails, OrderRef, Package, Quantity, ShipmentEvent, ShipmentStatus, Shipping,
+    StatusOrEvent, StatusUpdate, time,
+};
+use waybill_store::StoreError;
+
+use crate::AppState;
+use crate::auth::{AuthError, Caller};
+use crate::dialects::common::{Amount, money};
+use crate::extract::{BodyError, JsonBody};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(create_order))
+        .route("/orders/{source_order_id}", get(get_order))
+        .route(
+            "/orders/{source_order_id}/fulfillments",
+            post(create_fulfillment).get(list_fulfillments),
+        )
+        .route(
+            "/orders/{source_order_id}/fulfillments/{source_fulfillment_id}",
+            put(update_fulfillment_status),
+        )
+}
+
+/// The 19 OrderProtection fulfillment statuses and what each means to the core.
+const STATUSES: [(&str, StatusOrEvent); 19] = {
+    use ShipmentStatus as S;
+    use StatusOrEvent::{Event, Status};
+    [
+        ("UNFULFILLED", Status(S::PreTransit)),
+        ("PARTIALLY_FULFILLED", Status(S::PreTransit)),
+        ("AWAITING_SHIPMENT", Status(S::PreTransit)),
+        ("SCHEDULED", Status(S::PreTransit)),
+        ("ON_HOLD", Status(S::PreTransit)),
+        ("CONFIRMED", Status(S::PreTransit)),
+        ("LABEL_PRINTED", Status(S::PreTransit)),
+        ("LABEL_PURCHASED", Status(S::PreTransit)),
+        ("FULFILLED", Status(S::PreTransit)),
+        ("CARRIER_PICKED_UP", Status(S::InTransit)),
+        ("IN_TRANSIT", Status(S::InTransit)),
+        ("ATTEMPTED_DELIVERY", Status(S::InTransit)),
+        ("OUT_FOR_DELIVERY", Status(S::OutForDelivery)),
+        ("READY_FOR_PICKUP", Status(S::AvailableForPickup)),
+        ("PICKED_UP", Status(S::Delivered)),
+        ("DELIVERED", Status(S::Delivered)),
+        ("FAILURE", Status(S::Failure)),
+        ("NOT_DELIVERED", Status(S::Failure)),
+        ("DELAYED", Event(ShipmentEvent::Delayed)),
+    ]
+};
+
+/// Parses a status case-insensitively; returns its canonical name and core meaning.
+fn parse_status(field: &str, raw: &str) -> Result<(&'static str, StatusOrEvent), OpError> {
+    STATUSES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(raw.trim()))
+        .map(|(name, meaning)| (*name, *meaning))
+        .ok_or_else(|| {
+            OpError::bad_request(format!(
+                "{field} '{raw}' is not a fulfillment status; expected one of {}",
+                STATUSES.map(|s| s.0).join(", ")
+            ))
+        })
+}
+
+/// The status to show for a fulfillment: the one the caller sent, or the closest name for a
+/// status set through another dialect.
+fn status_label(f: &Fulfillment) -> String {
+    if let Some(label) = &f.status_label {
+        return label.clone();
+    }
+    match f.status {
+        ShipmentStatus::PreTransit | ShipmentStatus::Unknown => "FULFILLED",
+        ShipmentStatus::InTransit => "IN_TRANSIT",
+        ShipmentStatus::OutForDelivery => "OUT_FOR_DELIVERY",
+        ShipmentStatus::AvailableForPickup => "READY_FOR_PICKUP",
+        ShipmentStatus::Delivered => "DELIVERED",
+        ShipmentStatus::ReturnToSender | ShipmentStatus::Error => "FAILURE",
+        ShipmentStatus::Failure => "NOT_DELIVERED",
+        ShipmentStatus::Cancelled => "UNFULFILLED",
+    }
+    .to_owned()
+}
+
+/// `{"status": "error", "message": ...}` with a status code.
+#[derive(Debug)]
+pub struct OpError(StatusCode, String);
+
+impl OpError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        OpError(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl IntoResponse for OpError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({ "status": "error", "message": self.1 })),
+        )
+            .into_response()
+    }
+}
+
+impl From<BodyError> for OpError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => OpError(StatusCode::PAYLOAD_TOO_LARGE, e.message()),
+            BodyError::Malformed(m) => OpError::bad_request(m),
+        }
+    }
+}
+
+impl From<DomainError> for OpError {
+    fn from(e: DomainError) -> Self {
+        let status = match &e {
+            DomainError::Invalid(_)
+            | DomainError::UnknownLineItem { .. }
+            | DomainError::OverFulfillment { .. } => StatusCode::BAD_REQUEST,
+            DomainError::OrderNotFound(_)
+            | DomainError::FulfillmentNotFound(_)
+            | DomainError::StoreNotFound(_) => StatusCode::NOT_FOUND,
+            DomainError::DuplicateOrder(_) | DomainError::DuplicateFulfillment(_) => {
+                StatusCode::CONFLICT
+            }
+        };
+        OpError(status, e.to_string())
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                OpError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the service is temporarily unavailable; retry shortly".into(),
+                )
+            }
+            StoreError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                OpError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "an internal error occurred; it has been logged".into(),
+                )
+            }
+        }
+    }
+}
+
+impl From<AuthError> for OpError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(inner) => inner.into(),
+            other => OpError(StatusCode::UNAUTHORIZED, other.message().to_owned()),
+        }
+    }
+}
+
+fn ok(status: StatusCode) -> (StatusCode, Json<Value>) {
+    (status, Json(json!({ "status": "ok" })))
+}
+
+// ---- orders ----------------------------------------------------------------------------------
+
+/// An id OrderProtection may send as a string or a number.
+#[derive(Debug, Clone)]
+struct SourceId(String);
+
+impl<'de> Deserialize<'de> for SourceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(SourceId(s)),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(SourceId(n.to_string())),
+            other => Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other(&other.to_string()),
+                &"an id (string or integer)",
+            )),
+        }
+    }
+}
+
+const PLATFORMS: [&str; 5] = ["shopify", "woocommerce", "magento", "bigcommerce", "api"];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderRequest {
+    source_order_id: SourceId,
+    #[serde(default)]
+    source_order_number: Option<String>,
+    #[serde(default)]
+    source_created_at: Option<String>,
+    #[serde(default)]
+    source_updated_at: Option<String>,
+    #[serde(default)]
+    platform_id: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    total: Option<Amount>,
+    #[serde(default)]
+    subtotal: Option<Amount>,
+    #[serde(default)]
+    tax: Option<Amount>,
+    #[serde(default)]
+    shipping_cost: Option<Amount>,
+    #[serde(default)]
+    discount_total: Option<Amount>,
+    #[serde(default)]
+    customer_email: Option<String>,
+    #[serde(default)]
+    customer_name: Option<String>,
+    #[serde(default)]
+    customer_phone: Option<String>,
+    #[serde(default)]
+    address: Option<AddressRequest>,
+    #[serde(default)]
+    tags: Option<String>,
+    order_items: Vec<ItemRequest>,
+    #[serde(default)]
+    fulfillments: Vec<FulfillmentRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddressRequest {
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    address1: Option<String>,
+    #[serde(default)]
+    address2: Option<String>,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    zip: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemRequest {
+    source_item_id: SourceId,
+    #[serde(default)]
+    source_product_id: Option<SourceId>,
+    #[serde(default)]
+    source_variant_id: Option<SourceId>,
+    #[serde(default)]
+    product_name: Option<String>,
+    #[serde(default)]
+    sku: Option<String>,
+    quantity: i64,
+    #[serde(default)]
+    price: Option<Amount>,
+}
+
+impl OrderRequest {
+    fn into_domain(self) -> Result<(NewOrder, Vec<FulfillmentRequest>), OpError> {
+        let created_at = match &self.source_created_at {
+            Some(t) => time::parse_datetime("sourceCreatedAt", t)?,
+            None => time::now(),
+        };
+        let mut extra = Map::new();
+        if let Some(p) = &self.platform_id {
+            if !PLATFORMS.contains(&p.as_str()) {
+                return Err(OpError::bad_request(format!(
+                    "platformId must be one of {}; got '{p}'",
+                    PLATFORMS.join(", ")
+                )));
+            }
+            extra.insert("platformId".into(), json!(p));
+        }
+        if let Some(n) = self.source_order_number {
+            extra.insert("sourceOrderNumber".into(), json!(n));
+        }
+        if let Some(t) = &self.source_updated_at {
+            time::parse_datetime("sourceUpdatedAt", t)?;
+            extra.insert("sourceUpdatedAt".into(), json!(t));
+        }
+        let mut lines = Vec::with_capacity(self.order_items.len());
+        for (i, item) in self.order_items.into_iter().enumerate() {
+            lines.push(NewLineItem {
+                quantity: Quantity::new(&format!("orderItems[{i}].quantity"), item.quantity)?,
+                price: money(&format!("orderItems[{i}].price"), item.price)?,
+                id: item.source_item_id.0,
+                product_id: item.source_product_id.map(|p| p.0),
+                variant_id: item.source_variant_id.map(|v| v.0),
+                sku: item.sku,
+                title: item.product_name.unwrap_or_default(),
+                extra: LineItemExtra::default(),
+            });
+        }
+        let customer = (self.customer_email.is_some()
+            || self.customer_name.is_some()
+            || self.customer_phone.is_some())
+        .then(|| Customer {
+            email: self.customer_email,
+            name: self.customer_name,
+            phone: self.customer_phone,
+            ..Customer::default()
+        });
+        let address = self.address.map(|a| Address {
+            first_name: a.first_name,
+            last_name: a.last_name,
+            address1: a.address1,
+            address2: a.address2,
+            city: a.city,
+            province: a.state,
+            country: a.country,
+            postal_code: a.zip,
+        });
+        let details = OrderDetails {
+            customer,
+            shipping: Some(Shipping {
+                method: None,
+                cost: money("shippingCost", self.shipping_cost)?,
+                address,
+            })
+            .filter(|s| s.cost.is_some() || s.address.is_some()),
+            billing_address: None,
+            total_price: money("total", self.total)?,
+            subtotal_price: money("subtotal", self.subtotal)?,
+            total_tax: money("tax", self.tax)?,
+            total_discount: money("discountTotal", self.discount_total)?,
+            tags: self
+                .tags
+                .map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            currency_code: self.currency,
+            location_id: None,
+            extra,
+        };
+        let order = NewOrder::new(self.source_order_id.0, created_at, lines, details)?;
+        Ok((order, self.fulfillments))
+    }
+}
+
+fn order_json(o: &Order) -> Value {
+    let d = &o.details;
+    let amount = |m: Option<waybill_core::Money>| m.map(|m| m.to_f64());
+    let customer = d.customer.clone().unwrap_or_default();
+    let address = d.shipping.as_ref().and_then(|s| s.address.clone());
+    json!({
+        "id": o.id.to_string(),
+        "sourceOrderId": o.external_id,
+        "sourceOrderNumber": d.extra.get("sourceOrderNumber"),
+        "sourceCreatedAt": time::format(o.created_at),
+        "sourceUpdatedAt": d.extra.get("sourceUpdatedAt"),
+        "platformId": d.extra.get("platformId"),
+        "currency": d.currency_code,
+        "total": amount(d.total_price),
+        "subtotal": amount(d.subtotal_price),
+        "tax": amount(d.total_tax),
+        "shippingCost": amount(d.shipping.as_ref().and_then(|s| s.cost)),
+        "discountTotal": amount(d.total_discount),
+        "customerEmail": customer.email,
+        "customerName": customer.name,
+        "customerPhone": customer.phone,
+        "address": address.map(|a| json!({
+            "firstName": a.first_name, "lastName": a.last_name, "address1": a.address1,
+            "address2": a.address2, "city": a.city, "state": a.province, "zip": a.postal_code,
+            "country": a.country,
+        })),
+        "tags": d.tags.join(","),
+        "orderItems": o.line_items.iter().map(|l| json!({
+            "sourceItemId": l.id,
+            "sourceProductId": l.product_id,
+            "sourceVariantId": l.variant_id,
+            "productName": l.title,
+            "sku": l.sku,
+            "quantity": l.quantity,
+            "fulfilledQuantity": l.fulfilled,
+            "price": amount(l.price),
+        })).collect::<Vec<_>>(),
+        "fulfillments": o.fulfillments.iter().map(|f| fulfillment_json(&o.external_id, f)).collect::<Vec<_>>(),
+        "createdAt": time::format(o.created_at),
+        "updatedAt": time::format(o.updated_at),
+    })
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn create_order(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    JsonBody(request, _): JsonBody<OrderRequest, OpError>,
+) -> Result<(StatusCode, Json<Value>), OpError> {
+    let (order, fulfillments) = request.into_domain()?;
+    // Fulfillments sent with the order are checked against it before anything is written, so a
+    // refused request changes nothing.
+    let mut planned = Vec::with_capacity(fulfillments.len());
+    let mut used: Vec<(String, u32)> = Vec::new();
+    for (i, f) in fulfillments.into_iter().enumerate() {
+        let new = f.into_domain(&format!("fulfillments[{i}]."))?;
+        for (line, q) in &new.lines {
+            let ordered = order
+                .line_items
+                .iter()
+                .find(|l| &l.id == line)
+                .map(|l| l.quantity.get())
+                .ok_or_else(|| DomainError::UnknownLineItem {
+                    line_item_id: line.clone(),
+                })?;
+            let so_far = match used.iter_mut().find(|(l, _)| l == line) {
+                Some((_, n)) => {
+                    *n += q.get();
+                    *n
+                }
+                None => {
+                    used.push((line.clone(), q.get()));
+                    q.get()
+                }
+            };
+            if so_far > ordered {
+                return Err(DomainError::OverFulfillment {
+                    line_item_id: line.clone(),
+                    requested: so_far,
+                    remaining: ordered,
+                }
+                .into());
+            }
+        }
+        planned.push(new);
+    }
+    let created = state.store.create_order(&store_id, order).await?;
+    let order_ref = OrderRef::new(created.external_id.clone());
+    for f in planned {
+        state
+            .store
+            .create_fulfillment(&store_id, &order_ref, f)
+            .await?;
+    }
+    Ok(ok(StatusCode::CREATED))
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn get_order(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    Path(source_order_id): Path<String>,
+) -> Result<Json<Value>, OpError> {
+    let order = state
+        .store
+        .get_order(&store_id, &OrderRef::new(source_order_id))
+        .await?;
+    Ok(Json(order_json(&order)))
+}
+
+// ---- fulfillments ------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FulfillmentRequest {
+    source_item_ids: Vec<ItemQuantity>,
+    fulfillment_status: String,
+    source_fulfillment_id: SourceId,
+    #[serde(default)]
+    tracking_company: Option<String>,
+    #[serde(default)]
+    tracking_number: Vec<String>,
+    #[serde(default)]
+    tracking_url: Vec<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemQuantity {
+    source_item_id: SourceId,
+    quantity: i64,
+}
+
+impl FulfillmentRequest {
+    /// `prefix` locates the fulfillment in error messages (`fulfillments[0].`).
+    fn into_domain(self, prefix: &str) -> Result<NewFulfillment, OpError> {
+        let (label, meaning) = parse_status(
+            &format!("{prefix}fulfillmentStatus"),
+            &self.fulfillment_status,
+        )?;
+        let lines = self
+            .source_item_ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                Quantity::new(
+                    &format!("{prefix}sourceItemIds[{i}].quantity"),
+                    item.quantity,
+                )
+                .map(|q| (item.source_item_id.0, q))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.tracking_url.len() > self.tracking_number.len() {
+            return Err(OpError::bad_request(format!(
+                "{prefix}trackingUrl has more entries than {prefix}trackingNumber"
+            )));
+        }
+        let carrier = self.tracking_company.filter(|c| !c.trim().is_empty());
+        let packages = self
+            .tracking_number
+            .into_iter()
+            .enumerate()
+            .map(|(i, number)| Package {
+                carrier: carrier.clone(),
+                tracking_number: number,
+                tracking_url: self.tracking_url.get(i).cloned(),
+            })
+            .collect();
+        // An event (DELAYED) on a new fulfillment leaves it at its starting status.
+        let status = match meaning {
+            StatusOrEvent::Status(s) => s,
+            StatusOrEvent::Event(_) => ShipmentStatus::PreTransit,
+        };
+        let mut new =
+            NewFulfillment::new(Some(self.source_fulfillment_id.0), lines, packages, status)?;
+        new.status_label = Some(label.to_owned());
+        new.initial = InitialTracking {
+            message: None,
+            datetime: self
+                .created_at
+                .as_deref()
+                .map(|t| time::parse_datetime(&format!("{prefix}createdAt"), t))
+                .transpose()?,
+            location: None,
+        };
+        if let Some(t) = &self.updated_at {
+            time::parse_datetime(&format!("{prefix}updatedAt"), t)?;
+        }
+        Ok(new)
+    }
+}
+
+fn fulfillment_json(source_order_id: &str, f: &Fulfillment) -> Value {
+    json!({
+        "id": f.id,
+        "sourceFulfillmentId": f.id,
+        "sourceOrderId": source_order_id,
+        "fulfillmentStatus": status_label(f),
+        "trackingCompany": f.first_package().and_then(|p| p.carrier.clone()),
+        "trackingNumber": f.packages.iter().map(|p| p.tracking_number.clone()).collect::<Vec<_>>(),
+        "trackingUrl": f.packages.iter().filter_map(|p| p.tracking_url.clone()).collect::<Vec<_>>(),
+        "sourceItemIds": f.lines.iter().map(|l| json!({
+            "sourceItemId": l.line_item_id, "quantity": l.quantity,
+        })).collect::<Vec<_>>(),
+        "createdAt": time::format(f.created_at),
+        "updatedAt": time::format(f.updated_at),
+    })
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn create_fulfillment(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    Path(source_order_id): Path<String>,
+    JsonBody(request, _): JsonBody<FulfillmentRequest, OpError>,
+) -> Result<(StatusCode, Json<Value>), OpError> {
+    let new = request.into_domain("")?;
+    state
+        .store
+        .create_fulfillment(&store_id, &OrderRef::new(source_order_id), new)
+        .await?;
+    Ok(ok(StatusCode::CREATED))
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn list_fulfillments(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    Path(source_order_id): Path<String>,
+) -> Result<Json<Value>, OpError> {
+    let order = state
+        .store
+        .get_order(&store_id, &OrderRef::new(source_order_id))
+        .await?;
+    Ok(Json(Value::Array(
+        order
+            .fulfillments
+            .iter()
+            .map(|f| fulfillment_json(&order.external_id, f))
+            .collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusRequest {
+    status: String,
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn update_fulfillment_status(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    Path((source_order_id, fulfillment_id)): Path<(String, String)>,
+    JsonBody(request, _): JsonBody<StatusRequest, OpError>,
+) -> Result<Json<Value>, OpError> {
+    let (label, meaning) = parse_status("status", &request.status)?;
+    let mut update = StatusUpdate::new(meaning);
+    update.status_label = Some(label.to_owned());
+    state
+        .store
+        .update_shipment_status(
+            &store_id,
+            &OrderRef::new(source_order_id),
+            &fulfillment_id,
+            update,
+        )
+        .await?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_match_case_insensitively_and_map_as_documented() {
+        assert_eq!(
+            parse_status("s", "Fulfilled").unwrap(),
+            (
+                "FULFILLED",
+                StatusOrEvent::Status(ShipmentStatus::PreTransit)
+            )
+        );
+        assert_eq!(
+            parse_status("s", "picked_up").unwrap().1,
+            StatusOrEvent::Status(ShipmentStatus::Delivered)
+        );
+        assert_eq!(
+            parse_status("s", "not_delivered").unwrap().1,
+            StatusOrEvent::Status(ShipmentStatus::Failure)
+        );
+        assert_eq!(
+            parse_status("s", "DELAYED").unwrap().1,
+            StatusOrEvent::Event(ShipmentEvent::Delayed)
+        );
+        assert!(parse_status("s", "LOST").is_err());
+        assert_eq!(STATUSES.len(), 19);
+    }
+}

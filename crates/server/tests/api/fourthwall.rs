@@ -1,0 +1,210 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const FULFILLMENTS: &str = "/open-api/v1.0/fulfillments";
+
+async fn fw_create(app: &TestApp, t: &Tenant, body: Value) -> (StatusCode, Value) {
+    app.send(
+        Method::POST,
+        FULFILLMENTS,
+        Auth::Basic(&t.id, &t.secret),
+        Some(body),
+    )
+    .await
+}
+
+async fn fw_order(app: &TestApp, t: &Tenant, id: &str) -> (StatusCode, Value) {
+    app.send(
+        Method::GET,
+        &format!("/open-api/v1.0/order/{id}"),
+        Auth::Basic(&t.id, &t.secret),
+        None,
+    )
+    .await
+}
+
+fn label(number: &str) -> Value {
+    json!({"trackingNumber": number, "trackingCompany": "USPS"})
+}
+
+#[tokio::test]
+async fn creates_fulfillments_by_variant_with_the_seed_error_codes() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    let created = app.order(&t, "FW-1", 3).await;
+    let order_id = created["orderId"].as_str().unwrap();
+
+    let body = json!({"orderId": order_id, "items": [{"variantId": "var-1", "quantity": 2}], "shippingLabel": label("9400111")});
+    let (status, resp) = fw_create(&app, &t, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{resp}");
+    let fulfillment_id = resp["fulfillmentId"].as_str().unwrap().to_owned();
+    assert_eq!(resp, json!({"fulfillmentId": fulfillment_id}));
+
+    // The same submission again.
+    let (status, resp) = fw_create(&app, &t, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp,
+        json!({"code": "FULFILLMENT_ALREADY_EXISTS", "fulfillmentId": fulfillment_id, "orderId": order_id})
+    );
+
+    let (status, resp) = fw_create(&app, &t, json!({"orderId": order_id, "items": [{"variantId": "nope", "quantity": 1}], "shippingLabel": label("2")})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp,
+        json!({"code": "FULFILLMENT_ORDER_INVALID_VARIANT", "orderId": order_id, "variantId": "nope", "groupedId": null})
+    );
+
+    let (status, resp) = fw_create(&app, &t, json!({"orderId": order_id, "items": [{"variantId": "var-1", "quantity": 5}], "shippingLabel": label("3")})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp,
+        json!({"code": "FULFILLMENT_VARIANT_QUANTITY_TO_HIGH", "orderId": order_id, "variantId": "var-1", "fulfillable": 1, "quantity": 5})
+    );
+
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let (status, resp) = fw_create(&app, &t, json!({"orderId": missing, "items": [{"variantId": "var-1", "quantity": 1}], "shippingLabel": label("4")})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(resp, json!({"code": "ORDER_ID_NOT_FOUND", "id": missing}));
+
+    for bad in [
+        json!({"orderId": order_id, "items": [{"variantId": "var-1", "quantity": 1}], "shippingLabel": {"trackingNumber": "", "trackingCompany": "USPS"}}),
+        json!({"orderId": order_id, "items": [{"variantId": "var-1", "quantity": 1}], "shippingLabel": {"trackingNumber": "5"}}),
+        json!({"orderId": order_id, "items": [{"variantId": "var-1", "quantity": 0}], "shippingLabel": label("6")}),
+        json!({"orderId": order_id, "items": [], "shippingLabel": label("7")}),
+        json!({"orderId": "not-a-uuid", "items": [{"variantId": "var-1", "quantity": 1}], "shippingLabel": label("8")}),
+        json!({"items": [{"variantId": "var-1", "quantity": 1}], "shippingLabel": label("9")}),
+    ] {
+        let (status, resp) = fw_create(&app, &t, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(resp["code"].is_string(), "{resp}");
+    }
+    let (_, order) = app.get(&t, "/orders/FW-1").await;
+    assert_eq!(order["lineItems"][0]["fulfilledQuantity"], 2);
+    assert_eq!(order["fulfillments"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn basic_and_bearer_auth() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    let other = app.tenant("other").await;
+    let created = app.order(&t, "FW-2", 1).await;
+    let path = format!(
+        "/open-api/v1.0/order/{}",
+        created["orderId"].as_str().unwrap()
+    );
+    let (status, _) = app
+        .send(Method::GET, &path, Auth::Bearer(&t.secret), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for auth in [
+        Auth::None,
+        Auth::Basic(&other.id, &t.secret),
+        Auth::Basic(&t.id, "wb_sk_x"),
+        Auth::Bearer("wrong"),
+    ] {
+        let (status, body) = app.send(Method::GET, &path, auth, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "UNAUTHORIZED");
+    }
+    // Another store's credentials do not see the order.
+    let (status, body) = app
+        .send(
+            Method::GET,
+            &path,
+            Auth::Basic(&other.id, &other.secret),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "ORDER_ID_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn order_v1_fields_and_the_derived_status_follow_updates_from_other_dialects() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    let created = app.order(&t, "FW-3", 2).await; // line-1 ×2 (var-1), line-2 ×1
+    let id = created["orderId"].as_str().unwrap();
+    let status_of = |body: &Value| body["status"].as_str().unwrap().to_owned();
+
+    let (status, order) = fw_order(&app, &t, id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(order["id"], id);
+    assert_eq!(order["shopId"], t.id);
+    assert_eq!(order["friendlyId"], "FW-3");
+    assert_eq!(order["email"], "ada@example.com");
+    assert_eq!(
+        order["amounts"]["total"],
+        json!({"value": 59.97, "currency": "USD"})
+    );
+    assert_eq!(order["offers"][0]["variant"]["id"], "var-1");
+    assert_eq!(order["offers"][0]["variant"]["sku"], "SKU-1");
+    assert_eq!(order["offers"][0]["variant"]["quantity"], 2);
+    assert_eq!(status_of(&order), "CONFIRMED");
+
+    // Redo: one unit into a fulfillment.
+    let (_, f) = app
+        .post(
+            &t,
+            "/orders/FW-3/fulfillments",
+            json!({"fulfillmentId": "a", "lineItems": [{"id": "line-1", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(f["fulfillment"]["id"], "a");
+    assert_eq!(
+        status_of(&fw_order(&app, &t, id).await.1),
+        "PARTIALLY_IN_PRODUCTION"
+    );
+    // OrderProtection: the rest.
+    let (status, _) = app
+        .send(Method::POST, "/v1/orders/FW-3/fulfillments", Auth::Bearer(&t.secret), Some(json!({
+            "sourceFulfillmentId": "b", "fulfillmentStatus": "label_printed",
+            "sourceItemIds": [{"sourceItemId": "line-1", "quantity": 1}, {"sourceItemId": "line-2", "quantity": 1}]
+        })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status_of(&fw_order(&app, &t, id).await.1), "IN_PRODUCTION");
+    let redo_status = |s: &'static str| json!({"status": s});
+    app.post(
+        &t,
+        "/orders/FW-3/fulfillments/a/shipment-status",
+        redo_status("in_transit"),
+    )
+    .await;
+    assert_eq!(
+        status_of(&fw_order(&app, &t, id).await.1),
+        "PARTIALLY_SHIPPED"
+    );
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/v1/orders/FW-3/fulfillments/b",
+            Auth::Bearer(&t.secret),
+            Some(json!({"status": "Carrier_Picked_Up"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_of(&fw_order(&app, &t, id).await.1), "SHIPPED");
+    app.post(
+        &t,
+        "/orders/FW-3/fulfillments/a/shipment-status",
+        redo_status("delivered"),
+    )
+    .await;
+    assert_eq!(
+        status_of(&fw_order(&app, &t, id).await.1),
+        "PARTIALLY_DELIVERED"
+    );
+    app.send(
+        Method::PUT,
+        "/v1/orders/FW-3/fulfillments/b",
+        Auth::Bearer(&t.secret),
+        Some(json!({"status": "DELIVERED"})),
+    )
+    .await;
+    assert_eq!(status_of(&fw_order(&app, &t, id).await.1), "DELIVERED");
+}
