@@ -13,7 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use thiserror::Error;
 use waybill_core::{
-    DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, Timestamp,
+    DomainError, Fulfillment, NewFulfillment, NewLineItem, NewOrder, Order, OrderDetails, OrderRef,
+    OrderStatus, StatusUpdate, Timestamp,
 };
 
 pub use secrets::NewApiKey;
@@ -60,6 +61,46 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// Which orders to list, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderQuery {
+    /// Customer email, matched exactly (case-insensitively).
+    pub email: Option<String>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    pub updated_after: Option<Timestamp>,
+    pub updated_before: Option<Timestamp>,
+    /// Derived statuses to keep; empty keeps all.
+    pub statuses: Vec<OrderStatus>,
+    /// Keyset paging: orders after this internal id (in id order, which is creation order).
+    pub after: Option<String>,
+    /// Offset paging (used when `after` is `None`).
+    pub offset: u64,
+    /// Page size, at most [`MAX_PAGE_SIZE`].
+    pub limit: u32,
+}
+
+/// Largest page any listing returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// A page of orders, oldest first, with how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    pub total: u64,
+    /// Whether orders follow this page.
+    pub has_more: bool,
+}
+
+/// A change to an existing order: new details, and lines to update (matched by id) or add.
+/// Lines not named keep what they have. A line's quantity cannot drop below its fulfilled units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderUpdate {
+    pub created_at: Option<Timestamp>,
+    pub details: OrderDetails,
+    pub line_items: Vec<NewLineItem>,
+}
+
 /// The storage interface. Implemented by [`sqlite::SqliteStore`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -96,6 +137,21 @@ pub trait Store: Send + Sync + 'static {
         order: &OrderRef,
         fulfillment: NewFulfillment,
     ) -> StoreResult<Fulfillment>;
+    /// Creates the fulfillment, or, when one with its id exists on this order, replaces its
+    /// lines (re-checked against the ledger), packages and status. `true` when created.
+    async fn upsert_fulfillment(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment: NewFulfillment,
+    ) -> StoreResult<(Fulfillment, bool)>;
+    async fn update_order(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        update: OrderUpdate,
+    ) -> StoreResult<Order>;
+    async fn list_orders(&self, store_id: &str, query: OrderQuery) -> StoreResult<OrderPage>;
     async fn update_shipment_status(
         &self,
         store_id: &str,

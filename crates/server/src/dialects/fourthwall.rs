@@ -4,7 +4,7 @@
 //! `{"code": ..., <context fields>}` with the seed's codes. Auth is HTTP Basic (store id and
 //! secret) or a bearer secret.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use waybill_core::ledger::{KeyAllocationError, allocate_by_key};
 use waybill_core::{
-    DomainError, Money, NewFulfillment, Order, OrderRef, Package, ShipmentStatus, order_status,
-    time,
+    DomainError, Money, NewFulfillment, Order, OrderRef, OrderStatus, Package, ShipmentStatus,
+    order_status, time,
 };
-use waybill_store::StoreError;
+use waybill_store::{OrderQuery, StoreError};
 
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
@@ -26,6 +26,7 @@ use crate::extract::{BodyError, JsonBody};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/fulfillments", post(create_fulfillment))
+        .route("/order", get(list_orders))
         .route("/order/{order_id}", get(get_order))
 }
 
@@ -378,4 +379,74 @@ async fn get_order(
             other => other.into(),
         })?;
     Ok(Json(OrderV1::from(&order)))
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 20;
+const MAX_PAGE_SIZE: u32 = 100;
+
+/// Reads `GET /order`'s query: `page` (from 0), `size`, `email`, `createdAt[gt|lt]`,
+/// `updatedAt[gt|lt]` and `status`, which may repeat.
+fn parse_list_query(raw: Option<&str>) -> Result<(u32, u32, OrderQuery), FourthwallError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| FourthwallError::invalid(format!("the query string is malformed: {e}")))?;
+    let mut query = OrderQuery::default();
+    let (mut page, mut size) = (0u32, DEFAULT_PAGE_SIZE);
+    let number = |key: &str, v: &str| {
+        v.parse::<u32>().map_err(|_| {
+            FourthwallError::invalid(format!("{key} must be a non-negative integer; got '{v}'"))
+        })
+    };
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "page" => page = number(key, value)?,
+            "size" => size = number(key, value)?,
+            "email" => query.email = Some(value.clone()),
+            "createdAt[gt]" => query.created_after = Some(time::parse_datetime(key, value)?),
+            "createdAt[lt]" => query.created_before = Some(time::parse_datetime(key, value)?),
+            "updatedAt[gt]" => query.updated_after = Some(time::parse_datetime(key, value)?),
+            "updatedAt[lt]" => query.updated_before = Some(time::parse_datetime(key, value)?),
+            "status" => {
+                let status = OrderStatus::parse(value).ok_or_else(|| {
+                    FourthwallError::invalid(format!(
+                        "status must be one of {}; got '{value}'",
+                        OrderStatus::ALL.map(|s| s.as_str()).join(", ")
+                    ))
+                })?;
+                query.statuses.push(status);
+            }
+            _ => {}
+        }
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(FourthwallError::invalid(format!(
+            "size must be between 1 and {MAX_PAGE_SIZE}; got {size}"
+        )));
+    }
+    query.limit = size;
+    query.offset = u64::from(page) * u64::from(size);
+    Ok((page, size, query))
+}
+
+impl From<DomainError> for FourthwallError {
+    fn from(e: DomainError) -> Self {
+        FourthwallError::invalid(e.to_string())
+    }
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn list_orders(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, FourthwallError> {
+    let (page, size, query) = parse_list_query(raw.as_deref())?;
+    let result = state.store.list_orders(&store_id, query).await?;
+    let total_pages = result.total.div_ceil(u64::from(size));
+    Ok(Json(json!({
+        "results": result.orders.iter().map(OrderV1::from).collect::<Vec<_>>(),
+        "total": result.total,
+        "page": page,
+        "size": size,
+        "totalPages": total_pages,
+    })))
 }

@@ -4,11 +4,12 @@
 //! (the line id). Statuses are OrderProtection's 19 values, matched case-insensitively and kept
 //! as sent. Errors are always `{"status": "error", "message": "<sentence>"}`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use waybill_core::fulfillment::InitialTracking;
@@ -18,7 +19,7 @@ use waybill_core::{
     OrderDetails, OrderRef, Package, Quantity, ShipmentEvent, ShipmentStatus, Shipping,
     StatusOrEvent, StatusUpdate, time,
 };
-use waybill_store::StoreError;
+use waybill_store::{OrderQuery, OrderUpdate, StoreError};
 
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
@@ -27,8 +28,11 @@ use crate::extract::{BodyError, JsonBody};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/orders", post(create_order))
-        .route("/orders/{source_order_id}", get(get_order))
+        .route("/orders", post(create_order).get(list_orders))
+        .route(
+            "/orders/{source_order_id}",
+            get(get_order).put(update_order),
+        )
         .route(
             "/orders/{source_order_id}/fulfillments",
             post(create_fulfillment).get(list_fulfillments),
@@ -235,6 +239,7 @@ struct OrderRequest {
     address: Option<AddressRequest>,
     #[serde(default)]
     tags: Option<String>,
+    #[serde(default)]
     order_items: Vec<ItemRequest>,
     #[serde(default)]
     fulfillments: Vec<FulfillmentRequest>,
@@ -278,12 +283,33 @@ struct ItemRequest {
     price: Option<Amount>,
 }
 
+/// An order request translated for the core, before the create/update distinction.
+struct ParsedOrder {
+    external_id: String,
+    created_at: Option<waybill_core::Timestamp>,
+    lines: Vec<NewLineItem>,
+    details: OrderDetails,
+    fulfillments: Vec<FulfillmentRequest>,
+}
+
 impl OrderRequest {
     fn into_domain(self) -> Result<(NewOrder, Vec<FulfillmentRequest>), OpError> {
-        let created_at = match &self.source_created_at {
-            Some(t) => time::parse_datetime("sourceCreatedAt", t)?,
-            None => time::now(),
-        };
+        let parsed = self.parse()?;
+        let order = NewOrder::new(
+            parsed.external_id,
+            parsed.created_at.unwrap_or_else(time::now),
+            parsed.lines,
+            parsed.details,
+        )?;
+        Ok((order, parsed.fulfillments))
+    }
+
+    fn parse(self) -> Result<ParsedOrder, OpError> {
+        let created_at = self
+            .source_created_at
+            .as_deref()
+            .map(|t| time::parse_datetime("sourceCreatedAt", t))
+            .transpose()?;
         let mut extra = Map::new();
         if let Some(p) = &self.platform_id {
             if !PLATFORMS.contains(&p.as_str()) {
@@ -360,8 +386,13 @@ impl OrderRequest {
             location_id: None,
             extra,
         };
-        let order = NewOrder::new(self.source_order_id.0, created_at, lines, details)?;
-        Ok((order, self.fulfillments))
+        Ok(ParsedOrder {
+            external_id: self.source_order_id.0,
+            created_at,
+            lines,
+            details,
+            fulfillments: self.fulfillments,
+        })
     }
 }
 
@@ -475,6 +506,115 @@ async fn get_order(
     Ok(Json(order_json(&order)))
 }
 
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn update_order(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    Path(source_order_id): Path<String>,
+    JsonBody(mut body, _): JsonBody<Value, OpError>,
+) -> Result<Json<Value>, OpError> {
+    // The path names the order; a body may repeat the id but not change it.
+    let Some(fields) = body.as_object_mut() else {
+        return Err(OpError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    };
+    match fields.get("sourceOrderId") {
+        None => {
+            fields.insert("sourceOrderId".into(), json!(source_order_id));
+        }
+        Some(Value::String(id)) if *id == source_order_id => {}
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| source_order_id.parse() == Ok(n)) => {}
+        Some(id) => {
+            return Err(OpError::bad_request(format!(
+                "sourceOrderId {id} does not match the order in the path ('{source_order_id}')"
+            )));
+        }
+    }
+    let request: OrderRequest = crate::extract::parse_json(body.to_string().as_bytes())?;
+    let parsed = request.parse()?;
+    if !parsed.fulfillments.is_empty() {
+        return Err(OpError::bad_request(
+            "send fulfillments to /orders/{sourceOrderId}/fulfillments when updating an order",
+        ));
+    }
+    let update = OrderUpdate {
+        created_at: parsed.created_at,
+        details: parsed.details,
+        line_items: parsed.lines,
+    };
+    state
+        .store
+        .update_order(&store_id, &OrderRef::new(source_order_id), update)
+        .await?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    size: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+fn encode_cursor(order_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(order_id)
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let id = String::from_utf8(bytes).ok()?;
+    uuid::Uuid::parse_str(&id).ok().map(|_| id)
+}
+
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+async fn list_orders(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<OpError>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, OpError> {
+    let Query(query) = query.map_err(|e| OpError::bad_request(e.body_text()))?;
+    let size = query.size.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&size) {
+        return Err(OpError::bad_request(format!(
+            "size must be between 1 and {MAX_PAGE}; got {size}"
+        )));
+    }
+    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(
+            decode_cursor(c).ok_or_else(|| OpError::bad_request("cursor is not a valid cursor"))?,
+        ),
+        None => None,
+    };
+    let page = state
+        .store
+        .list_orders(
+            &store_id,
+            OrderQuery {
+                after,
+                limit: size,
+                ..OrderQuery::default()
+            },
+        )
+        .await?;
+    let next = page
+        .has_more
+        .then(|| page.orders.last().map(|o| encode_cursor(&o.id.to_string())))
+        .flatten();
+    Ok(Json(json!({
+        "orders": page.orders.iter().map(order_json).collect::<Vec<_>>(),
+        "size": size,
+        "total": page.total,
+        "nextCursor": next,
+    })))
+}
+
 // ---- fulfillments ------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
@@ -586,9 +726,10 @@ async fn create_fulfillment(
     JsonBody(request, _): JsonBody<FulfillmentRequest, OpError>,
 ) -> Result<(StatusCode, Json<Value>), OpError> {
     let new = request.into_domain("")?;
+    // Posting a known sourceFulfillmentId again replaces that fulfillment.
     state
         .store
-        .create_fulfillment(&store_id, &OrderRef::new(source_order_id), new)
+        .upsert_fulfillment(&store_id, &OrderRef::new(source_order_id), new)
         .await?;
     Ok(ok(StatusCode::CREATED))
 }

@@ -208,3 +208,106 @@ async fn order_v1_fields_and_the_derived_status_follow_updates_from_other_dialec
     .await;
     assert_eq!(status_of(&fw_order(&app, &t, id).await.1), "DELIVERED");
 }
+
+#[tokio::test]
+async fn orders_are_listed_with_paging_and_filters() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    for i in 0..5 {
+        let mut body = order_body(&format!("P-{i}"), 1);
+        body["createdAt"] = json!(format!("2024-03-2{i}T12:00:00Z"));
+        if i == 4 {
+            body["customer"]["email"] = json!("Other@Example.com");
+        }
+        app.post(&t, "/orders", body).await;
+    }
+    // P-1 and P-2 shipped entirely, P-3 partly.
+    for (order, lines) in [
+        (
+            "P-1",
+            json!([{"id": "line-1", "quantity": 1}, {"id": "line-2", "quantity": 1}]),
+        ),
+        (
+            "P-2",
+            json!([{"id": "line-1", "quantity": 1}, {"id": "line-2", "quantity": 1}]),
+        ),
+        ("P-3", json!([{"id": "line-1", "quantity": 1}])),
+    ] {
+        app.post(
+            &t,
+            &format!("/orders/{order}/fulfillments"),
+            json!({"fulfillmentId": order, "lineItems": lines,
+            "useDummyTracking": true, "initialTracking": {"status": "in_transit"}}),
+        )
+        .await;
+    }
+    let list = |q: &'static str| {
+        let (app, t) = (&app, &t);
+        async move {
+            let (status, body) = app
+                .send(
+                    Method::GET,
+                    &format!("/open-api/v1.0/order{q}"),
+                    Auth::Basic(&t.id, &t.secret),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{q}: {body}");
+            body
+        }
+    };
+    let ids = |body: &Value| -> Vec<String> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["friendlyId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = list("").await;
+    assert_eq!(
+        (
+            all["total"].as_u64(),
+            all["page"].as_u64(),
+            all["size"].as_u64(),
+            all["totalPages"].as_u64()
+        ),
+        (Some(5), Some(0), Some(20), Some(1))
+    );
+    let page = list("?page=1&size=2").await;
+    assert_eq!(ids(&page), ["P-2", "P-3"]);
+    assert_eq!(page["totalPages"], 3);
+    assert_eq!(ids(&list("?status=SHIPPED").await), ["P-1", "P-2"]);
+    assert_eq!(
+        ids(&list("?status=SHIPPED&status=PARTIALLY_SHIPPED").await),
+        ["P-1", "P-2", "P-3"]
+    );
+    assert_eq!(ids(&list("?status=CONFIRMED").await), ["P-0", "P-4"]);
+    assert_eq!(ids(&list("?email=other%40example.com").await), ["P-4"]);
+    assert_eq!(
+        ids(&list(
+            "?createdAt%5Bgt%5D=2024-03-21T00:00:00Z&createdAt%5Blt%5D=2024-03-23T00:00:00Z"
+        )
+        .await),
+        ["P-1", "P-2"]
+    );
+
+    for bad in [
+        "?status=LOST",
+        "?size=0",
+        "?page=-1",
+        "?createdAt%5Bgt%5D=monday",
+    ] {
+        let (status, body) = app
+            .send(
+                Method::GET,
+                &format!("/open-api/v1.0/order{bad}"),
+                Auth::Basic(&t.id, &t.secret),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["code"], "INVALID_REQUEST");
+    }
+}

@@ -254,3 +254,192 @@ async fn an_order_may_carry_its_fulfillments_and_is_refused_whole_when_they_exce
         "a refused order must not exist"
     );
 }
+
+#[tokio::test]
+async fn posting_a_known_fulfillment_id_again_replaces_it() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("op").await;
+    op(&app, &t, Method::POST, "/orders", Some(op_order("8001"))).await; // 1478 ×2, 1479 ×3
+    let path = "/orders/8001/fulfillments";
+    let (status, _) = op(
+        &app,
+        &t,
+        Method::POST,
+        path,
+        Some(op_fulfillment(
+            "f",
+            json!([{"sourceItemId": "1478", "quantity": 2}]),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let mut again = op_fulfillment(
+        "f",
+        json!([{"sourceItemId": "1478", "quantity": 1}, {"sourceItemId": "1479", "quantity": 3}]),
+    );
+    again["trackingNumber"] = json!(["ZZ1"]);
+    again["trackingUrl"] = json!([]);
+    again["fulfillmentStatus"] = json!("IN_TRANSIT");
+    let (status, body) = op(&app, &t, Method::POST, path, Some(again)).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::CREATED, json!({"status": "ok"}))
+    );
+    let (_, list) = op(&app, &t, Method::GET, path, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "updated, not duplicated");
+    assert_eq!(list[0]["trackingNumber"], json!(["ZZ1"]));
+    assert_eq!(list[0]["fulfillmentStatus"], "IN_TRANSIT");
+    assert_eq!(
+        list[0]["sourceItemIds"],
+        json!([{"sourceItemId": "1478", "quantity": 1}, {"sourceItemId": "1479", "quantity": 3}])
+    );
+    let (_, order) = app.get(&t, "/orders/8001").await;
+    assert_eq!(order["lineItems"][0]["fulfilledQuantity"], 1);
+    assert_eq!(order["lineItems"][1]["fulfilledQuantity"], 3);
+    assert_eq!(order["fulfillments"][0]["status"], "in_transit");
+
+    // The replacement is re-checked against the ledger; a refused one changes nothing.
+    op(
+        &app,
+        &t,
+        Method::POST,
+        path,
+        Some(op_fulfillment(
+            "g",
+            json!([{"sourceItemId": "1478", "quantity": 1}]),
+        )),
+    )
+    .await;
+    let (status, body) = op(
+        &app,
+        &t,
+        Method::POST,
+        path,
+        Some(op_fulfillment(
+            "f",
+            json!([{"sourceItemId": "1478", "quantity": 2}]),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, order) = app.get(&t, "/orders/8001").await;
+    assert_eq!(order["lineItems"][0]["fulfilledQuantity"], 2);
+    assert_eq!(order["lineItems"][1]["fulfilledQuantity"], 3);
+}
+
+#[tokio::test]
+async fn put_updates_an_order_and_keeps_the_ledger_sound() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("op").await;
+    op(&app, &t, Method::POST, "/orders", Some(op_order("9001"))).await;
+    op(
+        &app,
+        &t,
+        Method::POST,
+        "/orders/9001/fulfillments",
+        Some(op_fulfillment(
+            "f",
+            json!([{"sourceItemId": "1478", "quantity": 2}]),
+        )),
+    )
+    .await;
+    let mut update = op_order("9001");
+    update["customerEmail"] = json!("new@example.com");
+    update["orderItems"] = json!([
+        {"sourceItemId": "1478", "productName": "Socks (pair)", "quantity": 4},
+        {"sourceItemId": "1480", "productName": "Scarf", "quantity": 1}
+    ]);
+    let (status, body) = op(&app, &t, Method::PUT, "/orders/9001", Some(update)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (_, order) = op(&app, &t, Method::GET, "/orders/9001", None).await;
+    assert_eq!(order["customerEmail"], "new@example.com");
+    let items = order["orderItems"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["productName"], "Socks (pair)");
+    assert_eq!(items[0]["quantity"], 4);
+    assert_eq!(items[0]["fulfilledQuantity"], 2);
+    assert_eq!(items[2]["sourceItemId"], "1480");
+
+    let mut shrink = op_order("9001");
+    shrink["orderItems"] = json!([{"sourceItemId": "1478", "quantity": 1}]);
+    let (status, body) = op(&app, &t, Method::PUT, "/orders/9001", Some(shrink)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 unit(s) fulfilled")
+    );
+    let mut other = op_order("9002");
+    other["orderItems"] = json!([]);
+    let (status, _) = op(&app, &t, Method::PUT, "/orders/9001", Some(other)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a body naming another order is refused"
+    );
+    let (status, _) = op(
+        &app,
+        &t,
+        Method::PUT,
+        "/orders/none",
+        Some(json!({"orderItems": []})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn orders_are_listed_with_a_cursor() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("op").await;
+    let other = app.tenant("other").await;
+    for i in 0..5 {
+        op(
+            &app,
+            &t,
+            Method::POST,
+            "/orders",
+            Some(op_order(&format!("L-{i}"))),
+        )
+        .await;
+    }
+    op(
+        &app,
+        &other,
+        Method::POST,
+        "/orders",
+        Some(op_order("not-mine")),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let path = match &cursor {
+            Some(c) => format!("/orders?size=2&cursor={c}"),
+            None => "/orders?size=2".to_owned(),
+        };
+        let (status, page) = op(&app, &t, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["total"], 5);
+        for o in page["orders"].as_array().unwrap() {
+            seen.push(o["sourceOrderId"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["L-0", "L-1", "L-2", "L-3", "L-4"]);
+    for bad in [
+        "/orders?size=0",
+        "/orders?size=101",
+        "/orders?cursor=!!",
+        "/orders?size=x",
+    ] {
+        let (status, body) = op(&app, &t, Method::GET, bad, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["status"], "error");
+    }
+}

@@ -5,7 +5,14 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::{StoreError, StoreResult};
 
 /// `(version, name, sql)`, in the order they apply.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "order_status",
+        include_str!("migrations/0002_order_status.sql"),
+    ),
+];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two
 /// processes starting at once cannot both apply the same step.

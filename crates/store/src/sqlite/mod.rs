@@ -15,7 +15,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use waybill_core::{Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time};
 
 use crate::secrets::{self, NewApiKey};
-use crate::{ApiKeyRecord, Store, StoreError, StoreRecord, StoreResult};
+use crate::{
+    ApiKeyRecord, OrderPage, OrderQuery, OrderUpdate, Store, StoreError, StoreRecord, StoreResult,
+};
 use read_pool::ReadPool;
 use writer::Writer;
 
@@ -351,6 +353,36 @@ impl Store for SqliteStore {
             orders::insert_fulfillment(conn, &store_id, &order, fulfillment, time::now())
         })
         .await
+    }
+
+    async fn upsert_fulfillment(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment: NewFulfillment,
+    ) -> StoreResult<(Fulfillment, bool)> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.write(move |conn| {
+            orders::upsert_fulfillment(conn, &store_id, &order, fulfillment, time::now())
+        })
+        .await
+    }
+
+    async fn update_order(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        update: OrderUpdate,
+    ) -> StoreResult<Order> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.write(move |conn| orders::update_order(conn, &store_id, &order, update, time::now()))
+            .await
+    }
+
+    async fn list_orders(&self, store_id: &str, query: OrderQuery) -> StoreResult<OrderPage> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| orders::list_orders(conn, &store_id, &query))
+            .await
     }
 
     async fn update_shipment_status(

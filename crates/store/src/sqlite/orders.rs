@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
+use waybill_core::NewLineItem;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order::LineItemExtra;
+use waybill_core::order_status::UnitCounts;
 use waybill_core::{
     DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
     NewFulfillment, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus,
@@ -14,7 +16,7 @@ use waybill_core::{
 };
 
 use super::map_err;
-use crate::{StoreError, StoreResult};
+use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError, StoreResult};
 
 /// The order a path names: its internal id and event sequence. The external id wins when a
 /// string could be both.
@@ -39,7 +41,45 @@ fn resolve_order(
     found.ok_or_else(|| DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
-/// Appends an outbox event for the order and bumps its sequence and `updated_at`.
+/// The derived status of an order from its stored units, computed in SQL with the core's
+/// rule.
+fn refresh_status(conn: &Connection, order_id: &str) -> StoreResult<()> {
+    let shipped: Vec<String> = ShipmentStatus::ALL
+        .iter()
+        .filter(|s| s.is_shipped())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = ?1),
+                COALESCE(SUM(fl.quantity), 0),
+                COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0),
+                COALESCE(SUM(CASE WHEN f.status = 'delivered' THEN fl.quantity END), 0)
+         FROM fulfillments f
+         JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+         WHERE f.order_id = ?1 AND f.status <> 'cancelled'",
+        shipped.join(", ")
+    );
+    let counts = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_row([order_id], |r| {
+                Ok(UnitCounts {
+                    ordered: r.get::<_, i64>(0)?.max(0) as u64,
+                    in_fulfillment: r.get::<_, i64>(1)?.max(0) as u64,
+                    shipped: r.get::<_, i64>(2)?.max(0) as u64,
+                    delivered: r.get::<_, i64>(3)?.max(0) as u64,
+                })
+            })
+        })
+        .map_err(|e| map_err("counting an order's units", e))?;
+    conn.prepare_cached("UPDATE orders SET status = ?2 WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute(params![order_id, counts.status().as_str()]))
+        .map_err(|e| map_err("updating an order's status", e))?;
+    Ok(())
+}
+
+/// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
+/// refreshes its derived status.
 fn record_event(
     conn: &Connection,
     store_id: &str,
@@ -56,6 +96,7 @@ fn record_event(
         )
         .and_then(|mut stmt| stmt.query_row(params![order_id, time::to_millis(now)], |r| r.get(0)))
         .map_err(|e| map_err("sequencing an event", e))?;
+    refresh_status(conn, order_id)?;
     insert_outbox(
         conn,
         store_id,
@@ -114,6 +155,7 @@ pub(super) fn insert_order(
     now: Timestamp,
 ) -> StoreResult<Order> {
     let id = Uuid::now_v7();
+    let details = to_json("encoding order details", &order.details)?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO orders (id, store_id, external_id, created_at, inserted_at, updated_at,
@@ -129,40 +171,15 @@ pub(super) fn insert_order(
                 time::to_millis(order.created_at),
                 time::to_millis(now),
                 order.details.customer_email(),
-                to_json("encoding order details", &order.details).map_err(|e| {
-                    rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
-                        e.to_string(),
-                    )))
-                })?,
+                details,
             ])
         })
         .map_err(|e| map_err("inserting an order", e))?;
     if inserted == 0 {
         return Err(DomainError::DuplicateOrder(order.external_id).into());
     }
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO line_items (order_id, id, position, product_id, variant_id, sku,
-                                         title, quantity, price, extra)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(|e| map_err("preparing line item insert", e))?;
-        for (position, line) in order.line_items.iter().enumerate() {
-            stmt.execute(params![
-                id.to_string(),
-                line.id,
-                position as i64,
-                line.product_id,
-                line.variant_id,
-                line.sku,
-                line.title,
-                line.quantity.get(),
-                line.price.map(|p| p.to_string()),
-                to_json("encoding line item extras", &line.extra)?,
-            ])
-            .map_err(|e| map_err("inserting a line item", e))?;
-        }
+    for (position, line) in order.line_items.iter().enumerate() {
+        insert_line(conn, &id.to_string(), position as i64, line)?;
     }
     record_event(
         conn,
@@ -244,6 +261,11 @@ pub(super) fn load_order(
     order: &OrderRef,
 ) -> StoreResult<Order> {
     let (order_id, _) = resolve_order(conn, store_id, order)?;
+    load_order_by_id(conn, store_id, &order_id)
+}
+
+fn load_order_by_id(conn: &Connection, store_id: &str, order_id: &str) -> StoreResult<Order> {
+    let order_id = order_id.to_owned();
     let (external_id, created_at, updated_at, details): (String, i64, i64, String) = conn
         .prepare_cached(
             "SELECT external_id, created_at, updated_at, details FROM orders WHERE id = ?1",
@@ -624,15 +646,11 @@ pub(super) fn insert_fulfillment(
         now,
     )?;
 
-    let lines = new
+    let lines: Vec<(String, u32)> = new
         .lines
         .iter()
-        .map(|(line_id, quantity)| {
-            let order_line = ledger_lines.iter().find(|l| &l.id == line_id);
-            debug_assert!(order_line.is_some());
-            (line_id.clone(), quantity.get())
-        })
-        .collect::<Vec<_>>();
+        .map(|(line_id, quantity)| (line_id.clone(), quantity.get()))
+        .collect();
     let details = load_line_details(conn, &order_id)?;
     Ok(Fulfillment {
         id,
@@ -660,6 +678,50 @@ pub(super) fn insert_fulfillment(
             .collect(),
         history: vec![first],
     })
+}
+
+/// Writes a fulfillment's lines and packages.
+fn insert_contents(
+    conn: &Connection,
+    store_id: &str,
+    fulfillment_id: &str,
+    lines: &[(String, Quantity)],
+    packages: &[Package],
+) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position, quantity)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(|e| map_err("preparing fulfillment line insert", e))?;
+    for (position, (line_id, quantity)) in lines.iter().enumerate() {
+        stmt.execute(params![
+            store_id,
+            fulfillment_id,
+            line_id,
+            position as i64,
+            quantity.get()
+        ])
+        .map_err(|e| map_err("inserting a fulfillment line", e))?;
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO packages (store_id, fulfillment_id, position, carrier, tracking_number, tracking_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(|e| map_err("preparing package insert", e))?;
+    for (position, p) in packages.iter().enumerate() {
+        stmt.execute(params![
+            store_id,
+            fulfillment_id,
+            position as i64,
+            p.carrier,
+            p.tracking_number,
+            p.tracking_url
+        ])
+        .map_err(|e| map_err("inserting a package", e))?;
+    }
+    Ok(())
 }
 
 type LineDetails = (String, Option<String>, Option<String>, Option<String>);
@@ -764,4 +826,264 @@ pub(super) fn delete_order(
         .and_then(|mut stmt| stmt.execute([&order_id]))
         .map_err(|e| map_err("deleting an order", e))?;
     Ok(existing)
+}
+
+/// Creates a fulfillment, or replaces the contents of the one with the same id on this order.
+pub(super) fn upsert_fulfillment(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+    new: NewFulfillment,
+    now: Timestamp,
+) -> StoreResult<(Fulfillment, bool)> {
+    let (order_id, _) = resolve_order(conn, store_id, order)?;
+    let Some(id) = new.id.clone() else {
+        return insert_fulfillment(conn, store_id, order, new, now).map(|f| (f, true));
+    };
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT order_id FROM fulfillments WHERE store_id = ?1 AND id = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![store_id, id], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| map_err("looking up a fulfillment", e))?;
+    match owner {
+        None => return insert_fulfillment(conn, store_id, order, new, now).map(|f| (f, true)),
+        Some(owner) if owner != order_id => {
+            return Err(DomainError::DuplicateFulfillment(id).into());
+        }
+        Some(_) => {}
+    }
+    let current = load_one_fulfillment(conn, store_id, &order_id, &id)?;
+    if current.status.is_live() {
+        move_units(
+            conn,
+            &order_id,
+            &quantities(&current)?,
+            LedgerEffect::Release,
+        )?;
+    }
+    if new.status.is_live() {
+        ledger::check_allocation(&load_ledger(conn, &order_id)?, &new.lines)?;
+        move_units(conn, &order_id, &new.lines, LedgerEffect::Reserve)?;
+    }
+    for table in ["fulfillment_lines", "packages"] {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE store_id = ?1 AND fulfillment_id = ?2"
+        ))
+        .and_then(|mut stmt| stmt.execute(params![store_id, id]))
+        .map_err(|e| map_err("clearing a fulfillment's contents", e))?;
+    }
+    insert_contents(conn, store_id, &id, &new.lines, &new.packages)?;
+    let status_changed = current.status != new.status || current.status_label != new.status_label;
+    let delivered_at = match (new.status, current.delivered_at) {
+        (ShipmentStatus::Delivered, Some(at)) => Some(at),
+        (ShipmentStatus::Delivered, None) => new.delivered_at(now),
+        (_, at) => at,
+    };
+    conn.prepare_cached(
+        "UPDATE fulfillments SET status = ?3, status_label = ?4, estimated_delivery = ?5,
+                delivered_at = ?6, updated_at = ?7
+         WHERE store_id = ?1 AND id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            store_id,
+            id,
+            new.status.as_str(),
+            new.status_label,
+            new.estimated_delivery
+                .or(current.estimated_delivery)
+                .map(time::format_date),
+            delivered_at.map(time::to_millis),
+            time::to_millis(now),
+        ])
+    })
+    .map_err(|e| map_err("updating a fulfillment", e))?;
+    if status_changed {
+        let mut entry = new.first_entry(now);
+        entry.datetime = now;
+        insert_history(conn, store_id, &id, &entry, now)?;
+    }
+    record_event(
+        conn,
+        store_id,
+        &order_id,
+        "fulfillment.updated",
+        Some(&id),
+        None,
+        now,
+    )?;
+    Ok((load_one_fulfillment(conn, store_id, &order_id, &id)?, false))
+}
+
+fn quantities(f: &Fulfillment) -> StoreResult<Vec<(String, Quantity)>> {
+    f.lines
+        .iter()
+        .map(|l| {
+            Quantity::new("quantity", i64::from(l.quantity))
+                .map(|q| (l.line_item_id.clone(), q))
+                .map_err(|e| StoreError::internal("decoding a stored quantity", e))
+        })
+        .collect()
+}
+
+pub(super) fn update_order(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+    update: OrderUpdate,
+    now: Timestamp,
+) -> StoreResult<Order> {
+    let (order_id, _) = resolve_order(conn, store_id, order)?;
+    let existing = load_line_items(conn, &order_id)?;
+    let details = to_json("encoding order details", &update.details)?;
+    conn.prepare_cached(
+        "UPDATE orders SET details = ?2, customer_email = ?3, created_at = COALESCE(?4, created_at)
+         WHERE id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            order_id,
+            details,
+            update.details.customer_email(),
+            update.created_at.map(time::to_millis),
+        ])
+    })
+    .map_err(|e| map_err("updating an order", e))?;
+    let mut next_position = existing.len() as i64;
+    for line in &update.line_items {
+        if let Some(current) = existing.iter().find(|l| l.id == line.id) {
+            if line.quantity.get() < current.fulfilled {
+                return Err(DomainError::invalid(format!(
+                    "line item '{}' has {} unit(s) fulfilled; its quantity cannot drop to {}",
+                    line.id,
+                    current.fulfilled,
+                    line.quantity.get()
+                ))
+                .into());
+            }
+            let extra = to_json("encoding line item extras", &line.extra)?;
+            conn.prepare_cached(
+                "UPDATE line_items SET product_id = ?3, variant_id = ?4, sku = ?5, title = ?6,
+                        quantity = ?7, price = ?8, extra = ?9
+                 WHERE order_id = ?1 AND id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    order_id,
+                    line.id,
+                    line.product_id,
+                    line.variant_id,
+                    line.sku,
+                    line.title,
+                    line.quantity.get(),
+                    line.price.map(|p| p.to_string()),
+                    extra,
+                ])
+            })
+            .map_err(|e| map_err("updating a line item", e))?;
+        } else {
+            insert_line(conn, &order_id, next_position, line)?;
+            next_position += 1;
+        }
+    }
+    record_event(conn, store_id, &order_id, "order.updated", None, None, now)?;
+    load_order_by_id(conn, store_id, &order_id)
+}
+
+fn insert_line(
+    conn: &Connection,
+    order_id: &str,
+    position: i64,
+    line: &NewLineItem,
+) -> StoreResult<()> {
+    let extra = to_json("encoding line item extras", &line.extra)?;
+    conn.prepare_cached(
+        "INSERT INTO line_items (order_id, id, position, product_id, variant_id, sku,
+                                 title, quantity, price, extra)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            order_id,
+            line.id,
+            position,
+            line.product_id,
+            line.variant_id,
+            line.sku,
+            line.title,
+            line.quantity.get(),
+            line.price.map(|p| p.to_string()),
+            extra,
+        ])
+    })
+    .map_err(|e| map_err("inserting a line item", e))?;
+    Ok(())
+}
+
+pub(super) fn list_orders(
+    conn: &Connection,
+    store_id: &str,
+    query: &OrderQuery,
+) -> StoreResult<OrderPage> {
+    let mut filters = String::from("store_id = ?");
+    let mut args: Vec<rusqlite::types::Value> = vec![store_id.to_owned().into()];
+    if let Some(email) = &query.email {
+        filters.push_str(" AND customer_email = ? COLLATE NOCASE");
+        args.push(email.clone().into());
+    }
+    for (bound, column, op) in [
+        (query.created_after, "created_at", ">"),
+        (query.created_before, "created_at", "<"),
+        (query.updated_after, "updated_at", ">"),
+        (query.updated_before, "updated_at", "<"),
+    ] {
+        if let Some(at) = bound {
+            filters.push_str(&format!(" AND {column} {op} ?"));
+            args.push(time::to_millis(at).into());
+        }
+    }
+    if !query.statuses.is_empty() {
+        let marks = vec!["?"; query.statuses.len()].join(", ");
+        filters.push_str(&format!(" AND status IN ({marks})"));
+        args.extend(query.statuses.iter().map(|s| s.as_str().to_owned().into()));
+    }
+    let total: i64 = conn
+        .prepare(&format!("SELECT COUNT(*) FROM orders WHERE {filters}"))
+        .and_then(|mut stmt| stmt.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0)))
+        .map_err(|e| map_err("counting orders", e))?;
+    let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+    let mut page_sql = format!("SELECT id FROM orders WHERE {filters}");
+    let mut page_args = args;
+    if let Some(after) = &query.after {
+        page_sql.push_str(" AND id > ?");
+        page_args.push(after.clone().into());
+    }
+    page_sql.push_str(" ORDER BY id LIMIT ? OFFSET ?");
+    page_args.push(i64::from(limit + 1).into());
+    let offset = if query.after.is_some() {
+        0
+    } else {
+        query.offset
+    };
+    page_args.push(i64::try_from(offset).unwrap_or(i64::MAX).into());
+    let mut ids: Vec<String> = conn
+        .prepare(&page_sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| map_err("listing orders", e))?;
+    let has_more = ids.len() > limit as usize;
+    ids.truncate(limit as usize);
+    let orders = ids
+        .iter()
+        .map(|id| load_order_by_id(conn, store_id, id))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(OrderPage {
+        orders,
+        total: total.max(0) as u64,
+        has_more,
+    })
 }
