@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dialects;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .route("/openapi.json", axum::routing::get(openapi::serve))
         .nest("/v2.2", dialects::redo::routes())
         .nest("/adm", dialects::adm::routes())
         .nest("/open-api/v1.0", dialects::fourthwall::routes())

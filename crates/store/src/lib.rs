@@ -163,8 +163,9 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store a database URL names, creating and migrating it if needed.
 ///
-/// `sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH` and
-/// `sqlite::memory:` are understood.
+/// `sqlite://PATH` (relative to the working directory) and `sqlite:///ABSOLUTE/PATH` are
+/// understood. (An in-memory database is not: readers and the writer use separate
+/// connections, which must share one file.)
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     if let Some(path) = sqlite::path_from_url(url) {
         let store = sqlite::SqliteStore::open(&path, sqlite::SqliteOptions::default()).await?;

@@ -119,7 +119,15 @@ impl From<AuthError> for AdmError {
 
 /// A SKU as ADM documents it: an integer in the field list, a string in the example.
 #[derive(Debug, Clone, PartialEq)]
-struct Sku(String);
+pub(crate) struct Sku(String);
+
+impl utoipa::PartialSchema for Sku {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::dialects::common::string_or_integer_schema()
+    }
+}
+
+impl utoipa::ToSchema for Sku {}
 
 impl<'de> Deserialize<'de> for Sku {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -134,21 +142,21 @@ impl<'de> Deserialize<'de> for Sku {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct CreateRequest {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct CreateRequest {
     order_id: i64,
     line_items: Vec<LineRequest>,
     tracking_number: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct LineRequest {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct LineRequest {
     sku: Sku,
     quantity: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct CreatedResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedResponse {
     id: String,
     order_id: i64,
     status: &'static str,
@@ -157,14 +165,20 @@ struct CreatedResponse {
     line_items: Vec<CreatedLine>,
 }
 
-#[derive(Debug, Serialize)]
-struct CreatedLine {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedLine {
     sku: Option<String>,
     quantity: u32,
 }
 
+#[utoipa::path(post, path = "/adm/fulfillments/create", tag = "ADM",
+    request_body = CreateRequest,
+    responses((status = 200, description = "The fulfillment was created", body = CreatedResponse),
+        (status = 400, description = "Invalid SKU or Quantity", body = crate::openapi::AdmErrorBody), (status = 401, description = "Unauthorized Request", body = crate::openapi::AdmErrorBody), (status = 404, description = "Order Not Found", body = crate::openapi::AdmErrorBody),
+        (status = 409, description = "Item Already Fulfilled", body = crate::openapi::AdmErrorBody), (status = 500, description = "Server Error", body = crate::openapi::AdmErrorBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
-async fn create_fulfillment(
+pub(crate) async fn create_fulfillment(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<AdmError>,
     JsonBody(request, _): JsonBody<CreateRequest, AdmError>,

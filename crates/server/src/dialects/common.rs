@@ -47,13 +47,45 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*\d+(\.\d+)?\s*$")),
+            )
+            .description(Some(
+                "A non-negative decimal amount, as a number or a numeric string",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Amount {}
+
+/// The schema of an id a vendor sends as a string or an integer.
+pub fn string_or_integer_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .into()
+}
+
 /// Turns an optional amount into money, naming `field` in errors.
 pub fn money(field: &str, amount: Option<Amount>) -> Result<Option<Money>, DomainError> {
     amount.map(|a| a.into_money(field)).transpose()
 }
 
 /// A tracking location in the camelCase shape Redo uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocationJson {
     #[serde(default)]

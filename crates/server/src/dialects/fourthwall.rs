@@ -105,24 +105,24 @@ impl From<AuthError> for FourthwallError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FulfillmentRequest {
+pub(crate) struct FulfillmentRequest {
     order_id: String,
     items: Vec<ItemRequest>,
     shipping_label: ShippingLabel,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ItemRequest {
+pub(crate) struct ItemRequest {
     variant_id: String,
     quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ShippingLabel {
+pub(crate) struct ShippingLabel {
     tracking_number: String,
     tracking_company: String,
 }
@@ -137,12 +137,18 @@ fn content_id(order_id: Uuid, company: &str, number: &str, lines: &[(String, u32
     Uuid::new_v5(&order_id, key.as_bytes()).to_string()
 }
 
+#[utoipa::path(post, path = "/open-api/v1.0/fulfillments", tag = "Fourthwall",
+    request_body = FulfillmentRequest,
+    responses((status = 201, description = "Created", body = FulfillmentCreated),
+        (status = 400, description = "FULFILLMENT_ALREADY_EXISTS, FULFILLMENT_ORDER_INVALID_VARIANT, FULFILLMENT_VARIANT_QUANTITY_TO_HIGH or INVALID_REQUEST", body = crate::openapi::FourthwallErrorBody),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::FourthwallErrorBody), (status = 404, description = "ORDER_ID_NOT_FOUND", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn create_fulfillment(
+pub(crate) async fn create_fulfillment(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
     JsonBody(request, _): JsonBody<FulfillmentRequest, FourthwallError>,
-) -> Result<(StatusCode, Json<Value>), FourthwallError> {
+) -> Result<(StatusCode, Json<FulfillmentCreated>), FourthwallError> {
     let order_uuid = Uuid::parse_str(&request.order_id)
         .map_err(|_| FourthwallError::invalid("orderId must be a UUID"))?;
     let company = request.shipping_label.tracking_company.trim().to_owned();
@@ -236,7 +242,9 @@ async fn create_fulfillment(
     {
         Ok(created) => Ok((
             StatusCode::CREATED,
-            Json(json!({ "fulfillmentId": created.id })),
+            Json(FulfillmentCreated {
+                fulfillment_id: created.id,
+            }),
         )),
         Err(StoreError::Domain(DomainError::DuplicateFulfillment(id))) => {
             Err(already_exists(&id, &order_id))
@@ -287,23 +295,44 @@ fn too_high(order_id: &str, variant: &str, fulfillable: u32, quantity: u32) -> F
     )
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to creating a fulfillment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MoneyJson {
+pub struct FulfillmentCreated {
+    fulfillment_id: String,
+}
+
+/// A page of orders.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderList {
+    results: Vec<OrderV1>,
+    total: u64,
+    page: u32,
+    size: u32,
+    total_pages: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MoneyJson {
     value: f64,
     currency: String,
 }
 
 /// OrderV1, with the fields Waybill can fill.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderV1 {
     id: String,
     shop_id: String,
     friendly_id: String,
+    #[schema(value_type = String)]
     status: &'static str,
     email: Option<String>,
+    #[schema(value_type = Object)]
     amounts: Value,
+    #[schema(value_type = Vec<Object>)]
     offers: Vec<Value>,
     created_at: String,
     updated_at: String,
@@ -359,8 +388,13 @@ impl From<&Order> for OrderV1 {
     }
 }
 
+#[utoipa::path(get, path = "/open-api/v1.0/order/{orderId}", tag = "Fourthwall",
+    params(("orderId" = String, Path, description = "Waybill's internal order id (UUID)")),
+    responses((status = 200, description = "The order", body = OrderV1),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::FourthwallErrorBody), (status = 404, description = "ORDER_ID_NOT_FOUND", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn get_order(
+pub(crate) async fn get_order(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
     Path(order_id): Path<String>,
@@ -433,20 +467,31 @@ impl From<DomainError> for FourthwallError {
     }
 }
 
+#[utoipa::path(get, path = "/open-api/v1.0/order", tag = "Fourthwall",
+    params(("page" = Option<u32>, Query, description = "Page, from 0"),
+        ("size" = Option<u32>, Query, description = "Page size, 1-100, default 20"),
+        ("email" = Option<String>, Query, description = "Customer email"),
+        ("createdAt[gt]" = Option<String>, Query, description = "Created after (date-time)"),
+        ("createdAt[lt]" = Option<String>, Query, description = "Created before (date-time)"),
+        ("updatedAt[gt]" = Option<String>, Query, description = "Updated after (date-time)"),
+        ("updatedAt[lt]" = Option<String>, Query, description = "Updated before (date-time)"),
+        ("status" = Option<Vec<String>>, Query, description = "Order status; may repeat")),
+    responses((status = 200, description = "A page of orders", body = OrderList),
+        (status = 400, description = "INVALID_REQUEST", body = crate::openapi::FourthwallErrorBody), (status = 401, description = "UNAUTHORIZED", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn list_orders(
+pub(crate) async fn list_orders(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, FourthwallError> {
+) -> Result<Json<OrderList>, FourthwallError> {
     let (page, size, query) = parse_list_query(raw.as_deref())?;
     let result = state.store.list_orders(&store_id, query).await?;
-    let total_pages = result.total.div_ceil(u64::from(size));
-    Ok(Json(json!({
-        "results": result.orders.iter().map(OrderV1::from).collect::<Vec<_>>(),
-        "total": result.total,
-        "page": page,
-        "size": size,
-        "totalPages": total_pages,
-    })))
+    Ok(Json(OrderList {
+        results: result.orders.iter().map(OrderV1::from).collect(),
+        total: result.total,
+        page,
+        size,
+        total_pages: result.total.div_ceil(u64::from(size)),
+    }))
 }

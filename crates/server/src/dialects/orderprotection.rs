@@ -188,7 +188,15 @@ fn ok(status: StatusCode) -> (StatusCode, Json<Value>) {
 
 /// An id OrderProtection may send as a string or a number.
 #[derive(Debug, Clone)]
-struct SourceId(String);
+pub(crate) struct SourceId(String);
+
+impl utoipa::PartialSchema for SourceId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::dialects::common::string_or_integer_schema()
+    }
+}
+
+impl utoipa::ToSchema for SourceId {}
 
 impl<'de> Deserialize<'de> for SourceId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -205,9 +213,9 @@ impl<'de> Deserialize<'de> for SourceId {
 
 const PLATFORMS: [&str; 5] = ["shopify", "woocommerce", "magento", "bigcommerce", "api"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct OrderRequest {
+pub(crate) struct OrderRequest {
     source_order_id: SourceId,
     #[serde(default)]
     source_order_number: Option<String>,
@@ -245,9 +253,9 @@ struct OrderRequest {
     fulfillments: Vec<FulfillmentRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AddressRequest {
+pub(crate) struct AddressRequest {
     #[serde(default)]
     first_name: Option<String>,
     #[serde(default)]
@@ -266,9 +274,9 @@ struct AddressRequest {
     country: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ItemRequest {
+pub(crate) struct ItemRequest {
     source_item_id: SourceId,
     #[serde(default)]
     source_product_id: Option<SourceId>,
@@ -284,7 +292,7 @@ struct ItemRequest {
 }
 
 /// An order request translated for the core, before the create/update distinction.
-struct ParsedOrder {
+pub(crate) struct ParsedOrder {
     external_id: String,
     created_at: Option<waybill_core::Timestamp>,
     lines: Vec<NewLineItem>,
@@ -439,8 +447,11 @@ fn order_json(o: &Order) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/v1/orders", tag = "OrderProtection", request_body = OrderRequest,
+    responses((status = 201, description = "Created", body = crate::openapi::StatusBody), (status = 400, description = "Validation error", body = crate::openapi::StatusBody), (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 409, description = "Duplicate sourceOrderId", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn create_order(
+pub(crate) async fn create_order(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     JsonBody(request, _): JsonBody<OrderRequest, OpError>,
@@ -493,8 +504,12 @@ async fn create_order(
     Ok(ok(StatusCode::CREATED))
 }
 
+#[utoipa::path(get, path = "/v1/orders/{sourceOrderId}", tag = "OrderProtection", params(("sourceOrderId" = String, Path, description = "The caller's order id")),
+    responses((status = 200, description = "The order with its items and fulfillments", body = Object),
+        (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order not found", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn get_order(
+pub(crate) async fn get_order(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     Path(source_order_id): Path<String>,
@@ -506,8 +521,12 @@ async fn get_order(
     Ok(Json(order_json(&order)))
 }
 
+#[utoipa::path(put, path = "/v1/orders/{sourceOrderId}", tag = "OrderProtection", params(("sourceOrderId" = String, Path, description = "The caller's order id")),
+    request_body = OrderRequest,
+    responses((status = 200, description = "Updated", body = crate::openapi::StatusBody), (status = 400, description = "Validation error", body = crate::openapi::StatusBody), (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order not found", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn update_order(
+pub(crate) async fn update_order(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     Path(source_order_id): Path<String>,
@@ -550,8 +569,8 @@ async fn update_order(
     Ok(Json(json!({ "status": "ok" })))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ListQuery {
     #[serde(default)]
     size: Option<u32>,
     #[serde(default)]
@@ -573,8 +592,14 @@ fn decode_cursor(cursor: &str) -> Option<String> {
     uuid::Uuid::parse_str(&id).ok().map(|_| id)
 }
 
+#[utoipa::path(get, path = "/v1/orders", tag = "OrderProtection",
+    params(("size" = Option<u32>, Query, description = "Page size, 1-100, default 20"),
+        ("cursor" = Option<String>, Query, description = "nextCursor of the previous page")),
+    responses((status = 200, description = "A page of orders: {orders, size, total, nextCursor}", body = Object),
+        (status = 400, description = "Validation error", body = crate::openapi::StatusBody), (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn list_orders(
+pub(crate) async fn list_orders(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -617,9 +642,9 @@ async fn list_orders(
 
 // ---- fulfillments ------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FulfillmentRequest {
+pub(crate) struct FulfillmentRequest {
     source_item_ids: Vec<ItemQuantity>,
     fulfillment_status: String,
     source_fulfillment_id: SourceId,
@@ -635,9 +660,9 @@ struct FulfillmentRequest {
     updated_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ItemQuantity {
+pub(crate) struct ItemQuantity {
     source_item_id: SourceId,
     quantity: i64,
 }
@@ -718,8 +743,13 @@ fn fulfillment_json(source_order_id: &str, f: &Fulfillment) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/v1/orders/{sourceOrderId}/fulfillments", tag = "OrderProtection", params(("sourceOrderId" = String, Path, description = "The caller's order id")),
+    request_body = FulfillmentRequest,
+    responses((status = 201, description = "Created, or the fulfillment with this sourceFulfillmentId replaced", body = crate::openapi::StatusBody), (status = 400, description = "Validation error, including over-fulfillment", body = crate::openapi::StatusBody),
+        (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order not found", body = crate::openapi::StatusBody), (status = 409, description = "sourceFulfillmentId used by another order", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn create_fulfillment(
+pub(crate) async fn create_fulfillment(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     Path(source_order_id): Path<String>,
@@ -734,8 +764,12 @@ async fn create_fulfillment(
     Ok(ok(StatusCode::CREATED))
 }
 
+#[utoipa::path(get, path = "/v1/orders/{sourceOrderId}/fulfillments", tag = "OrderProtection", params(("sourceOrderId" = String, Path, description = "The caller's order id")),
+    responses((status = 200, description = "The order's fulfillments", body = Vec<Object>),
+        (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order not found", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn list_fulfillments(
+pub(crate) async fn list_fulfillments(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     Path(source_order_id): Path<String>,
@@ -753,13 +787,18 @@ async fn list_fulfillments(
     )))
 }
 
-#[derive(Debug, Deserialize)]
-struct StatusRequest {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct StatusRequest {
     status: String,
 }
 
+#[utoipa::path(put, path = "/v1/orders/{sourceOrderId}/fulfillments/{sourceFulfillmentId}", tag = "OrderProtection",
+    params(("sourceOrderId" = String, Path, description = "The caller's order id"), ("sourceFulfillmentId" = String, Path, description = "The caller's fulfillment id")),
+    request_body = StatusRequest,
+    responses((status = 200, description = "Updated", body = crate::openapi::StatusBody), (status = 400, description = "Unknown status", body = crate::openapi::StatusBody), (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order or fulfillment not found", body = crate::openapi::StatusBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn update_fulfillment_status(
+pub(crate) async fn update_fulfillment_status(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<OpError>,
     Path((source_order_id, fulfillment_id)): Path<(String, String)>,

@@ -9,6 +9,7 @@ mod concurrency;
 mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
+mod openapi;
 mod orderprotection;
 mod orders;
 mod shipment_status;

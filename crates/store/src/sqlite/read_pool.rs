@@ -1,5 +1,8 @@
 //! A small pool of read-only connections used from blocking threads.
 //!
+//! Each call runs in its own read transaction, so the several queries that load an order see
+//! one consistent snapshot.
+//!
 //! In WAL mode readers never block the writer nor each other. Connections are opened lazily up
 //! to `size` and handed back after each use; a connection whose closure panicked is dropped and
 //! replaced on demand. (deadpool-sqlite does the same but runs an extra query on every
@@ -46,7 +49,19 @@ impl ReadPool {
                 Some(conn) => conn,
                 None => (pool.open)()?,
             };
-            let result = work(&conn);
+            // One read transaction per call: every query of a read sees the same snapshot, even
+            // while the writer commits.
+            let result = match conn.execute_batch("BEGIN") {
+                Ok(()) => {
+                    let result = work(&conn);
+                    if let Err(e) = conn.execute_batch("COMMIT") {
+                        tracing::warn!(error = %e, "ending a read transaction failed");
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    result
+                }
+                Err(e) => Err(super::map_err("starting a read transaction", e)),
+            };
             if let Ok(mut idle) = pool.idle.lock() {
                 idle.push(conn);
             }

@@ -3,7 +3,7 @@
 //! Order endpoints answer errors as `{"error": "<sentence>"}`; a secret used on another store's
 //! path is answered with problem JSON (403), as Redo documents.
 
-mod types;
+pub(crate) mod types;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
@@ -20,8 +20,8 @@ use crate::auth::{self, Access, AuthError};
 use crate::extract::{BodyError, JsonBody};
 use crate::problem::Problem;
 use types::{
-    CreateFulfillmentRequest, CreateOrderRequest, FulfillmentResponse, OrderJson,
-    UpdateStatusRequest,
+    CreateFulfillmentRequest, CreateOrderRequest, CreatedOrder, DeletedOrder, FulfillmentResponse,
+    OrderJson, UpdateStatusRequest,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -168,7 +168,7 @@ type Body<T> = JsonBody<T, RedoError>;
 /// Path parameters, with failures answered in Redo's format.
 #[derive(FromRequestParts)]
 #[from_request(via(Path), rejection(RedoError))]
-struct RedoPath<T>(T);
+pub(crate) struct RedoPath<T>(T);
 
 impl From<axum::extract::rejection::PathRejection> for RedoError {
     fn from(e: axum::extract::rejection::PathRejection) -> Self {
@@ -176,22 +176,36 @@ impl From<axum::extract::rejection::PathRejection> for RedoError {
     }
 }
 
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/orders", tag = "Redo",
+    params(("storeId" = String, Path, description = "Store id")), request_body = types::CreateOrderRequest,
+    responses((status = 200, description = "Created", body = types::CreatedOrder),
+        (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody), (status = 409, description = "Duplicate orderId", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn create_order(
+pub(crate) async fn create_order(
     State(state): State<AppState>,
     RedoStore(store_id): RedoStore,
     JsonBody(request, _): Body<CreateOrderRequest>,
-) -> Result<Json<serde_json::Value>, RedoError> {
+) -> Result<Json<CreatedOrder>, RedoError> {
     let order = request.into_domain()?;
     let created = state.store.create_order(&store_id, order).await?;
-    Ok(Json(json!({
-        "orderId": created.id.to_string(),
-        "externalOrderId": created.external_id,
-    })))
+    Ok(Json(CreatedOrder {
+        order_id: created.id.to_string(),
+        external_order_id: created.external_id,
+    }))
 }
 
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/orders/{orderId}", tag = "Redo",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")),
+    responses((status = 200, description = "The order with its fulfillments", body = types::OrderJson),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or order", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
-async fn get_order(
+pub(crate) async fn get_order(
     State(state): State<AppState>,
     RedoStore(store_id): RedoStore,
     RedoPath((_, order_id)): RedoPath<(String, String)>,
@@ -203,25 +217,39 @@ async fn get_order(
     Ok(Json(OrderJson::from(&order)))
 }
 
+#[utoipa::path(delete, path = "/v2.2/stores/{storeId}/orders/{orderId}", tag = "Redo",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")),
+    responses((status = 200, description = "Deleted", body = types::DeletedOrder),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or order", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
-async fn delete_order(
+pub(crate) async fn delete_order(
     State(state): State<AppState>,
     RedoStore(store_id): RedoStore,
     RedoPath((_, order_id)): RedoPath<(String, String)>,
-) -> Result<Json<serde_json::Value>, RedoError> {
+) -> Result<Json<DeletedOrder>, RedoError> {
     let deleted = state
         .store
         .delete_order(&store_id, &OrderRef::new(order_id))
         .await?;
-    Ok(Json(json!({
-        "success": true,
-        "orderId": deleted.id.to_string(),
-        "externalOrderId": deleted.external_id,
-    })))
+    Ok(Json(DeletedOrder {
+        success: true,
+        order_id: deleted.id.to_string(),
+        external_order_id: deleted.external_id,
+    }))
 }
 
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments", tag = "Redo",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")), request_body = types::CreateFulfillmentRequest,
+    responses((status = 200, description = "Success", body = types::FulfillmentResponse),
+        (status = 400, description = "Validation error, including over-fulfillment", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order not found", body = crate::openapi::RedoErrorBody), (status = 409, description = "Duplicate fulfillmentId", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
-async fn create_fulfillment(
+pub(crate) async fn create_fulfillment(
     State(state): State<AppState>,
     RedoStore(store_id): RedoStore,
     RedoPath((_, order_id)): RedoPath<(String, String)>,
@@ -235,11 +263,19 @@ async fn create_fulfillment(
     Ok(Json(FulfillmentResponse::new(&created)))
 }
 
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments/{fulfillmentId}/shipment-status", tag = "Redo",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
+    request_body = types::UpdateStatusRequest,
+    responses((status = 200, description = "Success", body = types::FulfillmentResponse),
+        (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Fulfillment not found", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
 #[tracing::instrument(
     skip_all,
     fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id)
 )]
-async fn update_shipment_status(
+pub(crate) async fn update_shipment_status(
     State(state): State<AppState>,
     RedoStore(store_id): RedoStore,
     RedoPath((_, order_id, fulfillment_id)): RedoPath<(String, String, String)>,

@@ -18,7 +18,7 @@ const MAX_IMAGE_URL: usize = 2048;
 // Requests
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderRequest {
     order_id: String,
@@ -46,7 +46,7 @@ pub struct CreateOrderRequest {
     location_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineItemRequest {
     id: String,
@@ -65,7 +65,7 @@ struct LineItemRequest {
     discount: Option<Amount>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CustomerJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ struct CustomerJson {
     last_name: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AddressJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +99,7 @@ struct AddressJson {
     postal_code: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ShippingRequest {
     #[serde(default)]
@@ -228,7 +228,7 @@ impl CreateOrderRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateFulfillmentRequest {
     #[serde(default)]
@@ -242,13 +242,13 @@ pub struct CreateFulfillmentRequest {
     initial_tracking: Option<InitialTrackingRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct FulfillmentLineRequest {
     id: String,
     quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct TrackingRequest {
     #[serde(default)]
     carrier: Option<String>,
@@ -256,7 +256,7 @@ struct TrackingRequest {
     code: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InitialTrackingRequest {
     status: String,
@@ -341,7 +341,7 @@ impl CreateFulfillmentRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStatusRequest {
     status: String,
@@ -392,7 +392,7 @@ impl UpdateStatusRequest {
 // Responses
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FulfillmentResponse {
     success: bool,
@@ -408,7 +408,7 @@ impl FulfillmentResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FulfillmentJson {
     id: String,
@@ -416,13 +416,14 @@ pub struct FulfillmentJson {
     line_items: Vec<FulfillmentLineJson>,
     tracking_company: Option<String>,
     tracking_number: Option<String>,
+    #[schema(value_type = String)]
     status: &'static str,
     estimated_delivery_date: Option<String>,
     delivered_at: Option<String>,
     tracking_history: Vec<TrackingEventJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FulfillmentLineJson {
     id: String,
@@ -433,7 +434,7 @@ struct FulfillmentLineJson {
     sku: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TrackingEventJson {
     message: String,
@@ -482,7 +483,7 @@ impl From<&Fulfillment> for FulfillmentJson {
 
 /// An order as Redo's create request shaped it, with Waybill's id, ledger position per line, and
 /// its fulfillments.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderJson {
     id: String,
@@ -513,7 +514,7 @@ pub struct OrderJson {
     fulfillments: Vec<FulfillmentJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderLineJson {
     id: String,
@@ -533,7 +534,7 @@ struct OrderLineJson {
     discount: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ShippingJson {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -586,4 +587,23 @@ impl From<&Order> for OrderJson {
             fulfillments: o.fulfillments.iter().map(FulfillmentJson::from).collect(),
         }
     }
+}
+
+/// The answer to creating an order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedOrder {
+    /// Waybill's internal id.
+    pub order_id: String,
+    /// The caller's id.
+    pub external_order_id: String,
+}
+
+/// The answer to deleting an order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedOrder {
+    pub success: bool,
+    pub order_id: String,
+    pub external_order_id: String,
 }

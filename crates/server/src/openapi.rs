@@ -1,0 +1,108 @@
+//! The OpenAPI 3.1 document of every dialect, generated from the handlers' annotations and
+//! served at `/openapi.json`. The committed `openapi.json` at the repository root is checked
+//! against it by the test suite, so the two cannot drift.
+
+use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::dialects::{adm, fourthwall, orderprotection, redo};
+use crate::{health, problem};
+
+/// `{"error": "<sentence>"}`: Redo's order-endpoint error.
+#[derive(Serialize, ToSchema)]
+pub struct RedoErrorBody {
+    pub error: String,
+}
+
+/// `{"error": <title>, "message": <sentence>}`: ADM's error.
+#[derive(Serialize, ToSchema)]
+pub struct AdmErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+/// `{"code": <CODE>, ...context}`: Fourthwall's error. The context fields depend on the code.
+#[derive(Serialize, ToSchema)]
+pub struct FourthwallErrorBody {
+    pub code: String,
+}
+
+/// `{"status": "ok"}` or `{"status": "error", "message": <sentence>}`: OrderProtection's answers.
+#[derive(Serialize, ToSchema)]
+pub struct StatusBody {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Waybill",
+        description = "Self-hosted fulfillment and shipment tracking. One ledger, several vendors' APIs: Redo (/v2.2), ADM Order Connector (/adm), Fourthwall (/open-api/v1.0) and OrderProtection (/v1)."
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        redo::create_order,
+        redo::get_order,
+        redo::delete_order,
+        redo::create_fulfillment,
+        redo::update_shipment_status,
+        adm::create_fulfillment,
+        fourthwall::create_fulfillment,
+        fourthwall::list_orders,
+        fourthwall::get_order,
+        orderprotection::create_order,
+        orderprotection::list_orders,
+        orderprotection::get_order,
+        orderprotection::update_order,
+        orderprotection::create_fulfillment,
+        orderprotection::list_fulfillments,
+        orderprotection::update_fulfillment_status,
+    ),
+    components(schemas(problem::Problem)),
+    modifiers(&Security),
+    tags(
+        (name = "Redo", description = "Redo API 2.2 orders and fulfillments"),
+        (name = "ADM", description = "ADM Order Connector"),
+        (name = "Fourthwall", description = "Fourthwall Open API v1.0"),
+        (name = "OrderProtection", description = "OrderProtection API v1"),
+        (name = "Operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as the committed `openapi.json` holds it.
+pub fn document_json() -> String {
+    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
