@@ -133,7 +133,7 @@ fn schema(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("schema JSON")
 }
 
-fn assert_schema(name: &str, instance: &Value) {
+pub fn assert_schema(name: &str, instance: &Value) {
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .build(&schema(name))

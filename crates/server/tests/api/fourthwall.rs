@@ -39,6 +39,7 @@ async fn creates_fulfillments_by_variant_with_the_seed_error_codes() {
     let body = json!({"orderId": order_id, "items": [{"variantId": "var-1", "quantity": 2}], "shippingLabel": label("9400111")});
     let (status, resp) = fw_create(&app, &t, body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{resp}");
+    assert_schema("fourthwall_fulfillment_response.schema.json", &resp);
     let fulfillment_id = resp["fulfillmentId"].as_str().unwrap().to_owned();
     assert_eq!(resp, json!({"fulfillmentId": fulfillment_id}));
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
+mod limits;
 mod openapi;
 mod orderprotection;
 mod orders;
