@@ -1,8 +1,25 @@
 //! Small pieces several dialects parse the same way.
 
+use axum::http::StatusCode;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use waybill_core::{DomainError, Location, Money};
+
+/// The HTTP status a domain refusal takes in dialects that use plain REST semantics: 400 for
+/// invalid input (including over-fulfillment), 404 for unknown ids, 409 for duplicates.
+pub fn status_for(e: &DomainError) -> StatusCode {
+    match e {
+        DomainError::Invalid(_)
+        | DomainError::UnknownLineItem { .. }
+        | DomainError::OverFulfillment { .. } => StatusCode::BAD_REQUEST,
+        DomainError::OrderNotFound(_)
+        | DomainError::FulfillmentNotFound(_)
+        | DomainError::StoreNotFound(_) => StatusCode::NOT_FOUND,
+        DomainError::DuplicateOrder(_) | DomainError::DuplicateFulfillment(_) => {
+            StatusCode::CONFLICT
+        }
+    }
+}
 
 /// A money amount as callers send it: a JSON number or a numeric string.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -134,17 +134,7 @@ impl From<BodyError> for OpError {
 
 impl From<DomainError> for OpError {
     fn from(e: DomainError) -> Self {
-        let status = match &e {
-            DomainError::Invalid(_)
-            | DomainError::UnknownLineItem { .. }
-            | DomainError::OverFulfillment { .. } => StatusCode::BAD_REQUEST,
-            DomainError::OrderNotFound(_)
-            | DomainError::FulfillmentNotFound(_)
-            | DomainError::StoreNotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::DuplicateOrder(_) | DomainError::DuplicateFulfillment(_) => {
-                StatusCode::CONFLICT
-            }
-        };
+        let status = crate::dialects::common::status_for(&e);
         OpError(status, e.to_string())
     }
 }

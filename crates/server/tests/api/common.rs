@@ -64,19 +64,8 @@ impl TestApp {
         secret: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(s) = secret {
-            req = req.bearer_auth(s);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("response to {path} is not JSON ({status}): {text:?}"));
-        (status, json)
+        let auth = secret.map_or(Auth::None, Auth::Bearer);
+        self.send(method, path, auth, body).await
     }
 
     pub async fn post(&self, t: &Tenant, path: &str, body: Value) -> (StatusCode, Value) {

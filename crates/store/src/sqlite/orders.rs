@@ -10,9 +10,9 @@ use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order::LineItemExtra;
 use waybill_core::order_status::UnitCounts;
 use waybill_core::{
-    DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
-    NewFulfillment, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus,
-    StatusUpdate, Timestamp, time,
+    DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money, NewFulfillment,
+    NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus, StatusUpdate,
+    Timestamp, time,
 };
 
 use super::map_err;
@@ -360,105 +360,93 @@ fn load_fulfillments(
         .map(|(i, f)| (f.id.clone(), i))
         .collect();
     let scope = params![order_id, only, store_id];
-
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT fl.fulfillment_id, fl.line_item_id, fl.quantity, li.title, li.product_id,
-                    li.variant_id, li.sku
-             FROM fulfillments f
-             JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
-             JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
-             WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
-             ORDER BY fl.fulfillment_id, fl.position",
-        )
-        .map_err(|e| map_err("loading fulfillment lines", e))?;
-    let mut rows = stmt
-        .query(scope)
-        .map_err(|e| map_err("loading fulfillment lines", e))?;
-    while let Some(r) = rows
-        .next()
-        .map_err(|e| map_err("loading fulfillment lines", e))?
-    {
-        let fid: String = r.get(0).map_err(|e| map_err("reading a line", e))?;
-        let line = (|| -> rusqlite::Result<FulfillmentLine> {
-            Ok(FulfillmentLine {
-                line_item_id: r.get(1)?,
-                quantity: r.get(2)?,
-                title: r.get(3)?,
-                product_id: r.get(4)?,
-                variant_id: r.get(5)?,
-                sku: r.get(6)?,
-            })
-        })()
-        .map_err(|e| map_err("reading a fulfillment line", e))?;
-        if let Some(&i) = index.get(&fid) {
-            fulfillments[i].lines.push(line);
-        }
-    }
-    drop(rows);
-
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT p.fulfillment_id, p.carrier, p.tracking_number, p.tracking_url
-             FROM fulfillments f
-             JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
-             WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
-             ORDER BY p.fulfillment_id, p.position",
-        )
-        .map_err(|e| map_err("loading packages", e))?;
-    let mut rows = stmt
-        .query(scope)
-        .map_err(|e| map_err("loading packages", e))?;
-    while let Some(r) = rows.next().map_err(|e| map_err("loading packages", e))? {
-        let fid: String = r.get(0).map_err(|e| map_err("reading a package", e))?;
-        let package = (|| -> rusqlite::Result<Package> {
-            Ok(Package {
-                carrier: r.get(1)?,
-                tracking_number: r.get(2)?,
-                tracking_url: r.get(3)?,
-            })
-        })()
-        .map_err(|e| map_err("reading a package", e))?;
-        if let Some(&i) = index.get(&fid) {
-            fulfillments[i].packages.push(package);
-        }
-    }
-    drop(rows);
-
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT e.fulfillment_id, e.status, e.message, e.happened_at, e.location
-             FROM fulfillments f
-             JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
-             WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
-             ORDER BY e.fulfillment_id, e.happened_at, e.id",
-        )
-        .map_err(|e| map_err("loading tracking history", e))?;
-    let mut rows = stmt
-        .query(scope)
-        .map_err(|e| map_err("loading tracking history", e))?;
-    while let Some(r) = rows
-        .next()
-        .map_err(|e| map_err("loading tracking history", e))?
-    {
-        let read = (|| -> rusqlite::Result<(String, String, String, i64, Option<String>)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })()
-        .map_err(|e| map_err("reading a tracking event", e))?;
-        let (fid, status, message, happened_at, location) = read;
-        let location: Option<Location> = location
-            .map(|l| from_json("decoding a tracking location", &l))
-            .transpose()?;
-        if let Some(&i) = index.get(&fid) {
-            fulfillments[i].history.push(HistoryEntry {
-                status,
-                message,
-                datetime: time::from_millis(happened_at),
-                location,
+    let mut attach =
+        |sql: &str,
+         what: &str,
+         put: &mut dyn FnMut(&mut Fulfillment, &rusqlite::Row<'_>) -> StoreResult<()>| {
+            attach_rows(conn, sql, scope, what, &mut fulfillments, &index, put)
+        };
+    attach(
+        "SELECT fl.fulfillment_id, fl.line_item_id, fl.quantity, li.title, li.product_id,
+                li.variant_id, li.sku
+         FROM fulfillments f
+         JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+         JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
+         WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+         ORDER BY fl.fulfillment_id, fl.position",
+        "loading fulfillment lines",
+        &mut |f, r| {
+            f.lines.push(FulfillmentLine {
+                line_item_id: r.get(1).map_err(|e| map_err("reading a line", e))?,
+                quantity: r.get(2).map_err(|e| map_err("reading a line", e))?,
+                title: r.get(3).map_err(|e| map_err("reading a line", e))?,
+                product_id: r.get(4).map_err(|e| map_err("reading a line", e))?,
+                variant_id: r.get(5).map_err(|e| map_err("reading a line", e))?,
+                sku: r.get(6).map_err(|e| map_err("reading a line", e))?,
             });
+            Ok(())
+        },
+    )?;
+    attach(
+        "SELECT p.fulfillment_id, p.carrier, p.tracking_number, p.tracking_url
+         FROM fulfillments f
+         JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
+         WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+         ORDER BY p.fulfillment_id, p.position",
+        "loading packages",
+        &mut |f, r| {
+            f.packages.push(Package {
+                carrier: r.get(1).map_err(|e| map_err("reading a package", e))?,
+                tracking_number: r.get(2).map_err(|e| map_err("reading a package", e))?,
+                tracking_url: r.get(3).map_err(|e| map_err("reading a package", e))?,
+            });
+            Ok(())
+        },
+    )?;
+    attach(
+        "SELECT e.fulfillment_id, e.status, e.message, e.happened_at, e.location
+         FROM fulfillments f
+         JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
+         WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+         ORDER BY e.fulfillment_id, e.happened_at, e.id",
+        "loading tracking history",
+        &mut |f, r| {
+            let read = |e| map_err("reading a tracking event", e);
+            let location: Option<String> = r.get(4).map_err(read)?;
+            f.history.push(HistoryEntry {
+                status: r.get(1).map_err(read)?,
+                message: r.get(2).map_err(read)?,
+                datetime: time::from_millis(r.get(3).map_err(read)?),
+                location: location
+                    .map(|l| from_json("decoding a tracking location", &l))
+                    .transpose()?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(fulfillments)
+}
+
+/// Runs a query whose first column is a fulfillment id and hands each row to `put` with that
+/// fulfillment, keeping the query's order.
+fn attach_rows(
+    conn: &Connection,
+    sql: &str,
+    scope: &[&dyn rusqlite::ToSql],
+    what: &str,
+    fulfillments: &mut [Fulfillment],
+    index: &HashMap<String, usize>,
+    put: &mut dyn FnMut(&mut Fulfillment, &rusqlite::Row<'_>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| map_err(what, e))?;
+    let mut rows = stmt.query(scope).map_err(|e| map_err(what, e))?;
+    while let Some(row) = rows.next().map_err(|e| map_err(what, e))? {
+        let id: String = row.get(0).map_err(|e| map_err(what, e))?;
+        if let Some(&i) = index.get(&id) {
+            put(&mut fulfillments[i], row)?;
         }
     }
-    Ok(fulfillments)
+    Ok(())
 }
 
 fn load_one_fulfillment(
