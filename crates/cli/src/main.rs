@@ -1,5 +1,7 @@
 //! `waybill`: run the server and manage stores and keys.
 
+mod bench;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -60,6 +62,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Measure throughput and latency on a temporary SQLite database (see docs/PERFORMANCE.md).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,17 +109,22 @@ fn init_logging(format: LogFormat) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let store = waybill_store::open(&cli.database)
-        .await
-        .with_context(|| format!("opening {}", waybill_store::redact_url(&cli.database)))?;
+    let database = cli.database;
+    let open = || async {
+        waybill_store::open(&database)
+            .await
+            .with_context(|| format!("opening {}", waybill_store::redact_url(&database)))
+    };
     match cli.command {
-        Command::Serve { listen } => serve(store, listen).await,
+        Command::Serve { listen } => serve(open().await?, listen).await,
         Command::Migrate => {
+            let store = open().await?;
             tracing::info!(database = %store.describe(), "database is migrated");
             Ok(())
         }
-        Command::Stores { command } => stores(store, command).await,
-        Command::Keys { command } => keys(store, command).await,
+        Command::Stores { command } => stores(open().await?, command).await,
+        Command::Keys { command } => keys(open().await?, command).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

@@ -173,3 +173,37 @@ async fn a_store_created_while_serving_works_at_once_and_revocation_too() {
         "key listing must not show secrets"
     );
 }
+
+/// The benchmark harness keeps working: a tiny run completes with no failed request.
+#[test]
+fn bench_runs_and_reports_every_phase() {
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "--orders",
+            "40",
+            "--concurrency",
+            "4",
+            "--seconds",
+            "1",
+        ])
+        .env("WAYBILL_LOG", "warn")
+        .output()
+        .expect("run bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in [
+        "raw create fulfillment",
+        "raw get order",
+        "http create fulfillment",
+        "http shipment status",
+        "http get order",
+        "HTTP/raw create-fulfillment ratio",
+    ] {
+        assert!(stdout.contains(phase), "missing {phase}: {stdout}");
+    }
+}

@@ -87,7 +87,7 @@ fn configure(conn: &Connection, options: &SqliteOptions, writer: bool) -> StoreR
         Synchronous::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -16000;"
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;"
     ))
     .map_err(|e| map_err("setting connection pragmas", e))?;
     if !writer {

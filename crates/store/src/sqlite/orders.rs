@@ -25,12 +25,10 @@ fn resolve_order(
     store_id: &str,
     order: &OrderRef,
 ) -> StoreResult<(String, i64)> {
-    let found = conn
-        .prepare_cached(
-            "SELECT id, event_seq FROM orders
-             WHERE store_id = ?1 AND (external_id = ?2 OR id = ?2)
-             ORDER BY external_id = ?2 DESC LIMIT 1",
-        )
+    // Two plain indexed lookups: a plan that depends on bound values would be recompiled on
+    // every execution.
+    let by_external = conn
+        .prepare_cached("SELECT id, event_seq FROM orders WHERE store_id = ?1 AND external_id = ?2")
         .and_then(|mut stmt| {
             stmt.query_row(params![store_id, order.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -38,7 +36,22 @@ fn resolve_order(
             .optional()
         })
         .map_err(|e| map_err("looking up an order", e))?;
-    found.ok_or_else(|| DomainError::OrderNotFound(order.as_str().to_owned()).into())
+    if let Some(found) = by_external {
+        return Ok(found);
+    }
+    let by_internal = match order.as_internal() {
+        Some(id) => conn
+            .prepare_cached("SELECT id, event_seq FROM orders WHERE id = ?1 AND store_id = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id.to_string(), store_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(|e| map_err("looking up an order", e))?,
+        None => None,
+    };
+    by_internal.ok_or_else(|| DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
 /// The derived status of an order from its stored units, computed in SQL with the core's
@@ -308,18 +321,29 @@ fn load_fulfillments(
 ) -> StoreResult<Vec<Fulfillment>> {
     let order_uuid = parse_uuid(order_id)?;
     let mut fulfillments = Vec::new();
+    // Separate statements for a whole order and for one fulfillment: an `?2 IS NULL OR ...`
+    // filter would make SQLite recompile the statement on every run.
+    let (filter, one) = match only {
+        Some(id) => ("AND f.store_id = ?2 AND f.id = ?3", Some(id)),
+        None => ("", None),
+    };
+    let bind: Vec<&dyn rusqlite::ToSql> = match &one {
+        Some(id) => vec![&order_id, &store_id, id],
+        None => vec![&order_id],
+    };
+    let scope: &[&dyn rusqlite::ToSql] = &bind;
     {
         let mut stmt = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT id, created_at, updated_at, status, status_label, estimated_delivery,
                         delivered_at
-                 FROM fulfillments
-                 WHERE order_id = ?1 AND (?2 IS NULL OR (store_id = ?3 AND id = ?2))
-                 ORDER BY created_at, id",
-            )
+                 FROM fulfillments f
+                 WHERE order_id = ?1 {filter}
+                 ORDER BY created_at, id"
+            ))
             .map_err(|e| map_err("loading fulfillments", e))?;
         let rows = stmt
-            .query_map(params![order_id, only, store_id], |r| {
+            .query_map(scope, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
@@ -359,12 +383,12 @@ fn load_fulfillments(
         .enumerate()
         .map(|(i, f)| (f.id.clone(), i))
         .collect();
-    let scope = params![order_id, only, store_id];
     let mut attach =
         |sql: &str,
          what: &str,
          put: &mut dyn FnMut(&mut Fulfillment, &rusqlite::Row<'_>) -> StoreResult<()>| {
-            attach_rows(conn, sql, scope, what, &mut fulfillments, &index, put)
+            let sql = sql.replace("{filter}", filter);
+            attach_rows(conn, &sql, scope, what, &mut fulfillments, &index, put)
         };
     attach(
         "SELECT fl.fulfillment_id, fl.line_item_id, fl.quantity, li.title, li.product_id,
@@ -372,7 +396,7 @@ fn load_fulfillments(
          FROM fulfillments f
          JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
          JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
-         WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+         WHERE f.order_id = ?1 {filter}
          ORDER BY fl.fulfillment_id, fl.position",
         "loading fulfillment lines",
         &mut |f, r| {
@@ -391,7 +415,7 @@ fn load_fulfillments(
         "SELECT p.fulfillment_id, p.carrier, p.tracking_number, p.tracking_url
          FROM fulfillments f
          JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
-         WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+         WHERE f.order_id = ?1 {filter}
          ORDER BY p.fulfillment_id, p.position",
         "loading packages",
         &mut |f, r| {
@@ -407,7 +431,7 @@ fn load_fulfillments(
         "SELECT e.fulfillment_id, e.status, e.message, e.happened_at, e.location
          FROM fulfillments f
          JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
-         WHERE f.order_id = ?1 AND (?2 IS NULL OR (f.store_id = ?3 AND f.id = ?2))
+         WHERE f.order_id = ?1 {filter}
          ORDER BY e.fulfillment_id, e.happened_at, e.id",
         "loading tracking history",
         &mut |f, r| {
