@@ -5,8 +5,11 @@
 //! notification are never separated. The domain rules themselves live in `waybill-core`; a store
 //! loads what a rule needs inside the transaction, asks the rule, and writes the outcome.
 
+pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -101,7 +104,7 @@ pub struct OrderUpdate {
     pub line_items: Vec<NewLineItem>,
 }
 
-/// The storage interface. Implemented by [`sqlite::SqliteStore`].
+/// The storage interface. Implemented by [`sqlite::SqliteStore`] and [`postgres::PgStore`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A short name of the backend and where it points, without credentials.
@@ -161,18 +164,35 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Fulfillment>;
 }
 
+/// Options for whichever backend a URL selects.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    pub sqlite: sqlite::SqliteOptions,
+    pub postgres: postgres::PgOptions,
+}
+
 /// Opens the store a database URL names, creating and migrating it if needed.
 ///
-/// `sqlite://PATH` (relative to the working directory) and `sqlite:///ABSOLUTE/PATH` are
-/// understood. (An in-memory database is not: readers and the writer use separate
-/// connections, which must share one file.)
+/// `sqlite://PATH` (relative to the working directory), `sqlite:///ABSOLUTE/PATH` and
+/// `postgres://USER@HOST:PORT/DATABASE` (any libpq-style URL) are understood. (An in-memory
+/// SQLite database is not: readers and the writer use separate connections, which must share
+/// one file.)
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    open_with(url, &OpenOptions::default()).await
+}
+
+/// [`open`] with tuning for the backend.
+pub async fn open_with(url: &str, options: &OpenOptions) -> StoreResult<Arc<dyn Store>> {
     if let Some(path) = sqlite::path_from_url(url) {
-        let store = sqlite::SqliteStore::open(&path, sqlite::SqliteOptions::default()).await?;
+        let store = sqlite::SqliteStore::open(&path, options.sqlite.clone()).await?;
+        return Ok(Arc::new(store));
+    }
+    if postgres::is_postgres_url(url) {
+        let store = postgres::PgStore::open(url, options.postgres.clone()).await?;
         return Ok(Arc::new(store));
     }
     Err(StoreError::Internal(format!(
-        "unsupported database URL '{}': expected sqlite://PATH",
+        "unsupported database URL '{}': expected sqlite://PATH or postgres://…",
         redact_url(url)
     )))
 }

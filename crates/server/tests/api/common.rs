@@ -2,17 +2,16 @@ use std::sync::Arc;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use waybill_server::AppState;
 use waybill_store::Store;
-use waybill_store::sqlite::{SqliteOptions, SqliteStore};
+use waybill_store::testing::TestDatabase;
 
 /// A running server on its own database.
 pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub store: Arc<dyn Store>,
-    _dir: TempDir,
+    pub db: TestDatabase,
 }
 
 /// A store with its secret, as a caller holds them.
@@ -24,12 +23,8 @@ pub struct Tenant {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("waybill.db"), SqliteOptions::default())
-                .await
-                .expect("open store"),
-        );
+        let db = TestDatabase::new().await.expect("test database");
+        let store = db.open().await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -44,7 +39,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             client: Client::new(),
             store,
-            _dir: dir,
+            db,
         }
     }
 

@@ -1,10 +1,12 @@
-//! Integration tests: the real router over real HTTP on a loopback port, on a temporary SQLite
-//! file. One binary, a module per area.
+//! Integration tests: the real router over real HTTP on a loopback port, on a fresh database
+//! per test: a temporary SQLite file, or a schema of its own on PostgreSQL when
+//! `WAYBILL_TEST_POSTGRES_URL` is set. One binary, a module per area.
 
 mod common;
 
 mod adm;
 mod auth;
+mod backend;
 mod concurrency;
 mod cross_dialect;
 mod fourthwall;

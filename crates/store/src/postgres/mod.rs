@@ -1,0 +1,551 @@
+//! The PostgreSQL backend: a pool of connections, one transaction per command, row locks for
+//! the ledger, and bounded retries of deadlocks, serialization failures and connections lost
+//! before commit.
+//!
+//! Several Waybill processes may share one database. Every write command first locks its
+//! order's row (`SELECT … FOR UPDATE`), so commands on one order run one after another across
+//! all processes, while commands on different orders run in parallel. The ledger's conditional
+//! `UPDATE … WHERE fulfilled + q <= quantity` and the table's `CHECK` stay as second and third
+//! guards.
+
+mod migrations;
+mod orders;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use deadpool_postgres::Transaction;
+use tokio_postgres::NoTls;
+use waybill_core::{
+    DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time,
+};
+
+use crate::secrets::{self, NewApiKey};
+use crate::{
+    ApiKeyRecord, OrderPage, OrderQuery, OrderUpdate, Store, StoreError, StoreRecord, StoreResult,
+    redact_url,
+};
+
+/// Tuning for the PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Most connections the process holds open.
+    pub pool_size: usize,
+    /// How long a request waits for a free connection (or for a new one to open) before it is
+    /// answered 503.
+    pub acquire_timeout: Duration,
+    /// The server-side limit on any one statement (`statement_timeout`).
+    pub statement_timeout: Duration,
+    /// How often a transaction that hit a deadlock, a serialization failure or a lost
+    /// connection is run again before the request is answered 503.
+    pub max_retries: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            max_retries: 5,
+        }
+    }
+}
+
+/// Whether a URL names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A failure inside a PostgreSQL transaction: either final, or worth running the transaction
+/// again because nothing was committed and a fresh attempt may succeed.
+#[derive(Debug)]
+pub(crate) enum PgError {
+    Store(StoreError),
+    Retry(String),
+}
+
+impl From<StoreError> for PgError {
+    fn from(err: StoreError) -> Self {
+        PgError::Store(err)
+    }
+}
+
+impl From<DomainError> for PgError {
+    fn from(err: DomainError) -> Self {
+        PgError::Store(StoreError::Domain(err))
+    }
+}
+
+impl PgError {
+    /// What the caller sees when no retry is left.
+    fn into_store(self) -> StoreError {
+        match self {
+            PgError::Store(err) => err,
+            PgError::Retry(detail) => StoreError::Unavailable(detail),
+        }
+    }
+}
+
+impl From<PgError> for StoreError {
+    fn from(err: PgError) -> Self {
+        err.into_store()
+    }
+}
+
+pub(crate) type PgResult<T> = Result<T, PgError>;
+
+/// Classifies a driver error: conflicts with other transactions and lost connections are
+/// retried; timeouts and refused connections are `Unavailable`; anything else is `Internal`.
+pub(crate) fn map_err(context: &str, err: tokio_postgres::Error) -> PgError {
+    let detail = format!("{context}: {err}");
+    if err.is_closed() {
+        return PgError::Retry(detail);
+    }
+    match err.code() {
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN =>
+        {
+            PgError::Retry(detail)
+        }
+        Some(code)
+            if *code == SqlState::QUERY_CANCELED
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || code.code().starts_with("08") =>
+        {
+            PgError::Store(StoreError::Unavailable(detail))
+        }
+        Some(_) => PgError::Store(StoreError::Internal(detail)),
+        // No SQLSTATE: an I/O or protocol failure on the connection.
+        None => PgError::Retry(detail),
+    }
+}
+
+/// Runs `$body` (a future using the transaction `$tx`) in one read-write transaction and
+/// commits it. A deadlock, a serialization failure or a connection lost before the commit
+/// rolls back and runs the body again on a fresh connection, up to `max_retries` times; then
+/// the request is answered `Unavailable`.
+macro_rules! write_tx {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let store: &PgStore = $store;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result: PgResult<_> = async {
+                let mut client = store.client().await?;
+                let $tx = client
+                    .transaction()
+                    .await
+                    .map_err(|e| map_err(concat!($what, ": starting a transaction"), e))?;
+                let value = $body.await?;
+                commit($tx, $what).await?;
+                Ok(value)
+            }
+            .await;
+            match result {
+                Ok(value) => break Ok(value),
+                Err(err) => match store.retry_after(err, attempt) {
+                    Ok(pause) => tokio::time::sleep(pause).await,
+                    Err(err) => break Err(err),
+                },
+            }
+        }
+    }};
+}
+
+/// Like [`write_tx`], for reads: a read-only `REPEATABLE READ` transaction, so every query of
+/// the read sees one snapshot.
+macro_rules! read_tx {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let store: &PgStore = $store;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result: PgResult<_> = async {
+                let mut client = store.client().await?;
+                let $tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await
+                    .map_err(|e| map_err(concat!($what, ": starting a read"), e))?;
+                let value = $body.await?;
+                commit($tx, $what).await?;
+                Ok(value)
+            }
+            .await;
+            match result {
+                Ok(value) => break Ok(value),
+                Err(err) => match store.retry_after(err, attempt) {
+                    Ok(pause) => tokio::time::sleep(pause).await,
+                    Err(err) => break Err(err),
+                },
+            }
+        }
+    }};
+}
+
+pub struct PgStore {
+    pool: Pool,
+    description: String,
+    options: PgOptions,
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://` URL names and applies pending migrations
+    /// (under an advisory lock, so several processes may start at once).
+    pub async fn open(url: &str, options: PgOptions) -> StoreResult<PgStore> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Internal(format!(
+                "invalid PostgreSQL URL '{}': {e}",
+                redact_url(url)
+            ))
+        })?;
+        // Keep any options the URL sets (such as a search_path) and add the statement timeout.
+        let mut server_options = config.get_options().unwrap_or_default().to_owned();
+        if !server_options.is_empty() {
+            server_options.push(' ');
+        }
+        server_options.push_str(&format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
+        config.options(&server_options);
+        config.connect_timeout(options.acquire_timeout);
+        config.application_name("waybill");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.acquire_timeout))
+            .create_timeout(Some(options.acquire_timeout))
+            .recycle_timeout(Some(options.acquire_timeout))
+            .build()
+            .map_err(|e| StoreError::internal("building the PostgreSQL pool", e))?;
+        let store = PgStore {
+            pool,
+            description: redact_url(url),
+            options,
+        };
+        let applied = write_tx!(&store, "applying migrations", |tx| migrations::migrate(&tx))?;
+        if applied > 0 {
+            tracing::info!(applied, database = %store.description, "applied PostgreSQL migrations");
+        }
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
+        self.pool.get().await.map_err(|e| {
+            PgError::Store(StoreError::Unavailable(format!(
+                "getting a PostgreSQL connection: {e}"
+            )))
+        })
+    }
+
+    /// After a failed attempt: how long to wait before the next one, or the error to answer
+    /// with when the failure is final or no retry is left.
+    fn retry_after(&self, err: PgError, attempt: u32) -> Result<Duration, StoreError> {
+        match err {
+            PgError::Retry(detail) if attempt <= self.options.max_retries => {
+                tracing::debug!(attempt, %detail, "retrying a PostgreSQL transaction");
+                Ok(Duration::from_millis(
+                    5 * u64::from(attempt) + rand::random_range(0..10u64),
+                ))
+            }
+            err => Err(err.into_store()),
+        }
+    }
+}
+
+/// Commits a transaction. A lost connection during the commit is not retried: whether the
+/// commit took effect is unknown, so the request is answered `Unavailable`.
+pub(crate) async fn commit(tx: Transaction<'_>, what: &str) -> PgResult<()> {
+    tx.commit().await.map_err(|e| match map_err(what, e) {
+        PgError::Retry(detail) => PgError::Store(StoreError::Unavailable(format!(
+            "the commit's outcome is unknown: {detail}"
+        ))),
+        other => other,
+    })
+}
+
+async fn insert_api_key(tx: &Transaction<'_>, store_id: &str) -> PgResult<NewApiKey> {
+    let key = NewApiKey {
+        id: secrets::generate_key_id(),
+        store_id: store_id.to_owned(),
+        secret: secrets::generate_secret(),
+    };
+    tx.execute(
+        "INSERT INTO api_keys (id, store_id, secret_hash, secret_prefix, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &key.id,
+            &key.store_id,
+            &secrets::hash_secret(&key.secret),
+            &secrets::display_prefix(&key.secret),
+            &time::to_millis(time::now()),
+        ],
+    )
+    .await
+    .map_err(|e| map_err("inserting an API key", e))?;
+    Ok(key)
+}
+
+async fn store_exists(tx: &Transaction<'_>, store_id: &str) -> PgResult<bool> {
+    let row = tx
+        .query_opt("SELECT 1 FROM stores WHERE id = $1", &[&store_id])
+        .await
+        .map_err(|e| map_err("looking up a store", e))?;
+    Ok(row.is_some())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.client().await.map_err(PgError::into_store)?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| match map_err("pinging the database", e) {
+                PgError::Retry(detail) => StoreError::Unavailable(detail),
+                PgError::Store(err) => err,
+            })?;
+        Ok(())
+    }
+
+    async fn create_store(&self, name: &str) -> StoreResult<(StoreRecord, NewApiKey)> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(DomainError::invalid("a store needs a name").into());
+        }
+        write_tx!(self, "creating a store", |tx| async {
+            let record = StoreRecord {
+                id: secrets::generate_store_id(),
+                name: name.to_owned(),
+                created_at: time::now(),
+            };
+            tx.execute(
+                "INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)",
+                &[
+                    &record.id,
+                    &record.name,
+                    &time::to_millis(record.created_at),
+                ],
+            )
+            .await
+            .map_err(|e| map_err("inserting a store", e))?;
+            let key = insert_api_key(&tx, &record.id).await?;
+            Ok::<_, PgError>((record, key))
+        })
+    }
+
+    async fn list_stores(&self) -> StoreResult<Vec<StoreRecord>> {
+        read_tx!(self, "listing stores", |tx| async {
+            let rows = tx
+                .query(
+                    "SELECT id, name, created_at FROM stores ORDER BY created_at, id",
+                    &[],
+                )
+                .await
+                .map_err(|e| map_err("listing stores", e))?;
+            Ok::<_, PgError>(
+                rows.iter()
+                    .map(|r| StoreRecord {
+                        id: r.get(0),
+                        name: r.get(1),
+                        created_at: time::from_millis(r.get(2)),
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    async fn store_exists(&self, store_id: &str) -> StoreResult<bool> {
+        read_tx!(self, "looking up a store", |tx| store_exists(&tx, store_id))
+    }
+
+    async fn create_api_key(&self, store_id: &str) -> StoreResult<NewApiKey> {
+        write_tx!(self, "creating an API key", |tx| async {
+            if !store_exists(&tx, store_id).await? {
+                return Err(DomainError::StoreNotFound(store_id.to_owned()).into());
+            }
+            insert_api_key(&tx, store_id).await
+        })
+    }
+
+    async fn list_api_keys(&self, store_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        read_tx!(self, "listing API keys", |tx| async {
+            let rows = tx
+                .query(
+                    "SELECT id, store_id, secret_prefix, created_at, revoked_at FROM api_keys
+                     WHERE store_id = $1 ORDER BY created_at, id",
+                    &[&store_id],
+                )
+                .await
+                .map_err(|e| map_err("listing API keys", e))?;
+            Ok::<_, PgError>(
+                rows.iter()
+                    .map(|r| ApiKeyRecord {
+                        id: r.get(0),
+                        store_id: r.get(1),
+                        prefix: r.get(2),
+                        created_at: time::from_millis(r.get(3)),
+                        revoked_at: r.get::<_, Option<i64>>(4).map(time::from_millis),
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> StoreResult<bool> {
+        write_tx!(self, "revoking an API key", |tx| async {
+            let changed = tx
+                .execute(
+                    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    &[&key_id, &time::to_millis(time::now())],
+                )
+                .await
+                .map_err(|e| map_err("revoking an API key", e))?;
+            Ok::<_, PgError>(changed == 1)
+        })
+    }
+
+    async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
+        let hash = secrets::hash_secret(secret);
+        // One statement: no transaction around it.
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = async {
+                let client = self.client().await?;
+                let stmt = client
+                    .prepare_cached(
+                        "SELECT store_id FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+                    )
+                    .await
+                    .map_err(|e| map_err("authenticating", e))?;
+                let row = client
+                    .query_opt(&stmt, &[&hash])
+                    .await
+                    .map_err(|e| map_err("authenticating", e))?;
+                Ok::<_, PgError>(row.map(|r| r.get::<_, String>(0)))
+            }
+            .await;
+            match result {
+                Ok(found) => return Ok(found),
+                Err(err) => tokio::time::sleep(self.retry_after(err, attempt)?).await,
+            }
+        }
+    }
+
+    async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {
+        write_tx!(self, "creating an order", |tx| orders::insert_order(
+            &tx,
+            store_id,
+            &order,
+            time::now()
+        ))
+    }
+
+    async fn get_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
+        read_tx!(self, "reading an order", |tx| orders::load_order(
+            &tx, store_id, order
+        ))
+    }
+
+    async fn delete_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
+        write_tx!(self, "deleting an order", |tx| orders::delete_order(
+            &tx,
+            store_id,
+            order,
+            time::now()
+        ))
+    }
+
+    async fn create_fulfillment(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment: NewFulfillment,
+    ) -> StoreResult<Fulfillment> {
+        write_tx!(self, "creating a fulfillment", |tx| {
+            orders::insert_fulfillment(&tx, store_id, order, &fulfillment, time::now())
+        })
+    }
+
+    async fn upsert_fulfillment(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment: NewFulfillment,
+    ) -> StoreResult<(Fulfillment, bool)> {
+        write_tx!(self, "upserting a fulfillment", |tx| {
+            orders::upsert_fulfillment(&tx, store_id, order, &fulfillment, time::now())
+        })
+    }
+
+    async fn update_order(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        update: OrderUpdate,
+    ) -> StoreResult<Order> {
+        write_tx!(self, "updating an order", |tx| {
+            orders::update_order(&tx, store_id, order, &update, time::now())
+        })
+    }
+
+    async fn list_orders(&self, store_id: &str, query: OrderQuery) -> StoreResult<OrderPage> {
+        read_tx!(self, "listing orders", |tx| orders::list_orders(
+            &tx, store_id, &query
+        ))
+    }
+
+    async fn update_shipment_status(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment_id: &str,
+        update: StatusUpdate,
+    ) -> StoreResult<Fulfillment> {
+        write_tx!(self, "updating a shipment status", |tx| {
+            orders::apply_status_update(
+                &tx,
+                store_id,
+                order,
+                fulfillment_id,
+                &update,
+                time::now(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_postgres_urls() {
+        assert!(is_postgres_url("postgres://u@127.0.0.1:5432/test"));
+        assert!(is_postgres_url("postgresql://u@h/db"));
+        assert!(!is_postgres_url("sqlite://waybill.db"));
+    }
+}

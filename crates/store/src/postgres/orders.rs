@@ -1,0 +1,1022 @@
+//! Orders, fulfillments and their history on PostgreSQL. Every function runs inside the
+//! caller's transaction. Write commands lock the order's row first (`FOR UPDATE`), so all
+//! commands on one order are serialized across every process sharing the database, and two
+//! commands never wait on each other's rows in opposite orders.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+use tokio_postgres::types::{Json, ToSql};
+use uuid::Uuid;
+use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
+use waybill_core::order_status::UnitCounts;
+use waybill_core::{
+    DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
+    NewFulfillment, NewLineItem, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity,
+    ShipmentStatus, StatusOrEvent, StatusUpdate, Timestamp, time,
+};
+
+use super::{PgResult, map_err};
+use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError};
+
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// Runs a statement through the connection's prepared-statement cache.
+async fn query(tx: &Transaction<'_>, what: &str, sql: &str, params: &Params<'_>) -> PgResult<Vec<Row>> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.query(&stmt, params).await.map_err(|e| map_err(what, e))
+}
+
+async fn query_opt(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<Option<Row>> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.query_opt(&stmt, params).await.map_err(|e| map_err(what, e))
+}
+
+async fn query_one(tx: &Transaction<'_>, what: &str, sql: &str, params: &Params<'_>) -> PgResult<Row> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.query_one(&stmt, params).await.map_err(|e| map_err(what, e))
+}
+
+async fn execute(tx: &Transaction<'_>, what: &str, sql: &str, params: &Params<'_>) -> PgResult<u64> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.execute(&stmt, params).await.map_err(|e| map_err(what, e))
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| StoreError::internal(what, e).into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> PgResult<T> {
+    serde_json::from_value(value).map_err(|e| StoreError::internal(what, e).into())
+}
+
+fn parse_uuid(text: &str) -> PgResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| StoreError::internal("decoding a stored order id", e).into())
+}
+
+fn parse_status(text: &str) -> PgResult<ShipmentStatus> {
+    text.parse()
+        .map_err(|e| StoreError::internal("decoding a stored shipment status", e).into())
+}
+
+fn stored_u32(what: &str, value: i32) -> PgResult<u32> {
+    u32::try_from(value).map_err(|e| StoreError::internal(what, e).into())
+}
+
+fn qty(q: &Quantity) -> i32 {
+    // A Quantity is 1..=1000, so it always fits.
+    i32::try_from(q.get()).unwrap_or(i32::MAX)
+}
+
+/// The order a path names: its internal id and event sequence. The external id wins when a
+/// string could be both. With `lock`, the order's row is locked for the rest of the
+/// transaction.
+async fn resolve_order(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    lock: bool,
+) -> PgResult<(String, i64)> {
+    let suffix = if lock { " FOR UPDATE" } else { "" };
+    let by_external = query_opt(
+        tx,
+        "looking up an order",
+        &format!("SELECT id, event_seq FROM orders WHERE store_id = $1 AND external_id = $2{suffix}"),
+        &[&store_id, &order.as_str()],
+    )
+    .await?;
+    if let Some(row) = by_external {
+        return Ok((row.get(0), row.get(1)));
+    }
+    if let Some(id) = order.as_internal() {
+        let found = query_opt(
+            tx,
+            "looking up an order",
+            &format!("SELECT id, event_seq FROM orders WHERE id = $1 AND store_id = $2{suffix}"),
+            &[&id.to_string(), &store_id],
+        )
+        .await?;
+        if let Some(row) = found {
+            return Ok((row.get(0), row.get(1)));
+        }
+    }
+    Err(DomainError::OrderNotFound(order.as_str().to_owned()).into())
+}
+
+/// Recomputes the order's derived status from its stored units with the core's rule.
+async fn refresh_status(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
+    let shipped: Vec<String> = ShipmentStatus::ALL
+        .iter()
+        .filter(|s| s.is_shipped())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
+                COALESCE(SUM(fl.quantity), 0)::BIGINT,
+                COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0)::BIGINT,
+                COALESCE(SUM(CASE WHEN f.status = 'delivered' THEN fl.quantity END), 0)::BIGINT
+         FROM fulfillments f
+         JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+         WHERE f.order_id = $1 AND f.status <> 'cancelled'",
+        shipped.join(", ")
+    );
+    let row = query_one(tx, "counting an order's units", &sql, &[&order_id]).await?;
+    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+    let counts = UnitCounts {
+        ordered: count(0),
+        in_fulfillment: count(1),
+        shipped: count(2),
+        delivered: count(3),
+    };
+    execute(
+        tx,
+        "updating an order's status",
+        "UPDATE orders SET status = $2 WHERE id = $1",
+        &[&order_id, &counts.status().as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
+/// refreshes its derived status.
+async fn record_event(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    event_type: &str,
+    fulfillment_id: Option<&str>,
+    data: Option<serde_json::Value>,
+    now: Timestamp,
+) -> PgResult<()> {
+    let seq: i64 = query_one(
+        tx,
+        "sequencing an event",
+        "UPDATE orders SET event_seq = event_seq + 1, updated_at = $2
+         WHERE id = $1 RETURNING event_seq",
+        &[&order_id, &time::to_millis(now)],
+    )
+    .await?
+    .get(0);
+    refresh_status(tx, order_id).await?;
+    insert_outbox(tx, store_id, order_id, seq, event_type, fulfillment_id, data, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_outbox(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    seq: i64,
+    event_type: &str,
+    fulfillment_id: Option<&str>,
+    data: Option<serde_json::Value>,
+    now: Timestamp,
+) -> PgResult<()> {
+    execute(
+        tx,
+        "writing an outbox event",
+        "INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &Uuid::now_v7().to_string(),
+            &store_id,
+            &order_id,
+            &seq,
+            &event_type,
+            &fulfillment_id,
+            &data,
+            &time::to_millis(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_order(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &NewOrder,
+    now: Timestamp,
+) -> PgResult<Order> {
+    let id = Uuid::now_v7();
+    let id_text = id.to_string();
+    let details = to_json("encoding order details", &order.details)?;
+    let inserted = execute(
+        tx,
+        "inserting an order",
+        "INSERT INTO orders (id, store_id, external_id, created_at, inserted_at, updated_at,
+                             customer_email, details)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
+         ON CONFLICT (store_id, external_id) DO NOTHING",
+        &[
+            &id_text,
+            &store_id,
+            &order.external_id,
+            &time::to_millis(order.created_at),
+            &time::to_millis(now),
+            &order.details.customer_email(),
+            &details,
+        ],
+    )
+    .await?;
+    if inserted == 0 {
+        return Err(DomainError::DuplicateOrder(order.external_id.clone()).into());
+    }
+    for (position, line) in order.line_items.iter().enumerate() {
+        insert_line(tx, &id_text, position as i32, line).await?;
+    }
+    record_event(tx, store_id, &id_text, "order.created", None, None, now).await?;
+    Ok(Order {
+        id,
+        store_id: store_id.to_owned(),
+        external_id: order.external_id.clone(),
+        created_at: order.created_at,
+        updated_at: now,
+        line_items: order
+            .line_items
+            .iter()
+            .map(|l| LineItem {
+                id: l.id.clone(),
+                product_id: l.product_id.clone(),
+                variant_id: l.variant_id.clone(),
+                sku: l.sku.clone(),
+                title: l.title.clone(),
+                quantity: l.quantity.get(),
+                fulfilled: 0,
+                price: l.price,
+                extra: l.extra.clone(),
+            })
+            .collect(),
+        details: order.details.clone(),
+        fulfillments: Vec::new(),
+    })
+}
+
+async fn load_line_items(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<LineItem>> {
+    let rows = query(
+        tx,
+        "loading line items",
+        "SELECT id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra
+         FROM line_items WHERE order_id = $1 ORDER BY position",
+        &[&order_id],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LineItem {
+                id: r.get(0),
+                product_id: r.get(1),
+                variant_id: r.get(2),
+                sku: r.get(3),
+                title: r.get(4),
+                quantity: stored_u32("decoding a stored quantity", r.get(5))?,
+                fulfilled: stored_u32("decoding a stored quantity", r.get(6))?,
+                price: r
+                    .get::<_, Option<String>>(7)
+                    .map(|p| Money::parse("price", &p))
+                    .transpose()
+                    .map_err(|e| StoreError::internal("decoding a stored price", e))?,
+                extra: from_json("decoding line item extras", r.get(8))?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn load_order(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+) -> PgResult<Order> {
+    let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
+    load_order_by_id(tx, store_id, &order_id).await
+}
+
+async fn load_order_by_id(tx: &Transaction<'_>, store_id: &str, order_id: &str) -> PgResult<Order> {
+    let row = query_one(
+        tx,
+        "loading an order",
+        "SELECT external_id, created_at, updated_at, details FROM orders WHERE id = $1",
+        &[&order_id],
+    )
+    .await?;
+    let details: OrderDetails = from_json("decoding order details", row.get(3))?;
+    Ok(Order {
+        id: parse_uuid(order_id)?,
+        store_id: store_id.to_owned(),
+        external_id: row.get(0),
+        created_at: time::from_millis(row.get(1)),
+        updated_at: time::from_millis(row.get(2)),
+        line_items: load_line_items(tx, order_id).await?,
+        details,
+        fulfillments: load_fulfillments(tx, store_id, order_id, None).await?,
+    })
+}
+
+/// Loads the fulfillments of an order (or just `only`), each with its lines, packages and
+/// chronological history, in four queries whatever their number.
+async fn load_fulfillments(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    only: Option<&str>,
+) -> PgResult<Vec<Fulfillment>> {
+    let order_uuid = parse_uuid(order_id)?;
+    let filter = if only.is_some() {
+        "AND f.store_id = $2 AND f.id = $3"
+    } else {
+        ""
+    };
+    let one;
+    let bind: Vec<&(dyn ToSql + Sync)> = match only {
+        Some(id) => {
+            one = id;
+            vec![&order_id, &store_id, &one]
+        }
+        None => vec![&order_id],
+    };
+    let rows = query(
+        tx,
+        "loading fulfillments",
+        &format!(
+            "SELECT id, created_at, updated_at, status, status_label, estimated_delivery,
+                    delivered_at
+             FROM fulfillments f
+             WHERE order_id = $1 {filter}
+             ORDER BY created_at, id"
+        ),
+        &bind,
+    )
+    .await?;
+    let mut fulfillments = Vec::with_capacity(rows.len());
+    for r in &rows {
+        fulfillments.push(Fulfillment {
+            id: r.get(0),
+            order_id: order_uuid,
+            created_at: time::from_millis(r.get(1)),
+            updated_at: time::from_millis(r.get(2)),
+            status: parse_status(r.get(3))?,
+            status_label: r.get(4),
+            packages: Vec::new(),
+            estimated_delivery: r
+                .get::<_, Option<String>>(5)
+                .map(|d| time::parse_date_or_datetime("estimated delivery", &d))
+                .transpose()
+                .map_err(|e| StoreError::internal("decoding a stored date", e))?,
+            delivered_at: r.get::<_, Option<i64>>(6).map(time::from_millis),
+            lines: Vec::new(),
+            history: Vec::new(),
+        });
+    }
+    if fulfillments.is_empty() {
+        return Ok(fulfillments);
+    }
+    let index: HashMap<String, usize> = fulfillments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.clone(), i))
+        .collect();
+
+    let lines = query(
+        tx,
+        "loading fulfillment lines",
+        &format!(
+            "SELECT fl.fulfillment_id, fl.line_item_id, fl.quantity, li.title, li.product_id,
+                    li.variant_id, li.sku
+             FROM fulfillments f
+             JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+             JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
+             WHERE f.order_id = $1 {filter}
+             ORDER BY fl.fulfillment_id, fl.position"
+        ),
+        &bind,
+    )
+    .await?;
+    for r in &lines {
+        if let Some(&i) = index.get(r.get::<_, &str>(0)) {
+            fulfillments[i].lines.push(FulfillmentLine {
+                line_item_id: r.get(1),
+                quantity: stored_u32("decoding a stored quantity", r.get(2))?,
+                title: r.get(3),
+                product_id: r.get(4),
+                variant_id: r.get(5),
+                sku: r.get(6),
+            });
+        }
+    }
+    let packages = query(
+        tx,
+        "loading packages",
+        &format!(
+            "SELECT p.fulfillment_id, p.carrier, p.tracking_number, p.tracking_url
+             FROM fulfillments f
+             JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
+             WHERE f.order_id = $1 {filter}
+             ORDER BY p.fulfillment_id, p.position"
+        ),
+        &bind,
+    )
+    .await?;
+    for r in &packages {
+        if let Some(&i) = index.get(r.get::<_, &str>(0)) {
+            fulfillments[i].packages.push(Package {
+                carrier: r.get(1),
+                tracking_number: r.get(2),
+                tracking_url: r.get(3),
+            });
+        }
+    }
+    let events = query(
+        tx,
+        "loading tracking history",
+        &format!(
+            "SELECT e.fulfillment_id, e.status, e.message, e.happened_at, e.location
+             FROM fulfillments f
+             JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
+             WHERE f.order_id = $1 {filter}
+             ORDER BY e.fulfillment_id, e.happened_at, e.id"
+        ),
+        &bind,
+    )
+    .await?;
+    for r in &events {
+        if let Some(&i) = index.get(r.get::<_, &str>(0)) {
+            let location: Option<Json<Location>> = r.get(4);
+            fulfillments[i].history.push(HistoryEntry {
+                status: r.get(1),
+                message: r.get(2),
+                datetime: time::from_millis(r.get(3)),
+                location: location.map(|l| l.0),
+            });
+        }
+    }
+    Ok(fulfillments)
+}
+
+async fn load_one_fulfillment(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    fulfillment_id: &str,
+) -> PgResult<Fulfillment> {
+    load_fulfillments(tx, store_id, order_id, Some(fulfillment_id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DomainError::FulfillmentNotFound(fulfillment_id.to_owned()).into())
+}
+
+async fn load_ledger(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<LedgerLine>> {
+    let rows = query(
+        tx,
+        "loading the ledger",
+        "SELECT id, quantity, fulfilled FROM line_items WHERE order_id = $1",
+        &[&order_id],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LedgerLine {
+                id: r.get(0),
+                ordered: stored_u32("decoding a stored quantity", r.get(1))?,
+                fulfilled: stored_u32("decoding a stored quantity", r.get(2))?,
+            })
+        })
+        .collect()
+}
+
+/// Moves units in the ledger. Reserving checks the bound in the statement itself, so even
+/// without the prior check no row can exceed its ordered quantity.
+async fn move_units(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    lines: &[(String, Quantity)],
+    effect: LedgerEffect,
+) -> PgResult<()> {
+    let sql = match effect {
+        LedgerEffect::None => return Ok(()),
+        LedgerEffect::Reserve => {
+            "UPDATE line_items SET fulfilled = fulfilled + $3
+             WHERE order_id = $1 AND id = $2 AND fulfilled + $3 <= quantity"
+        }
+        LedgerEffect::Release => {
+            "UPDATE line_items SET fulfilled = fulfilled - $3
+             WHERE order_id = $1 AND id = $2 AND fulfilled >= $3"
+        }
+    };
+    for (line_id, quantity) in lines {
+        let changed = execute(
+            tx,
+            "updating the ledger",
+            sql,
+            &[&order_id, line_id, &qty(quantity)],
+        )
+        .await?;
+        if changed != 1 {
+            return Err(StoreError::Internal(format!(
+                "ledger update for line '{line_id}' matched {changed} rows"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    fulfillment_id: &str,
+    entry: &HistoryEntry,
+    now: Timestamp,
+) -> PgResult<()> {
+    let location = entry.location.as_ref().map(Json);
+    execute(
+        tx,
+        "inserting a tracking event",
+        "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
+                                      location, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &store_id,
+            &fulfillment_id,
+            &entry.status,
+            &entry.message,
+            &time::to_millis(entry.datetime),
+            &location,
+            &time::to_millis(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes a fulfillment's lines and packages.
+async fn insert_contents(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    fulfillment_id: &str,
+    lines: &[(String, Quantity)],
+    packages: &[Package],
+) -> PgResult<()> {
+    for (position, (line_id, quantity)) in lines.iter().enumerate() {
+        execute(
+            tx,
+            "inserting a fulfillment line",
+            "INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position, quantity)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &store_id,
+                &fulfillment_id,
+                line_id,
+                &(position as i32),
+                &qty(quantity),
+            ],
+        )
+        .await?;
+    }
+    for (position, p) in packages.iter().enumerate() {
+        execute(
+            tx,
+            "inserting a package",
+            "INSERT INTO packages (store_id, fulfillment_id, position, carrier, tracking_number, tracking_url)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &store_id,
+                &fulfillment_id,
+                &(position as i32),
+                &p.carrier,
+                &p.tracking_number,
+                &p.tracking_url,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_fulfillment(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    new: &NewFulfillment,
+    now: Timestamp,
+) -> PgResult<Fulfillment> {
+    let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
+    insert_fulfillment_locked(tx, store_id, &order_id, new, now).await
+}
+
+/// Creates a fulfillment on an order whose row this transaction has locked.
+async fn insert_fulfillment_locked(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    new: &NewFulfillment,
+    now: Timestamp,
+) -> PgResult<Fulfillment> {
+    ledger::check_allocation(&load_ledger(tx, order_id).await?, &new.lines)?;
+
+    let id = new.id_or_generate();
+    let first = new.first_entry(now);
+    let delivered_at = new.delivered_at(now);
+    let inserted = execute(
+        tx,
+        "inserting a fulfillment",
+        "INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
+                                   status_label, estimated_delivery, delivered_at)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)
+         ON CONFLICT (store_id, id) DO NOTHING",
+        &[
+            &store_id,
+            &id,
+            &order_id,
+            &time::to_millis(now),
+            &new.status.as_str(),
+            &new.status_label,
+            &new.estimated_delivery.map(time::format_date),
+            &delivered_at.map(time::to_millis),
+        ],
+    )
+    .await?;
+    if inserted == 0 {
+        return Err(DomainError::DuplicateFulfillment(id).into());
+    }
+    let effect = if new.status.is_live() {
+        LedgerEffect::Reserve
+    } else {
+        LedgerEffect::None
+    };
+    move_units(tx, order_id, &new.lines, effect).await?;
+    insert_contents(tx, store_id, &id, &new.lines, &new.packages).await?;
+    insert_history(tx, store_id, &id, &first, now).await?;
+    record_event(
+        tx,
+        store_id,
+        order_id,
+        "fulfillment.created",
+        Some(&id),
+        None,
+        now,
+    )
+    .await?;
+    load_one_fulfillment(tx, store_id, order_id, &id).await
+}
+
+fn quantities(f: &Fulfillment) -> PgResult<Vec<(String, Quantity)>> {
+    f.lines
+        .iter()
+        .map(|l| {
+            Quantity::new("quantity", i64::from(l.quantity))
+                .map(|q| (l.line_item_id.clone(), q))
+                .map_err(|e| StoreError::internal("decoding a stored quantity", e).into())
+        })
+        .collect()
+}
+
+pub(super) async fn apply_status_update(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: &str,
+    update: &StatusUpdate,
+    now: Timestamp,
+) -> PgResult<Fulfillment> {
+    let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
+    let current = load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await?;
+    let change = update.apply(&current, now);
+    let units = quantities(&current)?;
+    if change.ledger == LedgerEffect::Reserve {
+        ledger::check_allocation(&load_ledger(tx, &order_id).await?, &units)?;
+    }
+    move_units(tx, &order_id, &units, change.ledger).await?;
+    execute(
+        tx,
+        "updating a fulfillment",
+        "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
+                delivered_at = $6, updated_at = $7
+         WHERE store_id = $1 AND id = $2",
+        &[
+            &store_id,
+            &fulfillment_id,
+            &change.status.as_str(),
+            &change.status_label,
+            &change.estimated_delivery.map(time::format_date),
+            &change.delivered_at.map(time::to_millis),
+            &time::to_millis(now),
+        ],
+    )
+    .await?;
+    insert_history(tx, store_id, fulfillment_id, &change.entry, now).await?;
+    let event_type = match update.change {
+        StatusOrEvent::Status(_) => "fulfillment.updated",
+        StatusOrEvent::Event(_) => "fulfillment.event",
+    };
+    record_event(
+        tx,
+        store_id,
+        &order_id,
+        event_type,
+        Some(fulfillment_id),
+        Some(serde_json::json!({ "status": update.change.as_str() })),
+        now,
+    )
+    .await?;
+    load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await
+}
+
+pub(super) async fn delete_order(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    now: Timestamp,
+) -> PgResult<Order> {
+    let (order_id, seq) = resolve_order(tx, store_id, order, true).await?;
+    let existing = load_order_by_id(tx, store_id, &order_id).await?;
+    insert_outbox(
+        tx,
+        store_id,
+        &order_id,
+        seq + 1,
+        "order.deleted",
+        None,
+        None,
+        now,
+    )
+    .await?;
+    execute(
+        tx,
+        "deleting an order",
+        "DELETE FROM orders WHERE id = $1",
+        &[&order_id],
+    )
+    .await?;
+    Ok(existing)
+}
+
+/// Creates a fulfillment, or replaces the contents of the one with the same id on this order.
+pub(super) async fn upsert_fulfillment(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    new: &NewFulfillment,
+    now: Timestamp,
+) -> PgResult<(Fulfillment, bool)> {
+    let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
+    let Some(id) = new.id.clone() else {
+        return insert_fulfillment_locked(tx, store_id, &order_id, new, now)
+            .await
+            .map(|f| (f, true));
+    };
+    let owner = query_opt(
+        tx,
+        "looking up a fulfillment",
+        "SELECT order_id FROM fulfillments WHERE store_id = $1 AND id = $2",
+        &[&store_id, &id],
+    )
+    .await?
+    .map(|r| r.get::<_, String>(0));
+    match owner {
+        None => {
+            return insert_fulfillment_locked(tx, store_id, &order_id, new, now)
+                .await
+                .map(|f| (f, true));
+        }
+        Some(owner) if owner != order_id => {
+            return Err(DomainError::DuplicateFulfillment(id).into());
+        }
+        Some(_) => {}
+    }
+    let current = load_one_fulfillment(tx, store_id, &order_id, &id).await?;
+    if current.status.is_live() {
+        move_units(tx, &order_id, &quantities(&current)?, LedgerEffect::Release).await?;
+    }
+    if new.status.is_live() {
+        ledger::check_allocation(&load_ledger(tx, &order_id).await?, &new.lines)?;
+        move_units(tx, &order_id, &new.lines, LedgerEffect::Reserve).await?;
+    }
+    for sql in [
+        "DELETE FROM fulfillment_lines WHERE store_id = $1 AND fulfillment_id = $2",
+        "DELETE FROM packages WHERE store_id = $1 AND fulfillment_id = $2",
+    ] {
+        execute(tx, "clearing a fulfillment's contents", sql, &[&store_id, &id]).await?;
+    }
+    insert_contents(tx, store_id, &id, &new.lines, &new.packages).await?;
+    let status_changed = current.status != new.status || current.status_label != new.status_label;
+    let delivered_at = match (new.status, current.delivered_at) {
+        (ShipmentStatus::Delivered, Some(at)) => Some(at),
+        (ShipmentStatus::Delivered, None) => new.delivered_at(now),
+        (_, at) => at,
+    };
+    execute(
+        tx,
+        "updating a fulfillment",
+        "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
+                delivered_at = $6, updated_at = $7
+         WHERE store_id = $1 AND id = $2",
+        &[
+            &store_id,
+            &id,
+            &new.status.as_str(),
+            &new.status_label,
+            &new
+                .estimated_delivery
+                .or(current.estimated_delivery)
+                .map(time::format_date),
+            &delivered_at.map(time::to_millis),
+            &time::to_millis(now),
+        ],
+    )
+    .await?;
+    if status_changed {
+        let mut entry = new.first_entry(now);
+        entry.datetime = now;
+        insert_history(tx, store_id, &id, &entry, now).await?;
+    }
+    record_event(
+        tx,
+        store_id,
+        &order_id,
+        "fulfillment.updated",
+        Some(&id),
+        None,
+        now,
+    )
+    .await?;
+    Ok((load_one_fulfillment(tx, store_id, &order_id, &id).await?, false))
+}
+
+pub(super) async fn update_order(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    update: &OrderUpdate,
+    now: Timestamp,
+) -> PgResult<Order> {
+    let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
+    let existing = load_line_items(tx, &order_id).await?;
+    let details = to_json("encoding order details", &update.details)?;
+    execute(
+        tx,
+        "updating an order",
+        "UPDATE orders SET details = $2, customer_email = $3, created_at = COALESCE($4, created_at)
+         WHERE id = $1",
+        &[
+            &order_id,
+            &details,
+            &update.details.customer_email(),
+            &update.created_at.map(time::to_millis),
+        ],
+    )
+    .await?;
+    let mut next_position = existing.len() as i32;
+    for line in &update.line_items {
+        if let Some(current) = existing.iter().find(|l| l.id == line.id) {
+            if line.quantity.get() < current.fulfilled {
+                return Err(DomainError::invalid(format!(
+                    "line item '{}' has {} unit(s) fulfilled; its quantity cannot drop to {}",
+                    line.id,
+                    current.fulfilled,
+                    line.quantity.get()
+                ))
+                .into());
+            }
+            let extra = to_json("encoding line item extras", &line.extra)?;
+            execute(
+                tx,
+                "updating a line item",
+                "UPDATE line_items SET product_id = $3, variant_id = $4, sku = $5, title = $6,
+                        quantity = $7, price = $8, extra = $9
+                 WHERE order_id = $1 AND id = $2",
+                &[
+                    &order_id,
+                    &line.id,
+                    &line.product_id,
+                    &line.variant_id,
+                    &line.sku,
+                    &line.title,
+                    &qty(&line.quantity),
+                    &line.price.map(|p| p.to_string()),
+                    &extra,
+                ],
+            )
+            .await?;
+        } else {
+            insert_line(tx, &order_id, next_position, line).await?;
+            next_position += 1;
+        }
+    }
+    record_event(tx, store_id, &order_id, "order.updated", None, None, now).await?;
+    load_order_by_id(tx, store_id, &order_id).await
+}
+
+async fn insert_line(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    position: i32,
+    line: &NewLineItem,
+) -> PgResult<()> {
+    let extra = to_json("encoding line item extras", &line.extra)?;
+    execute(
+        tx,
+        "inserting a line item",
+        "INSERT INTO line_items (order_id, id, position, product_id, variant_id, sku,
+                                 title, quantity, price, extra)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &order_id,
+            &line.id,
+            &position,
+            &line.product_id,
+            &line.variant_id,
+            &line.sku,
+            &line.title,
+            &qty(&line.quantity),
+            &line.price.map(|p| p.to_string()),
+            &extra,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn list_orders(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    query_spec: &OrderQuery,
+) -> PgResult<OrderPage> {
+    let mut filters = String::from("store_id = $1");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(store_id.to_owned())];
+    let push = |args: &mut Vec<Box<dyn ToSql + Sync + Send>>, value: Box<dyn ToSql + Sync + Send>| {
+        args.push(value);
+        args.len()
+    };
+    if let Some(email) = &query_spec.email {
+        let n = push(&mut args, Box::new(email.clone()));
+        filters.push_str(&format!(" AND lower(customer_email) = lower(${n})"));
+    }
+    for (bound, column, op) in [
+        (query_spec.created_after, "created_at", ">"),
+        (query_spec.created_before, "created_at", "<"),
+        (query_spec.updated_after, "updated_at", ">"),
+        (query_spec.updated_before, "updated_at", "<"),
+    ] {
+        if let Some(at) = bound {
+            let n = push(&mut args, Box::new(time::to_millis(at)));
+            filters.push_str(&format!(" AND {column} {op} ${n}"));
+        }
+    }
+    if !query_spec.statuses.is_empty() {
+        let statuses: Vec<String> = query_spec
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        let n = push(&mut args, Box::new(statuses));
+        filters.push_str(&format!(" AND status = ANY(${n})"));
+    }
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+    let total: i64 = tx
+        .query_one(&format!("SELECT COUNT(*) FROM orders WHERE {filters}"), &params)
+        .await
+        .map_err(|e| map_err("counting orders", e))?
+        .get(0);
+
+    let limit = query_spec.limit.clamp(1, MAX_PAGE_SIZE);
+    let mut page_sql = format!("SELECT id FROM orders WHERE {filters}");
+    if let Some(after) = &query_spec.after {
+        let n = push(&mut args, Box::new(after.clone()));
+        page_sql.push_str(&format!(" AND id > ${n}"));
+    }
+    let offset = if query_spec.after.is_some() {
+        0
+    } else {
+        i64::try_from(query_spec.offset).unwrap_or(i64::MAX)
+    };
+    let n_limit = push(&mut args, Box::new(i64::from(limit) + 1));
+    let n_offset = push(&mut args, Box::new(offset));
+    page_sql.push_str(&format!(" ORDER BY id LIMIT ${n_limit} OFFSET ${n_offset}"));
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+    let mut ids: Vec<String> = tx
+        .query(&page_sql, &params)
+        .await
+        .map_err(|e| map_err("listing orders", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has_more = ids.len() > limit as usize;
+    ids.truncate(limit as usize);
+    let mut orders = Vec::with_capacity(ids.len());
+    for id in &ids {
+        orders.push(load_order_by_id(tx, store_id, id).await?);
+    }
+    Ok(OrderPage {
+        orders,
+        total: total.max(0) as u64,
+        has_more,
+    })
+}

@@ -1,0 +1,137 @@
+//! Test support, behind the `test-support` feature: a fresh, empty database for one test, on
+//! SQLite by default or on PostgreSQL when `WAYBILL_TEST_POSTGRES_URL` is set.
+//!
+//! On PostgreSQL each test gets its own schema (named in the connection's `search_path`), so
+//! tests run in parallel on one database; the schema is dropped when the [`TestDatabase`] is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tempfile::TempDir;
+
+use crate::{OpenOptions, Store, StoreError, StoreResult};
+
+/// The environment variable that selects PostgreSQL for the tests.
+pub const POSTGRES_ENV: &str = "WAYBILL_TEST_POSTGRES_URL";
+
+/// Which backend the test suite runs on in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// PostgreSQL when `WAYBILL_TEST_POSTGRES_URL` is set (and not empty), else SQLite.
+    pub fn from_env() -> Backend {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(url) if !url.trim().is_empty() => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// One test's database. `url` can be handed to the `waybill` binary as well.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<TempDir>,
+    schema: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDatabase {
+    /// A new empty database on the backend [`Backend::from_env`] selects.
+    pub async fn new() -> StoreResult<TestDatabase> {
+        match Backend::from_env() {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()
+                    .map_err(|e| StoreError::internal("creating a temporary directory", e))?;
+                let url = format!("sqlite://{}", dir.path().join("waybill.db").display());
+                Ok(TestDatabase {
+                    url,
+                    backend: Backend::Sqlite,
+                    _dir: Some(dir),
+                    schema: None,
+                })
+            }
+            Backend::Postgres => {
+                let base = std::env::var(POSTGRES_ENV).unwrap_or_default();
+                let schema = format!(
+                    "wbt_{}_{}_{:08x}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    rand::random::<u32>()
+                );
+                run_sql(&base, &format!("CREATE SCHEMA {schema}")).await?;
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                Ok(TestDatabase {
+                    url,
+                    backend: Backend::Postgres,
+                    _dir: None,
+                    schema: Some((base, schema)),
+                })
+            }
+        }
+    }
+
+    /// Opens (and migrates) the store on this database.
+    pub async fn open(&self) -> StoreResult<Arc<dyn Store>> {
+        self.open_with(&OpenOptions::default()).await
+    }
+
+    pub async fn open_with(&self, options: &OpenOptions) -> StoreResult<Arc<dyn Store>> {
+        crate::open_with(&self.url, options).await
+    }
+
+    /// The schema this test's PostgreSQL database lives in.
+    pub fn postgres_schema(&self) -> Option<&str> {
+        self.schema.as_ref().map(|(_, s)| s.as_str())
+    }
+
+    /// The server URL without this test's schema, for administrative connections.
+    pub fn postgres_admin_url(&self) -> Option<&str> {
+        self.schema.as_ref().map(|(b, _)| b.as_str())
+    }
+}
+
+/// Runs one SQL statement on its own connection.
+pub async fn run_sql(url: &str, sql: &str) -> StoreResult<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| StoreError::internal("connecting to the test PostgreSQL server", e))?;
+    let task = tokio::spawn(connection);
+    let result = client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| StoreError::internal("running test setup SQL", e));
+    drop(client);
+    let _ = task.await;
+    result
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop the schema from a thread of its own: Drop cannot await, and the test's runtime
+        // may be the one calling it.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::internal("starting a runtime", e))?;
+            runtime.block_on(run_sql(
+                &base,
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            ))
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            eprintln!("could not drop a test schema: {err}");
+        }
+    }
+}
