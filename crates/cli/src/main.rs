@@ -4,6 +4,7 @@ mod bench;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -19,7 +20,8 @@ use waybill_store::Store;
     about = "Self-hosted fulfillment and shipment tracking"
 )]
 struct Cli {
-    /// Database URL: sqlite://PATH (created and migrated on first use).
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (created or migrated on
+    /// first use).
     #[arg(
         long,
         global = true,
@@ -27,6 +29,34 @@ struct Cli {
         default_value = "sqlite://waybill.db"
     )]
     database: String,
+
+    /// PostgreSQL only: most connections this process holds open.
+    #[arg(
+        long,
+        global = true,
+        env = "WAYBILL_PG_POOL_SIZE",
+        default_value_t = 16
+    )]
+    pg_pool_size: usize,
+
+    /// PostgreSQL only: how long a request waits for a connection before it is answered 503
+    /// (milliseconds).
+    #[arg(
+        long,
+        global = true,
+        env = "WAYBILL_PG_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pg_acquire_timeout_ms: u64,
+
+    /// PostgreSQL only: the server-side limit on one statement (milliseconds).
+    #[arg(
+        long,
+        global = true,
+        env = "WAYBILL_PG_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10000
+    )]
+    pg_statement_timeout_ms: u64,
 
     /// Log format on stderr.
     #[arg(long, global = true, env = "WAYBILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
@@ -110,8 +140,17 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let database = cli.database;
+    let options = waybill_store::OpenOptions {
+        postgres: waybill_store::postgres::PgOptions {
+            pool_size: cli.pg_pool_size.max(1),
+            acquire_timeout: Duration::from_millis(cli.pg_acquire_timeout_ms.max(1)),
+            statement_timeout: Duration::from_millis(cli.pg_statement_timeout_ms.max(1)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let open = || async {
-        waybill_store::open(&database)
+        waybill_store::open_with(&database, &options)
             .await
             .with_context(|| format!("opening {}", waybill_store::redact_url(&database)))
     };

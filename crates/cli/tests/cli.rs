@@ -61,8 +61,9 @@ fn serve(db: &str) -> Server {
                 .chars()
                 .take_while(|c| !c.is_whitespace() && *c != '"')
                 .collect();
+            let scheme = db.split("://").next().unwrap_or(db);
             assert!(
-                line.contains("sqlite://"),
+                line.contains(&format!("{scheme}://")),
                 "start-up line names the database: {line}"
             );
             // Keep draining stderr so the server never blocks on a full pipe.
@@ -206,4 +207,90 @@ fn bench_runs_and_reports_every_phase() {
     ] {
         assert!(stdout.contains(phase), "missing {phase}: {stdout}");
     }
+}
+
+/// Two `waybill serve` processes on one database (PostgreSQL in CI, the same SQLite file
+/// otherwise), started at the same moment (so both race to migrate), take 200 concurrent
+/// one-unit fulfillments split across them against two lines ordered ×50: exactly 50 units
+/// per line are fulfilled and every other request gets the over-fulfillment error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_share_one_ledger() {
+    let db = waybill_store::testing::TestDatabase::new()
+        .await
+        .expect("test database");
+    let url = db.url.clone();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| serve(&url));
+        let b = s.spawn(|| serve(&url));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let created = json_line(&waybill(&url, &["stores", "create", "--name", "Shared"]));
+    let store = created["storeId"].as_str().unwrap().to_owned();
+    let secret = created["apiSecret"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let order = json!({
+        "orderId": "MP-1", "createdAt": "2024-03-20T12:00:00Z",
+        "lineItems": [
+            {"id": "a", "productId": "p", "title": "A", "quantity": 50},
+            {"id": "b", "productId": "p", "title": "B", "quantity": 50}
+        ]
+    });
+    let resp = client
+        .post(format!("{}/v2.2/stores/{store}/orders", a.base))
+        .bearer_auth(&secret)
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(200));
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let url = format!("{base}/v2.2/stores/{store}/orders/MP-1/fulfillments");
+        let line = if i % 4 < 2 { "a" } else { "b" };
+        let (client, secret, barrier) = (client.clone(), secret.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let resp = client
+                .post(url)
+                .bearer_auth(secret)
+                .json(&json!({"lineItems": [{"id": line, "quantity": 1}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (line, status, resp.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ok = std::collections::HashMap::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (line, status, body) = task.await.unwrap();
+        match status {
+            200 => *ok.entry(line).or_insert(0) += 1,
+            400 => {
+                let message = body["error"].as_str().unwrap_or_default();
+                assert!(message.contains("0 unit(s) left"), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(ok.get("a"), Some(&50));
+    assert_eq!(ok.get("b"), Some(&50));
+    assert_eq!(refused, 100);
+    let order: Value = client
+        .get(format!("{}/v2.2/stores/{store}/orders/MP-1", b.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["lineItems"][0]["fulfilledQuantity"], 50);
+    assert_eq!(order["lineItems"][1]["fulfilledQuantity"], 50);
+    assert_eq!(order["fulfillments"].as_array().map(Vec::len), Some(100));
 }

@@ -66,7 +66,10 @@ impl TestDatabase {
                 );
                 run_sql(&base, &format!("CREATE SCHEMA {schema}")).await?;
                 let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                // The schema names the connections too, so a test can find (and terminate) its own.
+                let url = format!(
+                    "{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
+                );
                 Ok(TestDatabase {
                     url,
                     backend: Backend::Postgres,

@@ -25,6 +25,11 @@ impl TestApp {
     pub async fn spawn() -> TestApp {
         let db = TestDatabase::new().await.expect("test database");
         let store = db.open().await.expect("open store");
+        TestApp::serve(db, store).await
+    }
+
+    /// Serves `store` (opened on `db`, perhaps with options of the test's own).
+    pub async fn serve(db: TestDatabase, store: Arc<dyn Store>) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

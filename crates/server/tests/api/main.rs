@@ -15,4 +15,5 @@ mod limits;
 mod openapi;
 mod orderprotection;
 mod orders;
+mod postgres;
 mod shipment_status;

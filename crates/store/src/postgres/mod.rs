@@ -14,10 +14,10 @@ mod orders;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::error::SqlState;
 use deadpool_postgres::Transaction;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
 use waybill_core::{
     DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time,
 };
@@ -204,10 +204,7 @@ impl PgStore {
     /// (under an advisory lock, so several processes may start at once).
     pub async fn open(url: &str, options: PgOptions) -> StoreResult<PgStore> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::Internal(format!(
-                "invalid PostgreSQL URL '{}': {e}",
-                redact_url(url)
-            ))
+            StoreError::Internal(format!("invalid PostgreSQL URL '{}': {e}", redact_url(url)))
         })?;
         // Keep any options the URL sets (such as a search_path) and add the statement timeout.
         let mut server_options = config.get_options().unwrap_or_default().to_owned();
@@ -220,7 +217,9 @@ impl PgStore {
         ));
         config.options(&server_options);
         config.connect_timeout(options.acquire_timeout);
-        config.application_name("waybill");
+        if config.get_application_name().is_none() {
+            config.application_name("waybill");
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -320,13 +319,12 @@ impl Store for PgStore {
 
     async fn ping(&self) -> StoreResult<()> {
         let client = self.client().await.map_err(PgError::into_store)?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|e| match map_err("pinging the database", e) {
+        client.simple_query("SELECT 1").await.map_err(|e| {
+            match map_err("pinging the database", e) {
                 PgError::Retry(detail) => StoreError::Unavailable(detail),
                 PgError::Store(err) => err,
-            })?;
+            }
+        })?;
         Ok(())
     }
 
@@ -526,14 +524,7 @@ impl Store for PgStore {
         update: StatusUpdate,
     ) -> StoreResult<Fulfillment> {
         write_tx!(self, "updating a shipment status", |tx| {
-            orders::apply_status_update(
-                &tx,
-                store_id,
-                order,
-                fulfillment_id,
-                &update,
-                time::now(),
-            )
+            orders::apply_status_update(&tx, store_id, order, fulfillment_id, &update, time::now())
         })
     }
 }

@@ -23,7 +23,12 @@ use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError};
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Runs a statement through the connection's prepared-statement cache.
-async fn query(tx: &Transaction<'_>, what: &str, sql: &str, params: &Params<'_>) -> PgResult<Vec<Row>> {
+async fn query(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<Vec<Row>> {
     let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
     tx.query(&stmt, params).await.map_err(|e| map_err(what, e))
 }
@@ -35,17 +40,33 @@ async fn query_opt(
     params: &Params<'_>,
 ) -> PgResult<Option<Row>> {
     let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.query_opt(&stmt, params).await.map_err(|e| map_err(what, e))
+    tx.query_opt(&stmt, params)
+        .await
+        .map_err(|e| map_err(what, e))
 }
 
-async fn query_one(tx: &Transaction<'_>, what: &str, sql: &str, params: &Params<'_>) -> PgResult<Row> {
+async fn query_one(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<Row> {
     let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.query_one(&stmt, params).await.map_err(|e| map_err(what, e))
+    tx.query_one(&stmt, params)
+        .await
+        .map_err(|e| map_err(what, e))
 }
 
-async fn execute(tx: &Transaction<'_>, what: &str, sql: &str, params: &Params<'_>) -> PgResult<u64> {
+async fn execute(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<u64> {
     let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.execute(&stmt, params).await.map_err(|e| map_err(what, e))
+    tx.execute(&stmt, params)
+        .await
+        .map_err(|e| map_err(what, e))
 }
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
@@ -87,7 +108,9 @@ async fn resolve_order(
     let by_external = query_opt(
         tx,
         "looking up an order",
-        &format!("SELECT id, event_seq FROM orders WHERE store_id = $1 AND external_id = $2{suffix}"),
+        &format!(
+            "SELECT id, event_seq FROM orders WHERE store_id = $1 AND external_id = $2{suffix}"
+        ),
         &[&store_id, &order.as_str()],
     )
     .await?;
@@ -165,7 +188,17 @@ async fn record_event(
     .await?
     .get(0);
     refresh_status(tx, order_id).await?;
-    insert_outbox(tx, store_id, order_id, seq, event_type, fulfillment_id, data, now).await
+    insert_outbox(
+        tx,
+        store_id,
+        order_id,
+        seq,
+        event_type,
+        fulfillment_id,
+        data,
+        now,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -803,7 +836,13 @@ pub(super) async fn upsert_fulfillment(
         "DELETE FROM fulfillment_lines WHERE store_id = $1 AND fulfillment_id = $2",
         "DELETE FROM packages WHERE store_id = $1 AND fulfillment_id = $2",
     ] {
-        execute(tx, "clearing a fulfillment's contents", sql, &[&store_id, &id]).await?;
+        execute(
+            tx,
+            "clearing a fulfillment's contents",
+            sql,
+            &[&store_id, &id],
+        )
+        .await?;
     }
     insert_contents(tx, store_id, &id, &new.lines, &new.packages).await?;
     let status_changed = current.status != new.status || current.status_label != new.status_label;
@@ -823,8 +862,7 @@ pub(super) async fn upsert_fulfillment(
             &id,
             &new.status.as_str(),
             &new.status_label,
-            &new
-                .estimated_delivery
+            &new.estimated_delivery
                 .or(current.estimated_delivery)
                 .map(time::format_date),
             &delivered_at.map(time::to_millis),
@@ -847,7 +885,10 @@ pub(super) async fn upsert_fulfillment(
         now,
     )
     .await?;
-    Ok((load_one_fulfillment(tx, store_id, &order_id, &id).await?, false))
+    Ok((
+        load_one_fulfillment(tx, store_id, &order_id, &id).await?,
+        false,
+    ))
 }
 
 pub(super) async fn update_order(
@@ -951,7 +992,8 @@ pub(super) async fn list_orders(
 ) -> PgResult<OrderPage> {
     let mut filters = String::from("store_id = $1");
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(store_id.to_owned())];
-    let push = |args: &mut Vec<Box<dyn ToSql + Sync + Send>>, value: Box<dyn ToSql + Sync + Send>| {
+    let push = |args: &mut Vec<Box<dyn ToSql + Sync + Send>>,
+                value: Box<dyn ToSql + Sync + Send>| {
         args.push(value);
         args.len()
     };
@@ -979,9 +1021,13 @@ pub(super) async fn list_orders(
         let n = push(&mut args, Box::new(statuses));
         filters.push_str(&format!(" AND status = ANY(${n})"));
     }
-    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+    let params: Vec<&(dyn ToSql + Sync)> =
+        args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
     let total: i64 = tx
-        .query_one(&format!("SELECT COUNT(*) FROM orders WHERE {filters}"), &params)
+        .query_one(
+            &format!("SELECT COUNT(*) FROM orders WHERE {filters}"),
+            &params,
+        )
         .await
         .map_err(|e| map_err("counting orders", e))?
         .get(0);
@@ -1000,7 +1046,8 @@ pub(super) async fn list_orders(
     let n_limit = push(&mut args, Box::new(i64::from(limit) + 1));
     let n_offset = push(&mut args, Box::new(offset));
     page_sql.push_str(&format!(" ORDER BY id LIMIT ${n_limit} OFFSET ${n_offset}"));
-    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+    let params: Vec<&(dyn ToSql + Sync)> =
+        args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
     let mut ids: Vec<String> = tx
         .query(&page_sql, &params)
         .await
