@@ -16,7 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 use tokio_postgres::error::SqlState;
 use waybill_core::{
     DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time,
@@ -279,6 +280,55 @@ pub(crate) async fn commit(tx: Transaction<'_>, what: &str) -> PgResult<()> {
         ))),
         other => other,
     })
+}
+
+pub(crate) type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// Runs a statement through the connection's prepared-statement cache.
+pub(crate) async fn query(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<Vec<Row>> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.query(&stmt, params).await.map_err(|e| map_err(what, e))
+}
+
+pub(crate) async fn query_opt(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<Option<Row>> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.query_opt(&stmt, params)
+        .await
+        .map_err(|e| map_err(what, e))
+}
+
+pub(crate) async fn query_one(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<Row> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.query_one(&stmt, params)
+        .await
+        .map_err(|e| map_err(what, e))
+}
+
+pub(crate) async fn execute(
+    tx: &Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &Params<'_>,
+) -> PgResult<u64> {
+    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
+    tx.execute(&stmt, params)
+        .await
+        .map_err(|e| map_err(what, e))
 }
 
 async fn insert_api_key(tx: &Transaction<'_>, store_id: &str) -> PgResult<NewApiKey> {

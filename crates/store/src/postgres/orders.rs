@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
-use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
@@ -17,57 +16,8 @@ use waybill_core::{
     ShipmentStatus, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
-use super::{PgResult, map_err};
+use super::{PgResult, execute, map_err, query, query_one, query_opt};
 use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError};
-
-type Params<'a> = [&'a (dyn ToSql + Sync)];
-
-/// Runs a statement through the connection's prepared-statement cache.
-async fn query(
-    tx: &Transaction<'_>,
-    what: &str,
-    sql: &str,
-    params: &Params<'_>,
-) -> PgResult<Vec<Row>> {
-    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.query(&stmt, params).await.map_err(|e| map_err(what, e))
-}
-
-async fn query_opt(
-    tx: &Transaction<'_>,
-    what: &str,
-    sql: &str,
-    params: &Params<'_>,
-) -> PgResult<Option<Row>> {
-    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.query_opt(&stmt, params)
-        .await
-        .map_err(|e| map_err(what, e))
-}
-
-async fn query_one(
-    tx: &Transaction<'_>,
-    what: &str,
-    sql: &str,
-    params: &Params<'_>,
-) -> PgResult<Row> {
-    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.query_one(&stmt, params)
-        .await
-        .map_err(|e| map_err(what, e))
-}
-
-async fn execute(
-    tx: &Transaction<'_>,
-    what: &str,
-    sql: &str,
-    params: &Params<'_>,
-) -> PgResult<u64> {
-    let stmt = tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))?;
-    tx.execute(&stmt, params)
-        .await
-        .map_err(|e| map_err(what, e))
-}
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| StoreError::internal(what, e).into())
@@ -777,7 +727,7 @@ pub(super) async fn delete_order(
         seq + 1,
         "order.deleted",
         None,
-        None,
+        Some(serde_json::json!({ "orderId": existing.external_id })),
         now,
     )
     .await?;
