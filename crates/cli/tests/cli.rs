@@ -294,3 +294,96 @@ async fn two_processes_share_one_ledger() {
     assert_eq!(order["lineItems"][1]["fulfilledQuantity"], 50);
     assert_eq!(order["fulfillments"].as_array().map(Vec::len), Some(100));
 }
+
+/// Nothing acknowledged is lost when the process dies between (or during) batches: clients
+/// create fulfillments with ids of their own while the server is killed with SIGKILL; after a
+/// restart on the same database every acknowledged fulfillment is there, and the ledger counts
+/// exactly the fulfillments that exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_server_loses_nothing_it_acknowledged() {
+    let db = waybill_store::testing::TestDatabase::new()
+        .await
+        .expect("test database");
+    let url = db.url.clone();
+    let created = json_line(&waybill(&url, &["stores", "create", "--name", "Crash"]));
+    let store = created["storeId"].as_str().unwrap().to_owned();
+    let secret = created["apiSecret"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+
+    let mut server = serve(&url);
+    let order = json!({
+        "orderId": "K-1", "createdAt": "2024-03-20T12:00:00Z",
+        "lineItems": [{"id": "a", "productId": "p", "title": "A", "quantity": 1000}]
+    });
+    let resp = client
+        .post(format!("{}/v2.2/stores/{store}/orders", server.base))
+        .bearer_auth(&secret)
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let url = format!(
+            "{}/v2.2/stores/{store}/orders/K-1/fulfillments",
+            server.base
+        );
+        let (client, secret, acknowledged) = (client.clone(), secret.clone(), acknowledged.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..200 {
+                let id = format!("k-{c}-{i}");
+                let sent = client
+                    .post(&url)
+                    .bearer_auth(&secret)
+                    .json(&json!({"fulfillmentId": id, "lineItems": [{"id": "a", "quantity": 1}]}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) if resp.status() == 200 => acknowledged.lock().unwrap().push(id),
+                    Ok(resp) => panic!("unexpected {}", resp.status()),
+                    // The server is gone: stop this client.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    // Let some requests through, then kill the server without warning.
+    while acknowledged.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 40);
+
+    let server = serve(&url);
+    let stored: Value = client
+        .get(format!("{}/v2.2/stores/{store}/orders/K-1", server.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: std::collections::HashSet<&str> = stored["fulfillments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(ids.contains(id.as_str()), "acknowledged {id} was lost");
+    }
+    assert_eq!(
+        stored["lineItems"][0]["fulfilledQuantity"],
+        json!(ids.len()),
+        "the ledger counts exactly the stored fulfillments"
+    );
+}

@@ -414,6 +414,116 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use waybill_core::{DomainError, NewLineItem, Quantity, ShipmentStatus};
+
+    fn order(external_id: &str, quantity: i64) -> NewOrder {
+        NewOrder::new(
+            external_id.to_owned(),
+            time::now(),
+            vec![NewLineItem {
+                id: "L".into(),
+                product_id: None,
+                variant_id: None,
+                sku: None,
+                title: "Item".into(),
+                quantity: Quantity::new("quantity", quantity).unwrap(),
+                price: None,
+                extra: Default::default(),
+            }],
+            Default::default(),
+        )
+        .unwrap()
+    }
+
+    fn one_unit() -> NewFulfillment {
+        NewFulfillment::new(
+            None,
+            vec![("L".into(), Quantity::new("quantity", 1).unwrap())],
+            vec![],
+            ShipmentStatus::PreTransit,
+        )
+        .unwrap()
+    }
+
+    /// Group commit: four requests wait while the writer is busy, then run as one batch in one
+    /// transaction. The one that over-fulfills is refused and leaves no trace; the other three
+    /// commit together.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_request_does_not_sink_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("w.db"), SqliteOptions::default())
+                .await
+                .unwrap(),
+        );
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        store
+            .create_order(&store_id, order("G-1", 3))
+            .await
+            .unwrap();
+
+        // Hold the writer until the four requests are queued behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let writer = store.writer.clone();
+        let blocker = tokio::spawn(async move {
+            writer
+                .write(move |_| {
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+        });
+        let mut requests = Vec::new();
+        for _ in 0..4 {
+            let (store, store_id) = (store.clone(), store_id.clone());
+            requests.push(tokio::spawn(async move {
+                store
+                    .create_fulfillment(&store_id, &OrderRef::new("G-1"), one_unit())
+                    .await
+            }));
+        }
+        while store.writer.queued() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let commits_before = store.writer.commits();
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        let mut ok = 0;
+        let mut refused = 0;
+        for r in requests {
+            match r.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::Domain(DomainError::OverFulfillment { .. })) => refused += 1,
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((ok, refused), (3, 1));
+        assert_eq!(
+            store.writer.commits() - commits_before,
+            2,
+            "the blocker's batch, then all four requests in one transaction"
+        );
+        let stored = store
+            .get_order(&store_id, &OrderRef::new("G-1"))
+            .await
+            .unwrap();
+        assert_eq!(stored.line_items[0].fulfilled, 3);
+        assert_eq!(stored.fulfillments.len(), 3);
+        let events: i64 = store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE type = 'fulfillment.created'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| map_err("counting events", e))
+            })
+            .await
+            .unwrap();
+        assert_eq!(events, 3, "the refused request wrote no event");
+    }
 
     #[test]
     fn sqlite_urls() {

@@ -7,6 +7,8 @@
 //! No request is answered before the transaction that holds it has committed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 use rusqlite::Connection;
@@ -67,15 +69,32 @@ where
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
+    /// Transactions committed so far (one per batch); read by the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: Arc<AtomicU64>,
 }
 
 impl Writer {
     pub(crate) fn spawn(conn: Connection, max_batch: usize) -> std::io::Result<Writer> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         thread::Builder::new()
             .name("waybill-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch.max(1)))?;
-        Ok(Writer { queue })
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1), &counter))?;
+        Ok(Writer { queue, commits })
+    }
+
+    /// How many batches have been committed.
+    #[cfg(test)]
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
+    /// How many requests wait in the queue.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Runs `work` in a write transaction and returns its result after the commit.
@@ -100,7 +119,12 @@ impl Writer {
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    commits: &AtomicU64,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -111,6 +135,9 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch
             }
         }
         let committed = run_batch(&conn, &mut batch);
+        if committed.is_ok() {
+            commits.fetch_add(1, Ordering::Release);
+        }
         for job in batch.drain(..) {
             job.finish(committed.as_ref().map(|_| ()));
         }
