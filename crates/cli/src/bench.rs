@@ -1,14 +1,20 @@
 //! `waybill bench`: throughput and latency of the write and read paths, straight through the
-//! store (the raw baseline) and over HTTP on loopback, side by side from one run.
+//! store (the raw baseline), straight in the database (pgbench, on PostgreSQL), and over HTTP on
+//! loopback against a real `waybill serve` process, side by side from one run.
 //!
-//! The load generator runs in this process, on the same cores as the server, as the
-//! performance targets assume. Each phase runs closed-loop at maximum rate: `concurrency`
-//! workers each send their next request when the previous one is answered.
+//! The load generator runs on the same cores as the server, as the performance targets assume.
+//! Maximum-rate phases are closed-loop: `concurrency` workers each send their next request when
+//! the previous one is answered. Fixed-rate phases are open-loop: requests are sent on a
+//! schedule whatever the answers do, and latency is measured from each request's scheduled
+//! time, so a stall shows up in the figures instead of slowing the load down (coordinated
+//! omission).
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -19,16 +25,18 @@ use waybill_core::order::LineItemExtra;
 use waybill_core::{
     NewFulfillment, NewLineItem, NewOrder, OrderDetails, OrderRef, Quantity, ShipmentStatus, time,
 };
-use waybill_server::AppState;
-use waybill_store::Store;
-use waybill_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use waybill_store::sqlite::{SqliteOptions, Synchronous};
+use waybill_store::{OpenOptions, Store};
+
+/// The pgbench script of the equivalent transaction.
+const PGBENCH_SCRIPT: &str = include_str!("../../../bench/pgbench/create_fulfillment.sql");
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Orders prepared before measuring.
     #[arg(long, default_value_t = 100_000)]
     orders: u64,
-    /// Concurrent workers per phase.
+    /// Concurrent workers per maximum-rate phase.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Seconds each phase runs.
@@ -37,12 +45,22 @@ pub struct BenchArgs {
     /// SQLite durability: full (default, survives power loss) or normal.
     #[arg(long, default_value = "full")]
     synchronous: String,
+    /// Run on this PostgreSQL server (in a schema of its own, dropped afterwards) instead of a
+    /// temporary SQLite file.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Request rates (per second) of the open-loop create-fulfillment phases.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    rates: Vec<u64>,
+    /// pgbench clients for the database's own rate (PostgreSQL only).
+    #[arg(long, default_value_t = 8)]
+    pgbench_clients: u32,
 }
 
 type Op = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 struct PhaseResult {
-    name: &'static str,
+    name: String,
     ok: u64,
     failed: u64,
     elapsed: Duration,
@@ -55,7 +73,13 @@ impl PhaseResult {
     }
 }
 
-async fn phase(name: &'static str, concurrency: usize, seconds: u64, op: Op) -> PhaseResult {
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 60 s, 3 significant digits: always valid bounds.
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Closed loop at maximum rate.
+async fn phase(name: &str, concurrency: usize, seconds: u64, op: Op) -> PhaseResult {
     let next = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -63,8 +87,7 @@ async fn phase(name: &'static str, concurrency: usize, seconds: u64, op: Op) -> 
     for _ in 0..concurrency {
         let (next, op) = (next.clone(), op.clone());
         workers.push(tokio::spawn(async move {
-            let mut histogram =
-                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut histogram = histogram();
             let (mut ok, mut failed) = (0u64, 0u64);
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -79,7 +102,7 @@ async fn phase(name: &'static str, concurrency: usize, seconds: u64, op: Op) -> 
             (ok, failed, histogram)
         }));
     }
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let mut latency = histogram();
     let (mut ok, mut failed) = (0, 0);
     for worker in workers {
         if let Ok((o, f, h)) = worker.await {
@@ -89,7 +112,7 @@ async fn phase(name: &'static str, concurrency: usize, seconds: u64, op: Op) -> 
         }
     }
     PhaseResult {
-        name,
+        name: name.to_owned(),
         ok,
         failed,
         elapsed: started.elapsed(),
@@ -97,9 +120,53 @@ async fn phase(name: &'static str, concurrency: usize, seconds: u64, op: Op) -> 
     }
 }
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+/// Open loop at a fixed rate: request `n` is due at `start + n / rate` and its latency counts
+/// from then, however late it could be sent.
+async fn fixed_rate(name: String, rate: u64, seconds: u64, op: Op) -> PhaseResult {
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = tokio::time::Instant::now();
+    let latency = Arc::new(Mutex::new(histogram()));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut inflight = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        let due = started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due).await;
+        let (op, latency, ok, failed) = (op.clone(), latency.clone(), ok.clone(), failed.clone());
+        inflight.push(tokio::spawn(async move {
+            let success = op(n).await;
+            let micros = due.elapsed().as_micros().max(1) as u64;
+            if let Ok(mut h) = latency.lock() {
+                let _ = h.record(micros);
+            }
+            if success { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+        }));
+    }
+    for task in inflight {
+        let _ = task.await;
+    }
+    let latency = latency
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| histogram());
+    PhaseResult {
+        name,
+        ok: ok.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        elapsed: Duration::from_secs(seconds),
+        latency,
+    }
+}
+
+/// A `/proc/PID/status` field in MB (`VmRSS`, `VmHWM`).
+fn proc_mb(pid: Option<u32>, field: &str) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -133,6 +200,174 @@ fn one_unit(id: Option<String>) -> anyhow::Result<NewFulfillment> {
     Ok(f)
 }
 
+/// Where the bench's data lives, and how to clean it up.
+struct BenchDatabase {
+    url: String,
+    label: String,
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server URL and the schema to drop at the end.
+    schema: Option<(String, String)>,
+}
+
+async fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .with_context(|| format!("running {sql}"))?;
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+impl BenchDatabase {
+    async fn create(args: &BenchArgs) -> anyhow::Result<BenchDatabase> {
+        match &args.postgres {
+            None => {
+                let dir = tempfile::tempdir().context("creating a temporary directory")?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                Ok(BenchDatabase {
+                    url,
+                    label: format!("sqlite synchronous={}", args.synchronous),
+                    _dir: Some(dir),
+                    schema: None,
+                })
+            }
+            Some(server) => {
+                let schema = format!("wbbench_{}", std::process::id());
+                pg_execute(
+                    server,
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+                )
+                .await?;
+                let sep = if server.contains('?') { '&' } else { '?' };
+                Ok(BenchDatabase {
+                    url: format!("{server}{sep}options=-c%20search_path%3D{schema}"),
+                    label: format!("postgresql schema={schema}"),
+                    _dir: None,
+                    schema: Some((server.clone(), schema)),
+                })
+            }
+        }
+    }
+
+    async fn drop_schema(&self) {
+        if let Some((server, schema)) = &self.schema
+            && let Err(e) =
+                pg_execute(server, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
+        {
+            eprintln!("could not drop the bench schema {schema}: {e:#}");
+        }
+    }
+}
+
+/// A `waybill serve` child process on the bench database.
+struct ServerProcess {
+    child: Child,
+    base: String,
+    startup: Duration,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(db: &BenchDatabase, synchronous: &str) -> anyhow::Result<ServerProcess> {
+    let exe = std::env::current_exe().context("finding the waybill binary")?;
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("WAYBILL_DATABASE_URL", &db.url)
+        .env("WAYBILL_SQLITE_SYNCHRONOUS", synchronous)
+        .env("WAYBILL_LOG", "info,tower_http=warn")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting waybill serve")?;
+    let stderr = child.stderr.take().context("reading the server's log")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                let _ = tx.send(addr);
+                sent = true;
+            }
+        }
+    });
+    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))
+        .await?
+        .context("the server did not report its address")?;
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    loop {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the server did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(ServerProcess {
+        child,
+        base,
+        startup: started.elapsed(),
+    })
+}
+
+/// Runs the equivalent transaction through pgbench; its transactions per second.
+async fn run_pgbench(db: &BenchDatabase, store_id: &str, args: &BenchArgs) -> anyhow::Result<f64> {
+    let Some((server, schema)) = db.schema.clone() else {
+        bail!("pgbench runs on PostgreSQL only");
+    };
+    let script = tempfile::NamedTempFile::new().context("writing the pgbench script")?;
+    std::fs::write(script.path(), PGBENCH_SCRIPT).context("writing the pgbench script")?;
+    let output = Command::new("pgbench")
+        .args(["-n", "-M", "prepared"])
+        .args(["-c", &args.pgbench_clients.to_string()])
+        .args(["-j", "2"])
+        .args(["-T", &args.seconds.to_string()])
+        .args(["-D", &format!("store={store_id}")])
+        .args(["-D", &format!("norders={}", args.orders)])
+        .arg("-f")
+        .arg(script.path())
+        .arg(&server)
+        .env("PGOPTIONS", format!("-c search_path={schema}"))
+        .output()
+        .context("running pgbench (Debian package postgresql-client)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|tps| tps.parse::<f64>().ok())
+        })
+        .with_context(|| format!("no tps in pgbench's output: {stdout}"))
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.orders == 0 || args.concurrency == 0 || args.seconds == 0 {
         bail!("--orders, --concurrency and --seconds must be positive");
@@ -142,22 +377,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "normal" => Synchronous::Normal,
         other => bail!("--synchronous must be full or normal, not {other}"),
     };
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let options = SqliteOptions {
-        synchronous,
-        ..SqliteOptions::default()
+    let db = BenchDatabase::create(&args).await?;
+    let outcome = run_on(&args, &db, synchronous).await;
+    db.drop_schema().await;
+    outcome
+}
+
+async fn run_on(
+    args: &BenchArgs,
+    db: &BenchDatabase,
+    synchronous: Synchronous,
+) -> anyhow::Result<()> {
+    let options = OpenOptions {
+        sqlite: SqliteOptions {
+            synchronous,
+            ..SqliteOptions::default()
+        },
+        ..OpenOptions::default()
     };
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("bench.db"), options)
-            .await
-            .context("opening the bench database")?,
-    );
+    let store: Arc<dyn Store> = waybill_store::open_with(&db.url, &options)
+        .await
+        .context("opening the bench database")?;
     let (record, key) = store.create_store("bench").await?;
     let store_id = Arc::new(record.id);
 
     println!(
-        "preparing {} orders (each with one line of 1000 units and one fulfillment)...",
-        args.orders
+        "{}: preparing {} orders (each with one line of 1000 units and one fulfillment)...",
+        db.label, args.orders
     );
     let prepared = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
@@ -185,7 +431,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for task in tasks {
         task.await.context("a preparation task failed")??;
     }
-    println!("prepared in {:.1} s", prepared.elapsed().as_secs_f64());
+    let prepare_secs = prepared.elapsed().as_secs_f64();
+    println!("prepared in {prepare_secs:.1} s");
 
     let orders = args.orders;
     let mut results = Vec::new();
@@ -226,17 +473,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     });
     results.push(phase("raw get order", args.concurrency, args.seconds, raw_get).await);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(waybill_server::serve(
-        listener,
-        AppState::new(store.clone()),
-        std::future::pending(),
-    ));
+    let pgbench_tps = if db.schema.is_some() {
+        match run_pgbench(db, &store_id, args).await {
+            Ok(tps) => Some(tps),
+            Err(e) => {
+                eprintln!("pgbench phase skipped: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    // The HTTP phases run against a server process of its own, so its memory is its own.
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let server = start_server(db, &args.synchronous).await?;
+    let server_pid = server.child.id();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = proc_mb(Some(server_pid), "VmRSS:");
+
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(args.concurrency.max(256))
         .build()?;
-    let base = Arc::new(format!("http://{addr}/v2.2/stores/{store_id}/orders"));
+    let base = Arc::new(format!("{}/v2.2/stores/{store_id}/orders", server.base));
     let secret = Arc::new(key.secret.clone());
 
     let (c, b, s) = (client.clone(), base.clone(), secret.clone());
@@ -256,10 +516,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "http create fulfillment",
             args.concurrency,
             args.seconds,
-            create,
+            create.clone(),
         )
         .await,
     );
+    for &rate in args.rates.iter().filter(|r| **r > 0) {
+        results.push(
+            fixed_rate(
+                format!("http create @ {rate}/s"),
+                rate,
+                args.seconds,
+                create.clone(),
+            )
+            .await,
+        );
+    }
 
     let (c, b, s) = (client.clone(), base.clone(), secret.clone());
     let status: Op = Arc::new(move |n| {
@@ -298,11 +569,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         })
     });
     results.push(phase("http get order", args.concurrency, args.seconds, get).await);
+    let server_peak = proc_mb(Some(server_pid), "VmHWM:");
+    let startup = server.startup;
+    drop(server);
 
     println!();
     println!(
-        "sqlite synchronous={} orders={} concurrency={} seconds/phase={}",
-        args.synchronous, args.orders, args.concurrency, args.seconds
+        "{} orders={} concurrency={} seconds/phase={}",
+        db.label, args.orders, args.concurrency, args.seconds
     );
     println!(
         "{:<26} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
@@ -321,14 +595,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ms(0.999)
         );
     }
-    if let (Some(raw), Some(http)) = (results.first(), results.get(2)) {
+    let by_name = |name: &str| results.iter().find(|r| r.name == name);
+    if let (Some(raw), Some(http)) = (
+        by_name("raw create fulfillment"),
+        by_name("http create fulfillment"),
+    ) {
         println!(
             "HTTP/raw create-fulfillment ratio: {:.2}",
             http.rate() / raw.rate()
         );
+        if let Some(tps) = pgbench_tps {
+            println!(
+                "pgbench equivalent transaction ({} clients): {tps:.0} tx/s; HTTP/pgbench ratio: {:.2}",
+                args.pgbench_clients,
+                http.rate() / tps
+            );
+        }
     }
-    if let Some(mb) = peak_rss_mb() {
-        println!("peak RSS (server and load generator together): {mb:.0} MB");
+    println!(
+        "preparation: {:.0} orders+fulfillments/s",
+        args.orders as f64 / prepare_secs
+    );
+    println!(
+        "server start-up to ready with {} orders: {:.0} ms",
+        args.orders,
+        startup.as_secs_f64() * 1000.0
+    );
+    if let Some(mb) = idle_rss {
+        println!("server RSS idle: {mb:.0} MB");
+    }
+    if let Some(mb) = server_peak {
+        println!("server peak RSS under load: {mb:.0} MB");
+    }
+    if let Some(mb) = proc_mb(None, "VmHWM:") {
+        println!("load generator peak RSS (raw phases ran here too): {mb:.0} MB");
     }
     let failed: u64 = results.iter().map(|r| r.failed).sum();
     if failed > 0 {

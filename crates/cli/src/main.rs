@@ -58,12 +58,23 @@ struct Cli {
     )]
     pg_statement_timeout_ms: u64,
 
+    /// SQLite only: full (default; a commit survives power loss) or normal (faster; the last
+    /// commits may be lost on power loss, never on a crash of the process).
+    #[arg(long, global = true, env = "WAYBILL_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
+    sqlite_synchronous: SqliteSync,
+
     /// Log format on stderr.
     #[arg(long, global = true, env = "WAYBILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SqliteSync {
+    Full,
+    Normal,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -92,7 +103,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Measure throughput and latency on a temporary SQLite database (see docs/PERFORMANCE.md).
+    /// Measure throughput and latency on a temporary SQLite database or a PostgreSQL schema
+    /// (see docs/PERFORMANCE.md).
     Bench(bench::BenchArgs),
 }
 
@@ -125,7 +137,7 @@ enum KeysCommand {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("WAYBILL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,tokio_postgres=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -147,7 +159,13 @@ async fn main() -> anyhow::Result<()> {
             statement_timeout: Duration::from_millis(cli.pg_statement_timeout_ms.max(1)),
             ..Default::default()
         },
-        ..Default::default()
+        sqlite: waybill_store::sqlite::SqliteOptions {
+            synchronous: match cli.sqlite_synchronous {
+                SqliteSync::Full => waybill_store::sqlite::Synchronous::Full,
+                SqliteSync::Normal => waybill_store::sqlite::Synchronous::Normal,
+            },
+            ..Default::default()
+        },
     };
     let open = || async {
         waybill_store::open_with(&database, &options)

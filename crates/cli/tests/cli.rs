@@ -178,16 +178,31 @@ async fn a_store_created_while_serving_works_at_once_and_revocation_too() {
 /// The benchmark harness keeps working: a tiny run completes with no failed request.
 #[test]
 fn bench_runs_and_reports_every_phase() {
+    let mut args = vec![
+        "bench".to_owned(),
+        "--orders".into(),
+        "40".into(),
+        "--concurrency".into(),
+        "4".into(),
+        "--seconds".into(),
+        "1".into(),
+        "--rates".into(),
+        "20".into(),
+    ];
+    // On the PostgreSQL half of CI the bench runs there too, with pgbench beside it.
+    let postgres = std::env::var(waybill_store::testing::POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    if let Some(url) = &postgres {
+        args.extend([
+            "--postgres".to_owned(),
+            url.clone(),
+            "--pgbench-clients".into(),
+            "2".into(),
+        ]);
+    }
     let out = Command::new(BIN)
-        .args([
-            "bench",
-            "--orders",
-            "40",
-            "--concurrency",
-            "4",
-            "--seconds",
-            "1",
-        ])
+        .args(&args)
         .env("WAYBILL_LOG", "warn")
         .output()
         .expect("run bench");
@@ -197,14 +212,22 @@ fn bench_runs_and_reports_every_phase() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for phase in [
+    let mut expected = vec![
         "raw create fulfillment",
         "raw get order",
         "http create fulfillment",
+        "http create @ 20/s",
         "http shipment status",
         "http get order",
         "HTTP/raw create-fulfillment ratio",
-    ] {
+        "server start-up to ready with 40 orders",
+        "server RSS idle",
+        "server peak RSS under load",
+    ];
+    if postgres.is_some() {
+        expected.push("HTTP/pgbench ratio");
+    }
+    for phase in expected {
         assert!(stdout.contains(phase), "missing {phase}: {stdout}");
     }
 }
