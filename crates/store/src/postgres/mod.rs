@@ -16,9 +16,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
-use tokio_postgres::error::SqlState;
 use waybill_core::{
     DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time,
 };
