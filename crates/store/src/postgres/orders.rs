@@ -16,8 +16,11 @@ use waybill_core::{
     ShipmentStatus, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
-use super::{PgResult, execute, map_err, query, query_one, query_opt};
+use super::{
+    Param, PgResult, execute, execute_prepared, map_err, prepare, query, query_one, query_opt,
+};
 use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError};
+use tokio_postgres::Row;
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| StoreError::internal(what, e).into())
@@ -82,14 +85,14 @@ async fn resolve_order(
     Err(DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
-/// Recomputes the order's derived status from its stored units with the core's rule.
-async fn refresh_status(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
+/// The statement that counts an order's units for its derived status.
+fn counts_sql() -> String {
     let shipped: Vec<String> = ShipmentStatus::ALL
         .iter()
         .filter(|s| s.is_shipped())
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    let sql = format!(
+    format!(
         "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
                 COALESCE(SUM(fl.quantity), 0)::BIGINT,
                 COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0)::BIGINT,
@@ -98,59 +101,92 @@ async fn refresh_status(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
          JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
          WHERE f.order_id = $1 AND f.status <> 'cancelled'",
         shipped.join(", ")
-    );
-    let row = query_one(tx, "counting an order's units", &sql, &[&order_id]).await?;
+    )
+}
+
+fn unit_counts(row: &Row) -> UnitCounts {
     let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
-    let counts = UnitCounts {
+    UnitCounts {
         ordered: count(0),
         in_fulfillment: count(1),
         shipped: count(2),
         delivered: count(3),
-    };
-    execute(
-        tx,
-        "updating an order's status",
-        "UPDATE orders SET status = $2 WHERE id = $1",
-        &[&order_id, &counts.status().as_str()],
-    )
-    .await?;
-    Ok(())
+    }
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
-/// refreshes its derived status.
+/// refreshes its derived status from the stored units.
 async fn record_event(
     tx: &Transaction<'_>,
     store_id: &str,
     order_id: &str,
-    event_type: &str,
-    fulfillment_id: Option<&str>,
-    data: Option<serde_json::Value>,
+    event: Event<'_>,
     now: Timestamp,
 ) -> PgResult<()> {
-    let seq: i64 = query_one(
-        tx,
-        "sequencing an event",
-        "UPDATE orders SET event_seq = event_seq + 1, updated_at = $2
-         WHERE id = $1 RETURNING event_seq",
-        &[&order_id, &time::to_millis(now)],
-    )
-    .await?
-    .get(0);
-    refresh_status(tx, order_id).await?;
-    insert_outbox(
-        tx,
-        store_id,
-        order_id,
-        seq,
-        event_type,
-        fulfillment_id,
-        data,
-        now,
-    )
-    .await
+    let counts = query_one(tx, "counting an order's units", &counts_sql(), &[&order_id]).await?;
+    record_counted_event(tx, store_id, order_id, unit_counts(&counts), event, now).await
 }
 
+/// An outbox event: its type, the fulfillment it concerns, its data.
+struct Event<'a> {
+    kind: &'a str,
+    fulfillment_id: Option<&'a str>,
+    data: Option<serde_json::Value>,
+}
+
+/// [`record_event`] with the units already counted: the status update and the sequenced
+/// outbox insert go out together, in one round trip.
+async fn record_counted_event(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    counts: UnitCounts,
+    event: Event<'_>,
+    now: Timestamp,
+) -> PgResult<()> {
+    let status = counts.status();
+    let now_ms = time::to_millis(now);
+    let event_id = Uuid::now_v7().to_string();
+    let status_params: [&(dyn ToSql + Sync); 2] = [&order_id, &status.as_str()];
+    let event_params: [&(dyn ToSql + Sync); 7] = [
+        &order_id,
+        &now_ms,
+        &event_id,
+        &store_id,
+        &event.kind,
+        &event.fulfillment_id,
+        &event.data,
+    ];
+    let (status_updated, inserted) = futures_util::try_join!(
+        execute(
+            tx,
+            "updating an order's status",
+            "UPDATE orders SET status = $2 WHERE id = $1",
+            &status_params,
+        ),
+        execute(
+            tx,
+            "writing an outbox event",
+            "WITH seq AS (
+                 UPDATE orders SET event_seq = event_seq + 1, updated_at = $2
+                 WHERE id = $1 RETURNING event_seq)
+             INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
+                                 created_at)
+             SELECT $3, $4, $1, seq.event_seq, $5, $6, $7, $2 FROM seq",
+            &event_params,
+        ),
+    )?;
+    if status_updated != 1 || inserted != 1 {
+        return Err(StoreError::Internal(format!(
+            "recording an event for order {order_id} changed {status_updated}/{inserted} rows"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes an outbox event with a sequence number the caller chose (`order.deleted`, whose
+/// order row goes away in the same transaction).
 #[allow(clippy::too_many_arguments)]
 async fn insert_outbox(
     tx: &Transaction<'_>,
@@ -215,7 +251,18 @@ pub(super) async fn insert_order(
     for (position, line) in order.line_items.iter().enumerate() {
         insert_line(tx, &id_text, position as i32, line).await?;
     }
-    record_event(tx, store_id, &id_text, "order.created", None, None, now).await?;
+    record_event(
+        tx,
+        store_id,
+        &id_text,
+        Event {
+            kind: "order.created",
+            fulfillment_id: None,
+            data: None,
+        },
+        now,
+    )
+    .await?;
     Ok(Order {
         id,
         store_id: store_id.to_owned(),
@@ -595,6 +642,10 @@ pub(super) async fn insert_fulfillment(
 }
 
 /// Creates a fulfillment on an order whose row this transaction has locked.
+///
+/// Four round trips whatever the number of lines and packages: the ledger with the lines'
+/// details; then every write of the fulfillment and the unit count, pipelined in order on the
+/// connection; then the status and the sequenced outbox event, pipelined too.
 async fn insert_fulfillment_locked(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -602,52 +653,215 @@ async fn insert_fulfillment_locked(
     new: &NewFulfillment,
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
-    ledger::check_allocation(&load_ledger(tx, order_id).await?, &new.lines)?;
+    let rows = query(
+        tx,
+        "loading the ledger",
+        "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
+         FROM line_items WHERE order_id = $1",
+        &[&order_id],
+    )
+    .await?;
+    let ledger_lines = rows
+        .iter()
+        .map(|r| {
+            Ok(LedgerLine {
+                id: r.get(0),
+                ordered: stored_u32("decoding a stored quantity", r.get(1))?,
+                fulfilled: stored_u32("decoding a stored quantity", r.get(2))?,
+            })
+        })
+        .collect::<PgResult<Vec<_>>>()?;
+    ledger::check_allocation(&ledger_lines, &new.lines)?;
+    let details: HashMap<&str, &Row> = rows.iter().map(|r| (r.get::<_, &str>(0), r)).collect();
 
     let id = new.id_or_generate();
     let first = new.first_entry(now);
     let delivered_at = new.delivered_at(now);
-    let inserted = execute(
+    let now_ms = time::to_millis(now);
+    let counts_sql = counts_sql();
+    let text = |s: &str| -> Param { Box::new(s.to_owned()) };
+
+    let insert_fulfillment = prepare(
         tx,
         "inserting a fulfillment",
         "INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
                                    status_label, estimated_delivery, delivered_at)
          VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)
          ON CONFLICT (store_id, id) DO NOTHING",
-        &[
-            &store_id,
-            &id,
-            &order_id,
-            &time::to_millis(now),
-            &new.status.as_str(),
-            &new.status_label,
-            &new.estimated_delivery.map(time::format_date),
-            &delivered_at.map(time::to_millis),
-        ],
     )
     .await?;
-    if inserted == 0 {
-        return Err(DomainError::DuplicateFulfillment(id).into());
+    let reserve = prepare(
+        tx,
+        "updating the ledger",
+        "UPDATE line_items SET fulfilled = fulfilled + $3
+                 WHERE order_id = $1 AND id = $2 AND fulfilled + $3 <= quantity",
+    )
+    .await?;
+    let insert_line = prepare(
+        tx,
+        "inserting a fulfillment line",
+        "INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position, quantity)
+             VALUES ($1, $2, $3, $4, $5)",
+    )
+    .await?;
+    let insert_package = prepare(
+        tx,
+        "inserting a package",
+        "INSERT INTO packages (store_id, fulfillment_id, position, carrier, tracking_number, tracking_url)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .await?;
+    let insert_event = prepare(
+        tx,
+        "inserting a tracking event",
+        "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
+                                      location, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .await?;
+    type Write<'f> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = PgResult<u64>> + Send + 'f>>;
+    let mut writes: Vec<Write<'_>> = Vec::with_capacity(3 + 2 * new.lines.len());
+    writes.push(Box::pin(execute_prepared(
+        tx,
+        "inserting a fulfillment",
+        &insert_fulfillment,
+        vec![
+            text(store_id),
+            text(&id),
+            text(order_id),
+            Box::new(now_ms),
+            text(new.status.as_str()),
+            Box::new(new.status_label.clone()),
+            Box::new(new.estimated_delivery.map(time::format_date)),
+            Box::new(delivered_at.map(time::to_millis)),
+        ],
+    )));
+    if new.status.is_live() {
+        for (line_id, quantity) in &new.lines {
+            writes.push(Box::pin(execute_prepared(
+                tx,
+                "updating the ledger",
+                &reserve,
+                vec![text(order_id), text(line_id), Box::new(qty(quantity))],
+            )));
+        }
     }
-    let effect = if new.status.is_live() {
-        LedgerEffect::Reserve
+    for (position, (line_id, quantity)) in new.lines.iter().enumerate() {
+        writes.push(Box::pin(execute_prepared(
+            tx,
+            "inserting a fulfillment line",
+            &insert_line,
+            vec![
+                text(store_id),
+                text(&id),
+                text(line_id),
+                Box::new(position as i32),
+                Box::new(qty(quantity)),
+            ],
+        )));
+    }
+    for (position, p) in new.packages.iter().enumerate() {
+        writes.push(Box::pin(execute_prepared(
+            tx,
+            "inserting a package",
+            &insert_package,
+            vec![
+                text(store_id),
+                text(&id),
+                Box::new(position as i32),
+                Box::new(p.carrier.clone()),
+                text(&p.tracking_number),
+                Box::new(p.tracking_url.clone()),
+            ],
+        )));
+    }
+    writes.push(Box::pin(execute_prepared(
+        tx,
+        "inserting a tracking event",
+        &insert_event,
+        vec![
+            text(store_id),
+            text(&id),
+            text(&first.status),
+            text(&first.message),
+            Box::new(time::to_millis(first.datetime)),
+            Box::new(first.location.clone().map(Json)),
+            Box::new(now_ms),
+        ],
+    )));
+    let counts = prepare(tx, "counting an order's units", &counts_sql).await?;
+    let count_params: [&(dyn ToSql + Sync); 1] = [&order_id];
+    let (results, counts) = futures_util::join!(futures_util::future::join_all(writes), async {
+        tx.query_one(&counts, &count_params)
+            .await
+            .map_err(|e| map_err("counting an order's units", e))
+    },);
+    let mut results = results.into_iter();
+    match results.next() {
+        Some(Ok(0)) => return Err(DomainError::DuplicateFulfillment(id).into()),
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Err(e),
+        None => return Err(StoreError::Internal("no fulfillment insert ran".into()).into()),
+    }
+    let ledger_updates = if new.status.is_live() {
+        new.lines.len()
     } else {
-        LedgerEffect::None
+        0
     };
-    move_units(tx, order_id, &new.lines, effect).await?;
-    insert_contents(tx, store_id, &id, &new.lines, &new.packages).await?;
-    insert_history(tx, store_id, &id, &first, now).await?;
-    record_event(
+    for (i, result) in results.enumerate() {
+        let changed = result?;
+        if i < ledger_updates && changed != 1 {
+            return Err(StoreError::Internal(format!(
+                "ledger update for fulfillment '{id}' matched {changed} rows"
+            ))
+            .into());
+        }
+    }
+    record_counted_event(
         tx,
         store_id,
         order_id,
-        "fulfillment.created",
-        Some(&id),
-        None,
+        unit_counts(&counts?),
+        Event {
+            kind: "fulfillment.created",
+            fulfillment_id: Some(&id),
+            data: None,
+        },
         now,
     )
     .await?;
-    load_one_fulfillment(tx, store_id, order_id, &id).await
+
+    let detail = |line_id: &str, column: usize| -> Option<String> {
+        details.get(line_id).and_then(|r| r.get(column))
+    };
+    Ok(Fulfillment {
+        order_id: parse_uuid(order_id)?,
+        created_at: now,
+        updated_at: now,
+        status: new.status,
+        status_label: new.status_label.clone(),
+        packages: new.packages.clone(),
+        estimated_delivery: new.estimated_delivery,
+        delivered_at,
+        lines: new
+            .lines
+            .iter()
+            .map(|(line_id, quantity)| FulfillmentLine {
+                title: details
+                    .get(line_id.as_str())
+                    .map(|r| r.get(3))
+                    .unwrap_or_default(),
+                product_id: detail(line_id, 4),
+                variant_id: detail(line_id, 5),
+                sku: detail(line_id, 6),
+                line_item_id: line_id.clone(),
+                quantity: quantity.get(),
+            })
+            .collect(),
+        history: vec![first],
+        id,
+    })
 }
 
 fn quantities(f: &Fulfillment) -> PgResult<Vec<(String, Quantity)>> {
@@ -703,9 +917,11 @@ pub(super) async fn apply_status_update(
         tx,
         store_id,
         &order_id,
-        event_type,
-        Some(fulfillment_id),
-        Some(serde_json::json!({ "status": update.change.as_str() })),
+        Event {
+            kind: event_type,
+            fulfillment_id: Some(fulfillment_id),
+            data: Some(serde_json::json!({ "status": update.change.as_str() })),
+        },
         now,
     )
     .await?;
@@ -829,9 +1045,11 @@ pub(super) async fn upsert_fulfillment(
         tx,
         store_id,
         &order_id,
-        "fulfillment.updated",
-        Some(&id),
-        None,
+        Event {
+            kind: "fulfillment.updated",
+            fulfillment_id: Some(&id),
+            data: None,
+        },
         now,
     )
     .await?;
@@ -901,7 +1119,18 @@ pub(super) async fn update_order(
             next_position += 1;
         }
     }
-    record_event(tx, store_id, &order_id, "order.updated", None, None, now).await?;
+    record_event(
+        tx,
+        store_id,
+        &order_id,
+        Event {
+            kind: "order.updated",
+            fulfillment_id: None,
+            data: None,
+        },
+        now,
+    )
+    .await?;
     load_order_by_id(tx, store_id, &order_id).await
 }
 
