@@ -630,7 +630,13 @@ async fn run_on(
     if let Some(mb) = proc_mb(None, "VmHWM:") {
         println!("load generator peak RSS (raw phases ran here too): {mb:.0} MB");
     }
-    let failed: u64 = results.iter().map(|r| r.failed).sum();
+    // A fixed rate above what the server sustains makes requests wait past their timeouts:
+    // those failures are the finding. At maximum rate nothing may fail.
+    let failed: u64 = results
+        .iter()
+        .filter(|r| !r.name.contains(" @ "))
+        .map(|r| r.failed)
+        .sum();
     if failed > 0 {
         bail!("{failed} request(s) failed; the figures above are not valid");
     }
