@@ -44,6 +44,7 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
                 "id": event.event_id,
                 "type": event.event_type,
                 "at": time::format(event.created_at),
+                "seq": event.seq,
                 "order": order_json,
             });
             if let Some(f) = fulfillment(order.as_ref(), event.fulfillment_id.as_deref()) {

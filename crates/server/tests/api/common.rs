@@ -12,6 +12,7 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub store: Arc<dyn Store>,
+    pub db_path: std::path::PathBuf,
     _dir: TempDir,
 }
 
@@ -24,6 +25,11 @@ pub struct Tenant {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(waybill_server::webhooks::UrlPolicy::default()).await
+    }
+
+    /// A server whose webhook registration follows `policy`.
+    pub async fn spawn_with(policy: waybill_server::webhooks::UrlPolicy) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&dir.path().join("waybill.db"), SqliteOptions::default())
@@ -34,7 +40,7 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState::new(store.clone());
+        let state = AppState::new(store.clone()).with_url_policy(policy);
         tokio::spawn(waybill_server::serve(
             listener,
             state,
@@ -44,6 +50,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             client: Client::new(),
             store,
+            db_path: dir.path().join("waybill.db"),
             _dir: dir,
         }
     }

@@ -14,3 +14,4 @@ mod openapi;
 mod orderprotection;
 mod orders;
 mod shipment_status;
+mod webhooks;
