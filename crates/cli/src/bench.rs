@@ -104,7 +104,7 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn new_order(i: u64) -> anyhow::Result<NewOrder> {
+pub(crate) fn new_order(i: u64) -> anyhow::Result<NewOrder> {
     Ok(NewOrder::new(
         format!("B-{i}"),
         time::now(),
