@@ -940,3 +940,79 @@ async fn the_dispatcher_refuses_private_addresses_at_connect_time() {
     );
     assert!(receiver.all().is_empty());
 }
+
+/// A clock that runs with real time plus an offset the test moves.
+struct ShiftedClock(std::sync::atomic::AtomicI64);
+
+impl waybill_server::webhooks::Clock for ShiftedClock {
+    fn now(&self) -> waybill_core::Timestamp {
+        chrono::Utc::now() + chrono::Duration::milliseconds(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_failing_for_five_days_is_disabled() {
+    let app = loopback_app().await;
+    let t = app.tenant("failing").await;
+    let receiver = Receiver::start(|_, _| Answer::Status(500)).await;
+    let (id, _) = subscribe(&app, &t, &receiver.url, "order").await;
+    let clock = Arc::new(ShiftedClock(std::sync::atomic::AtomicI64::new(0)));
+    let mut config = test_config();
+    config.clock = clock.clone();
+    // Retries an hour apart (on the injected clock).
+    config.schedule = vec![Duration::ZERO; 1]
+        .into_iter()
+        .chain(std::iter::repeat_n(Duration::from_secs(3600), 10))
+        .collect();
+    config.jitter = 0.0;
+    let _d = start_dispatcher(app.store.clone(), config);
+    app.order(&t, "F-1", 1).await;
+    receiver
+        .wait_for("the first failure", Duration::from_secs(20), |r| {
+            r.len() == 1
+        })
+        .await;
+    // Two hours later: due again, fails again, but the subscription has failed for only 2 h.
+    clock.0.store(2 * 3_600_000, Ordering::SeqCst);
+    receiver
+        .wait_for("the second failure", Duration::from_secs(20), |r| {
+            r.len() == 2
+        })
+        .await;
+    let (_, body) = app.get(&t, &format!("/webhooks/{id}")).await;
+    assert_eq!(body["webhook"]["enabled"], true, "{body}");
+    // Five days and a bit after the first failure: the next failure disables it.
+    clock.0.store(5 * 86_400_000 + 7_200_000, Ordering::SeqCst);
+    receiver
+        .wait_for("the third failure", Duration::from_secs(20), |r| {
+            r.len() == 3
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = app.get(&t, &format!("/webhooks/{id}")).await;
+        if body["webhook"]["enabled"] == false {
+            assert!(
+                body["webhook"]["disabledReason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("120 hours"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not disabled: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Re-enabling through PUT clears the failure state.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &t.path(&format!("/webhooks/{id}")),
+            Some(&t.secret),
+            Some(json!({"webhook": {"callback": {"url": receiver.url}, "topic": "order", "enabled": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["webhook"]["enabled"], true);
+}
