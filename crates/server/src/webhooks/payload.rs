@@ -93,7 +93,9 @@ fn fulfillment(order: Option<&Order>, id: Option<&str>) -> Option<Value> {
 async fn snapshot(store: &dyn Store, order_id: &str, data: &Value) -> StoreResult<Value> {
     if let Some(last) = store.last_order_payload(order_id).await?
         && let Ok(body) = serde_json::from_str::<Value>(&last)
-        && let Some(order) = body.get("order").filter(|o| o.is_object())
+        && let Some(order) = body
+            .get("order")
+            .filter(|o| o.get("orderId").is_some_and(|id| !id.is_null()))
     {
         return Ok(order.clone());
     }

@@ -1016,3 +1016,70 @@ async fn a_subscription_failing_for_five_days_is_disabled() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["webhook"]["enabled"], true);
 }
+
+#[tokio::test]
+async fn order_deleted_carries_the_last_known_order() {
+    let app = loopback_app().await;
+    let t = app.tenant("deleted").await;
+    let receiver = Receiver::start(|_, _| Answer::Ok).await;
+    let (_, secret) = subscribe(&app, &t, &receiver.url, "order").await;
+    let _d = start_dispatcher(app.store.clone(), test_config());
+    app.order(&t, "D-1", 2).await;
+    receiver
+        .wait_for("order.created", Duration::from_secs(20), |r| r.len() == 1)
+        .await;
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &t.path("/orders/D-1"),
+            Some(&t.secret),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    receiver
+        .wait_for("order.deleted", Duration::from_secs(20), |r| r.len() == 2)
+        .await;
+    let all = receiver.all();
+    let (created, deleted) = (all[0].json(), all[1].json());
+    assert_eq!(created["type"], "order.created");
+    assert_eq!(deleted["type"], "order.deleted");
+    assert_eq!(deleted["seq"], 2);
+    // The snapshot is the order as last sent, in the Redo GET shape.
+    assert_eq!(deleted["order"], created["order"]);
+    assert_eq!(deleted["order"]["orderId"], "D-1");
+    verify_standard(&secret, &all[1]);
+
+    // Deleted before anything was sent: only the ids are known.
+    let quiet = Receiver::start(|_, _| Answer::Ok).await;
+    let t2 = app.tenant("deleted-early").await;
+    app.order(&t2, "D-2", 1).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &t2.path("/orders/D-2"),
+            Some(&t2.secret),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (id, _) = subscribe(&app, &t2, &quiet.url, "order").await;
+    let (status, body) = app
+        .post(
+            &t2,
+            &format!("/webhooks/{id}/replay"),
+            json!({"start": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["enqueued"], 2);
+    quiet
+        .wait_for("the replayed events", Duration::from_secs(20), |r| {
+            r.len() == 2
+        })
+        .await;
+    let last = quiet.all()[1].json();
+    assert_eq!(last["type"], "order.deleted");
+    assert_eq!(last["order"]["orderId"], "D-2");
+    assert!(last["order"]["id"].is_string());
+}
