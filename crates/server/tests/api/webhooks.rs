@@ -1083,3 +1083,51 @@ async fn order_deleted_carries_the_last_known_order() {
     assert_eq!(last["order"]["orderId"], "D-2");
     assert!(last["order"]["id"].is_string());
 }
+
+#[tokio::test]
+async fn https_callbacks_speak_tls() {
+    // A "receiver" that answers in plain text before any handshake: the dispatcher must try TLS
+    // (and fail the handshake), not send the event in the clear.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen_plaintext = Arc::new(AtomicUsize::new(0));
+    let seen = seen_plaintext.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            if let Ok(n) = read_some(&stream, &mut buf).await
+                && buf[..n].starts_with(b"POST")
+            {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = write_all(&stream, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+        }
+    });
+    let app = loopback_app().await;
+    let t = app.tenant("tls").await;
+    let (id, _) = subscribe(&app, &t, &format!("https://{addr}/hook"), "order").await;
+    let mut config = test_config();
+    config.schedule = vec![Duration::ZERO];
+    let _d = start_dispatcher(app.store.clone(), config);
+    app.order(&t, "TLS-1", 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let attempt = loop {
+        let (_, log) = app.get(&t, &format!("/webhooks/{id}/deliveries")).await;
+        if let Some(a) = log["deliveries"].as_array().unwrap().first() {
+            break a.clone();
+        }
+        assert!(Instant::now() < deadline, "no attempt logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(attempt["statusCode"].is_null(), "{attempt}");
+    assert_eq!(
+        seen_plaintext.load(Ordering::SeqCst),
+        0,
+        "the event went out in the clear"
+    );
+    let error = attempt["error"].as_str().unwrap().to_ascii_lowercase();
+    assert!(
+        error.contains("corrupt") || error.contains("tls") || error.contains("handshake"),
+        "{error}"
+    );
+}
