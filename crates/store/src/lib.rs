@@ -202,16 +202,19 @@ pub trait Store: Send + Sync + 'static {
     /// random secret made by the caller); later calls return the stored one.
     async fn store_webhook_secret(&self, store_id: &str, candidate: &str) -> StoreResult<String>;
     /// Puts every event of the store written at or after `since` that the subscription
-    /// selects (back) in its queue, as pending with attempts reset. The number enqueued, or
-    /// `None` if the store has no such subscription.
+    /// selects (back) in its queue, as pending with attempts reset (an upsert on
+    /// `(subscription, outbox id)`; an existing row keeps its lease and gets its claim counter
+    /// bumped, so an attempt in flight cannot mark it done). The number enqueued, or `None` if
+    /// the store has no such subscription.
     async fn replay_webhook(
         &self,
         store_id: &str,
         webhook_id: &str,
         since: Timestamp,
     ) -> StoreResult<Option<u64>>;
-    /// Puts one event (by its event id) back in the subscription's queue; `false` if the
-    /// subscription or the event is unknown in this store.
+    /// Puts one event (by its event id) back in the subscription's queue, as
+    /// [`Store::replay_webhook`] does; `false` if the subscription or the event is unknown in
+    /// this store.
     async fn redeliver_webhook_event(
         &self,
         store_id: &str,

@@ -253,7 +253,10 @@ const OUTBOX_COLUMNS: &str =
     "id, event_id, store_id, order_id, seq, type, fulfillment_id, data, created_at";
 
 /// Inserts a pending delivery of `event` to `webhook_id`, or, with `reset`, puts an existing one
-/// back to pending with its attempts cleared (replay, redelivery). Returns whether a row changed.
+/// back to pending with its attempts cleared (replay, redelivery). A reset keeps any lease (a
+/// delivery in flight is not sent twice at once) but bumps the claim counter, so the attempt in
+/// flight cannot mark the reset delivery done; it goes out again once the lease ends. Returns
+/// whether a row changed.
 fn enqueue(
     conn: &Connection,
     webhook_id: &str,
@@ -267,7 +270,8 @@ fn enqueue(
              created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', 0, ?11, ?11, ?11)
          ON CONFLICT (subscription_id, outbox_id) DO UPDATE SET status = 'pending', attempts = 0,
-             next_attempt_at = excluded.next_attempt_at, lease_until = NULL, last_error = NULL,
+             claims = webhook_deliveries.claims + 1,
+             next_attempt_at = excluded.next_attempt_at, last_error = NULL,
              updated_at = excluded.updated_at"
     } else {
         "INSERT INTO webhook_deliveries (subscription_id, outbox_id, event_id, store_id, order_id,
