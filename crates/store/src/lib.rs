@@ -241,7 +241,7 @@ pub trait Store: Send + Sync + 'static {
     /// order), inserts one pending delivery (due at `now`) per enabled subscription of the
     /// event's store that selects it ([`webhooks::topic_selects`]) and was created no later
     /// than the event, skipping ones that exist, and advances the cursor, all in one
-    /// transaction. Returns how many deliveries were inserted.
+    /// transaction. Returns how many outbox events the cursor passed (0: caught up).
     async fn fan_out_webhook_events(
         &self,
         cursor: &str,

@@ -171,6 +171,10 @@ impl Dispatcher {
         let shared = self.shared;
         let config = &shared.config;
         let mut tasks: JoinSet<()> = JoinSet::new();
+        // Fan-out runs again at once while it finds events, else once per poll interval (a
+        // completed delivery wakes the loop to claim the order's next event, which needs no
+        // fan-out).
+        let mut fan_out_due = Instant::now();
         tokio::pin!(shutdown);
         tracing::info!(
             max_in_flight = config.max_in_flight,
@@ -187,13 +191,19 @@ impl Dispatcher {
             }
             let now = config.clock.now();
             let mut busy = false;
-            match shared
-                .store
-                .fan_out_webhook_events(&config.cursor, config.batch, now)
-                .await
-            {
-                Ok(n) => busy |= n > 0,
-                Err(e) => tracing::warn!(error = %e, "webhook fan-out failed"),
+            if Instant::now() >= fan_out_due {
+                match shared
+                    .store
+                    .fan_out_webhook_events(&config.cursor, config.batch, now)
+                    .await
+                {
+                    Ok(n) if n > 0 => busy = true,
+                    Ok(_) => fan_out_due = Instant::now() + config.poll_interval,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook fan-out failed");
+                        fan_out_due = Instant::now() + config.poll_interval;
+                    }
+                }
             }
             let free = config.max_in_flight.saturating_sub(tasks.len());
             if free > 0 {

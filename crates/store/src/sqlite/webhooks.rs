@@ -302,7 +302,8 @@ fn enqueue(
 }
 
 /// Copies outbox events past the cursor into deliveries for every enabled subscription that
-/// selects them (and existed when the event was written). Advances the cursor.
+/// selects them (and existed when the event was written). Advances the cursor and returns how
+/// many outbox events it passed.
 pub(super) fn fan_out(
     conn: &Connection,
     cursor: &str,
@@ -328,7 +329,6 @@ pub(super) fn fan_out(
     };
     let mut by_store: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
     let now_ms = time::to_millis(now);
-    let mut enqueued = 0;
     for event in &events {
         if !by_store.contains_key(&event.store_id) {
             let subs = conn
@@ -346,9 +346,8 @@ pub(super) fn fan_out(
         for sub in by_store.get(&event.store_id).into_iter().flatten() {
             if sub.created_at <= event.created_at
                 && topic_selects(sub.flavor, &sub.topics, &event.event_type)
-                && enqueue(conn, &sub.id, event, now_ms, false)?
             {
-                enqueued += 1;
+                enqueue(conn, &sub.id, event, now_ms, false)?;
             }
         }
     }
@@ -358,7 +357,7 @@ pub(super) fn fan_out(
     )
     .and_then(|mut stmt| stmt.execute(params![cursor, last]))
     .map_err(|e| map_err("advancing the fan-out cursor", e))?;
-    Ok(enqueued)
+    Ok(events.len() as u64)
 }
 
 /// Claims up to `limit` due deliveries: for each (subscription, order) only the lowest-seq one
