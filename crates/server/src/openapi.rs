@@ -86,6 +86,7 @@ impl Modify for Security {
         fourthwall_webhooks::update_webhook,
         fourthwall_webhooks::delete_webhook,
         fourthwall_webhooks::list_events,
+        fourthwall_webhooks::get_event,
         orderprotection::create_order,
         orderprotection::list_orders,
         orderprotection::get_order,

@@ -227,11 +227,13 @@ pub trait Store: Send + Sync + 'static {
         store_id: &str,
         query: AttemptQuery,
     ) -> StoreResult<Vec<AttemptRecord>>;
-    /// The latest deliveries to the store's subscriptions of `flavor`, newest first.
+    /// The latest deliveries to the store's subscriptions of `flavor`, newest first; with
+    /// `event_id`, only the deliveries of that event.
     async fn list_webhook_deliveries(
         &self,
         store_id: &str,
         flavor: WebhookFlavor,
+        event_id: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use waybill_core::time;
-use waybill_store::{NewWebhook, WebhookFlavor, WebhookRecord, WebhookUpdate};
+use waybill_store::{DeliveryRecord, NewWebhook, WebhookFlavor, WebhookRecord, WebhookUpdate};
 
 use super::fourthwall::FourthwallError;
 use crate::AppState;
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             get(get_webhook).put(update_webhook).delete(delete_webhook),
         )
         .route("/webhook-events", get(list_events))
+        .route("/webhook-events/{event_id}", get(get_event))
 }
 
 /// `{url, allowedTypes}`
@@ -276,21 +277,49 @@ pub(crate) async fn list_events(
 ) -> Result<Json<WebhookEventList>, FourthwallError> {
     let list = state
         .store
-        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, 100)
+        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, None, 100)
         .await?;
     Ok(Json(WebhookEventList {
-        results: list
-            .iter()
-            .map(|d| WebhookEventV1 {
-                id: d.event_id.clone(),
-                webhook_id: d.webhook_id.clone(),
-                event_type: fourthwall_type(&d.event_type).to_owned(),
-                order_id: d.order_id.clone(),
-                created_at: time::format(d.created_at),
-                status: d.status.clone(),
-                attempts: d.attempts,
-                last_error: d.last_error.clone(),
-            })
-            .collect(),
+        results: list.iter().map(WebhookEventV1::from).collect(),
     }))
+}
+
+impl From<&DeliveryRecord> for WebhookEventV1 {
+    fn from(d: &DeliveryRecord) -> Self {
+        WebhookEventV1 {
+            id: d.event_id.clone(),
+            webhook_id: d.webhook_id.clone(),
+            event_type: fourthwall_type(&d.event_type).to_owned(),
+            order_id: d.order_id.clone(),
+            created_at: time::format(d.created_at),
+            status: d.status.clone(),
+            attempts: d.attempts,
+            last_error: d.last_error.clone(),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/open-api/v1.0/webhook-events/{eventId}", tag = "Fourthwall webhooks",
+    params(("eventId" = String, Path, description = "Event id (the envelope's `id`)")),
+    responses((status = 200, description = "The event's delivery (to the first of the store's webhooks that got it)", body = WebhookEventV1),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody),
+        (status = 404, description = "Unknown event (WEBHOOK_EVENT_NOT_FOUND)", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, event_id = %event_id))]
+pub(crate) async fn get_event(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    Path(event_id): Path<String>,
+) -> Result<Json<WebhookEventV1>, FourthwallError> {
+    let list = state
+        .store
+        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, Some(&event_id), 1)
+        .await?;
+    let event = list.first().ok_or_else(|| {
+        FourthwallError::new(
+            StatusCode::NOT_FOUND,
+            json!({ "code": "WEBHOOK_EVENT_NOT_FOUND", "id": event_id }),
+        )
+    })?;
+    Ok(Json(WebhookEventV1::from(event)))
 }

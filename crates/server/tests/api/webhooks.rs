@@ -741,6 +741,29 @@ async fn fourthwall_order_updated_is_signed_over_the_raw_body() {
     assert_eq!(status, StatusCode::OK, "{events}");
     assert_eq!(events["results"][0]["type"], "ORDER_UPDATED");
     assert_eq!(events["results"][0]["id"], body["id"]);
+    let event_id = body["id"].as_str().unwrap();
+    let (status, one) = app
+        .send(
+            Method::GET,
+            &format!("/open-api/v1.0/webhook-events/{event_id}"),
+            Auth::Basic(&t.id, &t.secret),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["webhookId"], webhook_id);
+    // Another store cannot read it.
+    let other = app.tenant("fw-other").await;
+    let (status, missing) = app
+        .send(
+            Method::GET,
+            &format!("/open-api/v1.0/webhook-events/{event_id}"),
+            Auth::Basic(&other.id, &other.secret),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert_eq!(missing["code"], "WEBHOOK_EVENT_NOT_FOUND");
 }
 
 #[tokio::test]

@@ -514,11 +514,14 @@ impl Store for SqliteStore {
         &self,
         store_id: &str,
         flavor: WebhookFlavor,
+        event_id: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        let store_id = store_id.to_owned();
-        self.read(move |conn| webhooks::list_deliveries(conn, &store_id, flavor, limit))
-            .await
+        let (store_id, event_id) = (store_id.to_owned(), event_id.map(str::to_owned));
+        self.read(move |conn| {
+            webhooks::list_deliveries(conn, &store_id, flavor, event_id.as_deref(), limit)
+        })
+        .await
     }
 
     async fn fan_out_webhook_events(

@@ -650,6 +650,7 @@ pub(super) fn list_deliveries(
     conn: &Connection,
     store_id: &str,
     flavor: WebhookFlavor,
+    event_id: Option<&str>,
     limit: u32,
 ) -> StoreResult<Vec<DeliveryRecord>> {
     conn.prepare_cached(
@@ -657,11 +658,11 @@ pub(super) fn list_deliveries(
                 d.next_attempt_at, d.last_error, d.event_at
          FROM webhook_deliveries d
          JOIN webhook_subscriptions s ON s.id = d.subscription_id
-         WHERE s.store_id = ?1 AND s.flavor = ?2
+         WHERE s.store_id = ?1 AND s.flavor = ?2 AND (?4 IS NULL OR d.event_id = ?4)
          ORDER BY d.id DESC LIMIT ?3",
     )
     .and_then(|mut stmt| {
-        stmt.query_map(params![store_id, flavor.as_str(), limit], |r| {
+        stmt.query_map(params![store_id, flavor.as_str(), limit, event_id], |r| {
             Ok(DeliveryRecord {
                 webhook_id: r.get(0)?,
                 event_id: r.get(1)?,
