@@ -5,7 +5,7 @@
 //! webhook secret, raw body)). The store's secret is made the first time a webhook is created
 //! and returned in the answer of every create (`secret`), so the store owner can read it there.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,6 +22,17 @@ use crate::extract::JsonBody;
 use crate::webhooks::payload::fourthwall_type;
 use crate::webhooks::sign;
 use crate::webhooks::ssrf::UrlRefusal;
+
+/// Path parameters, with failures answered in Fourthwall's format (never axum's plain text).
+#[derive(FromRequestParts)]
+#[from_request(via(Path), rejection(FourthwallError))]
+pub(crate) struct FwPath<T>(T);
+
+impl From<axum::extract::rejection::PathRejection> for FourthwallError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        FourthwallError::invalid(e.body_text())
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -198,7 +209,7 @@ pub(crate) async fn create_webhook(
 pub(crate) async fn get_webhook(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
-    Path(webhook_id): Path<String>,
+    FwPath(webhook_id): FwPath<String>,
 ) -> Result<Json<WebhookConfigV1>, FourthwallError> {
     let record = state
         .store
@@ -220,7 +231,7 @@ pub(crate) async fn get_webhook(
 pub(crate) async fn update_webhook(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
-    Path(webhook_id): Path<String>,
+    FwPath(webhook_id): FwPath<String>,
     JsonBody(request, _): JsonBody<WebhookConfigRequest, FourthwallError>,
 ) -> Result<Json<WebhookConfigV1>, FourthwallError> {
     let url = check(&state, &request).await?;
@@ -255,7 +266,7 @@ pub(crate) async fn update_webhook(
 pub(crate) async fn delete_webhook(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
-    Path(webhook_id): Path<String>,
+    FwPath(webhook_id): FwPath<String>,
 ) -> Result<StatusCode, FourthwallError> {
     let existing = state.store.get_webhook(&store_id, &webhook_id).await?;
     if !existing.is_some_and(|w| w.flavor == WebhookFlavor::Fourthwall)
@@ -309,7 +320,7 @@ impl From<&DeliveryRecord> for WebhookEventV1 {
 pub(crate) async fn get_event(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
-    Path(event_id): Path<String>,
+    FwPath(event_id): FwPath<String>,
 ) -> Result<Json<WebhookEventV1>, FourthwallError> {
     let list = state
         .store

@@ -853,6 +853,17 @@ async fn subscriptions_are_managed_per_store() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body_}");
     assert_eq!(body_["code"], "WEBHOOK_NOT_FOUND");
+    // A path that is not UTF-8 is answered in Fourthwall's format, not as plain text.
+    let (status, body_) = app
+        .send(
+            Method::GET,
+            "/open-api/v1.0/webhooks/%FF",
+            Auth::Basic(&b.id, &b.secret),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body_}");
+    assert_eq!(body_["code"], "INVALID_REQUEST");
     let (_, list) = app.get(&b, "/webhooks").await;
     assert_eq!(list["webhooks"], json!([]));
 
