@@ -32,6 +32,8 @@ enum Answer {
     Drop,
     /// Answer 200 after this delay (within the timeout).
     Delayed(Duration),
+    /// 307 to this URL.
+    Redirect(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +187,9 @@ async fn serve_connection(
             Answer::RetryAfter(code, secs) => format!(
                 "HTTP/1.1 {code} Busy\r\nretry-after: {secs}\r\ncontent-length: 4\r\n\r\nbusy"
             ),
+            Answer::Redirect(to) => {
+                format!("HTTP/1.1 307 Moved\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n")
+            }
             Answer::Slow(d) => {
                 tokio::time::sleep(d).await;
                 return;
@@ -1164,4 +1169,32 @@ async fn https_callbacks_speak_tls() {
         error.contains("corrupt") || error.contains("tls") || error.contains("handshake"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = loopback_app().await;
+    let t = app.tenant("redirect").await;
+    let target = Receiver::start(|_, _| Answer::Ok).await;
+    let to: &'static str = Box::leak(target.url.clone().into_boxed_str());
+    let redirecting = Receiver::start(move |_, _| Answer::Redirect(to)).await;
+    let (id, _) = subscribe(&app, &t, &redirecting.url, "order").await;
+    let mut config = test_config();
+    config.schedule = vec![Duration::ZERO, Duration::from_millis(10)];
+    let _d = start_dispatcher(app.store.clone(), config);
+    app.order(&t, "RD-1", 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let (_, log) = app.get(&t, &format!("/webhooks/{id}/deliveries")).await;
+        if log["deliveries"].as_array().unwrap().len() == 2 {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "attempts not logged: {log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for attempt in log["deliveries"].as_array().unwrap() {
+        assert_eq!(attempt["statusCode"], 307, "{attempt}");
+    }
+    assert_eq!(redirecting.all().len(), 2);
+    assert!(target.all().is_empty(), "a redirect was followed");
 }
