@@ -105,6 +105,9 @@ struct WebhookArgs {
     /// Delay before each attempt; the count is the number of attempts.
     #[arg(long, env = "WAYBILL_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
     webhook_retry_schedule: String,
+    /// Each retry delay is stretched by a random fraction up to this (0 to 1).
+    #[arg(long, env = "WAYBILL_WEBHOOK_RETRY_JITTER", default_value_t = 0.1)]
+    webhook_retry_jitter: f64,
     /// Deliveries in flight at once, across orders.
     #[arg(long, env = "WAYBILL_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 32)]
     webhook_max_in_flight: usize,
@@ -129,11 +132,15 @@ impl WebhookArgs {
         if timeout.is_zero() || lease <= timeout {
             bail!("the webhook lease must be longer than the (non-zero) webhook timeout");
         }
+        if !(0.0..=1.0).contains(&self.webhook_retry_jitter) {
+            bail!("WAYBILL_WEBHOOK_RETRY_JITTER must be between 0 and 1");
+        }
         if self.webhook_max_in_flight == 0 {
             bail!("WAYBILL_WEBHOOK_MAX_IN_FLIGHT must be positive");
         }
         Ok(DispatcherConfig {
             schedule,
+            jitter: self.webhook_retry_jitter,
             timeout,
             lease,
             max_in_flight: self.webhook_max_in_flight,

@@ -236,6 +236,7 @@ fn worker_refuses_bad_webhook_settings() {
         ("WAYBILL_WEBHOOK_LEASE", "5s", "lease"),
         ("WAYBILL_WEBHOOK_RETRY_SCHEDULE", "0s,5x", "RETRY_SCHEDULE"),
         ("WAYBILL_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/99", "ALLOW_CIDRS"),
+        ("WAYBILL_WEBHOOK_RETRY_JITTER", "2", "JITTER"),
     ] {
         let out = Command::new(BIN)
             .arg("worker")
