@@ -171,7 +171,7 @@ fn proc_mb(pid: Option<u32>, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn new_order(i: u64) -> anyhow::Result<NewOrder> {
+pub(crate) fn new_order(i: u64) -> anyhow::Result<NewOrder> {
     Ok(NewOrder::new(
         format!("B-{i}"),
         time::now(),

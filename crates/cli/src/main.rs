@@ -1,6 +1,7 @@
 //! `waybill`: run the server and manage stores and keys.
 
 mod bench;
+mod bench_webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 use waybill_server::AppState;
+use waybill_server::webhooks::dispatcher::{DEFAULT_SCHEDULE, parse_duration, parse_durations};
+use waybill_server::webhooks::{Dispatcher, DispatcherConfig, UrlPolicy};
 use waybill_store::Store;
 
 #[derive(Parser)]
@@ -90,6 +93,25 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "WAYBILL_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Do not run the webhook dispatcher in this process (run `waybill worker` instead).
+        #[arg(long)]
+        no_dispatcher: bool,
+        /// Run the webhook dispatcher in this process (`WAYBILL_DISPATCHER=false` turns it off).
+        #[arg(
+            long,
+            env = "WAYBILL_DISPATCHER",
+            default_value_t = true,
+            action = clap::ArgAction::Set,
+            hide = true
+        )]
+        dispatcher: bool,
+        #[command(flatten)]
+        webhooks: WebhookArgs,
+    },
+    /// Run only the webhook dispatcher (as many workers as wanted may share one database).
+    Worker {
+        #[command(flatten)]
+        webhooks: WebhookArgs,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -106,6 +128,68 @@ enum Command {
     /// Measure throughput and latency on a temporary SQLite database or a PostgreSQL schema
     /// (see docs/PERFORMANCE.md).
     Bench(bench::BenchArgs),
+    /// Measure webhook deliveries per second to a local receiver (see docs/PERFORMANCE.md).
+    BenchWebhooks(bench_webhooks::BenchWebhooksArgs),
+}
+
+/// Webhook settings, shared by `serve` and `worker`.
+#[derive(clap::Args, Clone)]
+struct WebhookArgs {
+    /// Let webhooks reach loopback, private, link-local and other special addresses.
+    #[arg(long, env = "WAYBILL_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
+    /// Comma-separated address ranges webhooks may reach although special (127.0.0.0/8,...).
+    #[arg(long, env = "WAYBILL_WEBHOOK_ALLOW_CIDRS", default_value = "")]
+    webhook_allow_cidrs: String,
+    /// A delivery not answered in full within this fails (e.g. 15s, 500ms).
+    #[arg(long, env = "WAYBILL_WEBHOOK_TIMEOUT", default_value = "15s")]
+    webhook_timeout: String,
+    /// Delay before each attempt; the count is the number of attempts.
+    #[arg(long, env = "WAYBILL_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
+    webhook_retry_schedule: String,
+    /// Each retry delay is stretched by a random fraction up to this (0 to 1).
+    #[arg(long, env = "WAYBILL_WEBHOOK_RETRY_JITTER", default_value_t = 0.1)]
+    webhook_retry_jitter: f64,
+    /// Deliveries in flight at once, across orders.
+    #[arg(long, env = "WAYBILL_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 32)]
+    webhook_max_in_flight: usize,
+    /// How long a claimed delivery is reserved for its worker; must exceed the timeout.
+    #[arg(long, env = "WAYBILL_WEBHOOK_LEASE", default_value = "60s")]
+    webhook_lease: String,
+}
+
+impl WebhookArgs {
+    fn policy(&self) -> anyhow::Result<UrlPolicy> {
+        UrlPolicy::new(self.webhook_allow_private, &self.webhook_allow_cidrs)
+            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_ALLOW_CIDRS: {e}"))
+    }
+
+    fn dispatcher_config(&self) -> anyhow::Result<DispatcherConfig> {
+        let timeout = parse_duration(&self.webhook_timeout)
+            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_TIMEOUT: {e}"))?;
+        let lease = parse_duration(&self.webhook_lease)
+            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_LEASE: {e}"))?;
+        let schedule = parse_durations(&self.webhook_retry_schedule)
+            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_RETRY_SCHEDULE: {e}"))?;
+        if timeout.is_zero() || lease <= timeout {
+            bail!("the webhook lease must be longer than the (non-zero) webhook timeout");
+        }
+        if !(0.0..=1.0).contains(&self.webhook_retry_jitter) {
+            bail!("WAYBILL_WEBHOOK_RETRY_JITTER must be between 0 and 1");
+        }
+        if self.webhook_max_in_flight == 0 {
+            bail!("WAYBILL_WEBHOOK_MAX_IN_FLIGHT must be positive");
+        }
+        Ok(DispatcherConfig {
+            schedule,
+            jitter: self.webhook_retry_jitter,
+            timeout,
+            lease,
+            max_in_flight: self.webhook_max_in_flight,
+            policy: Arc::new(self.policy()?),
+            ..DispatcherConfig::default()
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -173,7 +257,21 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("opening {}", waybill_store::redact_url(&database)))
     };
     match cli.command {
-        Command::Serve { listen } => serve(open().await?, listen).await,
+        Command::Serve {
+            listen,
+            no_dispatcher,
+            dispatcher,
+            webhooks,
+        } => {
+            serve(
+                open().await?,
+                listen,
+                dispatcher && !no_dispatcher,
+                webhooks,
+            )
+            .await
+        }
+        Command::Worker { webhooks } => worker(open().await?, webhooks).await,
         Command::Migrate => {
             let store = open().await?;
             tracing::info!(database = %store.describe(), "database is migrated");
@@ -182,10 +280,25 @@ async fn main() -> anyhow::Result<()> {
         Command::Stores { command } => stores(open().await?, command).await,
         Command::Keys { command } => keys(open().await?, command).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchWebhooks(args) => bench_webhooks::run(args).await,
     }
 }
 
-async fn serve(store: Arc<dyn Store>, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    store: Arc<dyn Store>,
+    listen: SocketAddr,
+    with_dispatcher: bool,
+    webhooks: WebhookArgs,
+) -> anyhow::Result<()> {
+    let policy = webhooks.policy()?;
+    let dispatcher = if with_dispatcher {
+        Some(Dispatcher::new(
+            store.clone(),
+            webhooks.dispatcher_config()?,
+        )?)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -194,12 +307,35 @@ async fn serve(store: Arc<dyn Store>, listen: SocketAddr) -> anyhow::Result<()> 
         "listening on http://{addr} with database {}",
         store.describe()
     );
-    waybill_server::serve(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = dispatcher.map(|d| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(d.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
+    let result = waybill_server::serve(
         listener,
-        AppState::new(store),
-        waybill_server::shutdown_signal(),
+        AppState::new(store).with_url_policy(policy),
+        async move {
+            waybill_server::shutdown_signal().await;
+            let _ = stop.send(true);
+        },
     )
-    .await
+    .await;
+    if let Some(task) = dispatcher
+        && let Err(e) = task.await
+    {
+        tracing::error!(error = %e, "the webhook dispatcher failed");
+    }
+    result
+}
+
+async fn worker(store: Arc<dyn Store>, webhooks: WebhookArgs) -> anyhow::Result<()> {
+    let dispatcher = Dispatcher::new(store.clone(), webhooks.dispatcher_config()?)?;
+    tracing::info!("webhook worker running with database {}", store.describe());
+    dispatcher.run(waybill_server::shutdown_signal()).await;
+    Ok(())
 }
 
 async fn stores(store: Arc<dyn Store>, command: StoresCommand) -> anyhow::Result<()> {

@@ -410,3 +410,46 @@ async fn a_killed_server_loses_nothing_it_acknowledged() {
         "the ledger counts exactly the stored fulfillments"
     );
 }
+
+/// The webhook benchmark keeps working: a tiny run delivers every event.
+#[test]
+fn bench_webhooks_delivers_every_event() {
+    let out = Command::new(BIN)
+        .args(["bench-webhooks", "--events", "200", "--orders", "10"])
+        .env("WAYBILL_LOG", "warn")
+        .output()
+        .expect("run bench-webhooks");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(report["events"], 200);
+    assert!(report["deliveriesPerSecond"].as_f64().unwrap() > 0.0);
+}
+
+/// `waybill worker` refuses settings that cannot work, before doing anything.
+#[test]
+fn worker_refuses_bad_webhook_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    for (var, value, needle) in [
+        ("WAYBILL_WEBHOOK_LEASE", "5s", "lease"),
+        ("WAYBILL_WEBHOOK_RETRY_SCHEDULE", "0s,5x", "RETRY_SCHEDULE"),
+        ("WAYBILL_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/99", "ALLOW_CIDRS"),
+        ("WAYBILL_WEBHOOK_RETRY_JITTER", "2", "JITTER"),
+    ] {
+        let out = Command::new(BIN)
+            .arg("worker")
+            .env("WAYBILL_DATABASE_URL", &db)
+            .env("WAYBILL_LOG", "warn")
+            .env(var, value)
+            .output()
+            .expect("run worker");
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{var}: {stderr}");
+    }
+}

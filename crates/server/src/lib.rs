@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod problem;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,11 +29,22 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Which callback addresses webhook registration accepts (strict by default).
+    pub url_policy: Arc<webhooks::UrlPolicy>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { store }
+        AppState {
+            store,
+            url_policy: Arc::new(webhooks::UrlPolicy::default()),
+        }
+    }
+
+    /// Replaces the webhook URL policy (for example to allow loopback receivers).
+    pub fn with_url_policy(mut self, policy: webhooks::UrlPolicy) -> Self {
+        self.url_policy = Arc::new(policy);
+        self
     }
 }
 
@@ -43,7 +55,10 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .nest("/v2.2", dialects::redo::routes())
         .nest("/adm", dialects::adm::routes())
-        .nest("/open-api/v1.0", dialects::fourthwall::routes())
+        .nest(
+            "/open-api/v1.0",
+            dialects::fourthwall::routes().merge(dialects::fourthwall_webhooks::routes()),
+        )
         .nest("/v1", dialects::orderprotection::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)

@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::dialects::{adm, fourthwall, orderprotection, redo};
+use crate::dialects::redo::webhooks as redo_webhooks;
+use crate::dialects::{adm, fourthwall, fourthwall_webhooks, orderprotection, redo};
 use crate::{health, problem};
 
 /// `{"error": "<sentence>"}`: Redo's order-endpoint error.
@@ -67,10 +68,25 @@ impl Modify for Security {
         redo::delete_order,
         redo::create_fulfillment,
         redo::update_shipment_status,
+        redo_webhooks::list_webhooks,
+        redo_webhooks::create_webhook,
+        redo_webhooks::get_webhook,
+        redo_webhooks::update_webhook,
+        redo_webhooks::delete_webhook,
+        redo_webhooks::replay_webhook,
+        redo_webhooks::list_deliveries,
+        redo_webhooks::redeliver,
         adm::create_fulfillment,
         fourthwall::create_fulfillment,
         fourthwall::list_orders,
         fourthwall::get_order,
+        fourthwall_webhooks::list_webhooks,
+        fourthwall_webhooks::create_webhook,
+        fourthwall_webhooks::get_webhook,
+        fourthwall_webhooks::update_webhook,
+        fourthwall_webhooks::delete_webhook,
+        fourthwall_webhooks::list_events,
+        fourthwall_webhooks::get_event,
         orderprotection::create_order,
         orderprotection::list_orders,
         orderprotection::get_order,
@@ -84,7 +100,9 @@ impl Modify for Security {
     tags(
         (name = "Redo", description = "Redo API 2.2 orders and fulfillments"),
         (name = "ADM", description = "ADM Order Connector"),
+        (name = "Redo webhooks", description = "Webhook subscriptions in Redo's shape, signed the Standard Webhooks way"),
         (name = "Fourthwall", description = "Fourthwall Open API v1.0"),
+        (name = "Fourthwall webhooks", description = "Webhook configurations in Fourthwall's shape, signed with X-Fourthwall-Hmac-SHA256"),
         (name = "OrderProtection", description = "OrderProtection API v1"),
         (name = "Operations", description = "Health and readiness"),
     )

@@ -10,8 +10,10 @@ pub mod secrets;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -21,6 +23,11 @@ use waybill_core::{
 };
 
 pub use secrets::NewApiKey;
+pub use webhooks::{
+    AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord,
+    DeliveryResult, NewWebhook, OutboxEvent, WebhookFlavor, WebhookHealth, WebhookRecord,
+    WebhookUpdate,
+};
 
 /// What can go wrong in a store call.
 #[derive(Debug, Error)]
@@ -162,6 +169,115 @@ pub trait Store: Send + Sync + 'static {
         fulfillment_id: &str,
         update: StatusUpdate,
     ) -> StoreResult<Fulfillment>;
+
+    // ---- webhooks: subscriptions (see the `webhooks` module) ----
+
+    /// Creates a subscription. When `new.external_id` names an existing subscription of the
+    /// store with the same flavor, that one gets the new url, topics and bearer token instead
+    /// (its id and secret stay). `true` when created. `StoreNotFound` for an unknown store.
+    async fn create_webhook(
+        &self,
+        store_id: &str,
+        new: NewWebhook,
+    ) -> StoreResult<(WebhookRecord, bool)>;
+    /// The store's subscriptions of one flavor, oldest first.
+    async fn list_webhooks(
+        &self,
+        store_id: &str,
+        flavor: WebhookFlavor,
+    ) -> StoreResult<Vec<WebhookRecord>>;
+    /// One subscription of the store; `None` if it has no such subscription.
+    async fn get_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+    ) -> StoreResult<Option<WebhookRecord>>;
+    /// Changes a subscription; `None` if the store has no such subscription.
+    async fn update_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        update: WebhookUpdate,
+    ) -> StoreResult<Option<WebhookRecord>>;
+    /// Deletes a subscription with its deliveries and attempts; `false` if there was none.
+    async fn delete_webhook(&self, store_id: &str, webhook_id: &str) -> StoreResult<bool>;
+    /// The store's Fourthwall webhook secret. The first call stores `candidate` (a fresh
+    /// random secret made by the caller); later calls return the stored one.
+    async fn store_webhook_secret(&self, store_id: &str, candidate: &str) -> StoreResult<String>;
+    /// Puts every event of the store written at or after `since` that the subscription
+    /// selects (back) in its queue, as pending with attempts reset (an upsert on
+    /// `(subscription, outbox id)`; an existing row keeps its lease and gets its claim counter
+    /// bumped, so an attempt in flight cannot mark it done). The number enqueued, or `None` if
+    /// the store has no such subscription.
+    async fn replay_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<Option<u64>>;
+    /// Puts one event (by its event id) back in the subscription's queue, as
+    /// [`Store::replay_webhook`] does; `false` if the subscription or the event is unknown in
+    /// this store.
+    async fn redeliver_webhook_event(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        event_id: &str,
+    ) -> StoreResult<bool>;
+    /// Logged attempts, newest first (see [`AttemptQuery`]).
+    async fn list_webhook_attempts(
+        &self,
+        store_id: &str,
+        query: AttemptQuery,
+    ) -> StoreResult<Vec<AttemptRecord>>;
+    /// The latest deliveries to the store's subscriptions of `flavor`, newest first; with
+    /// `event_id`, only the deliveries of that event.
+    async fn list_webhook_deliveries(
+        &self,
+        store_id: &str,
+        flavor: WebhookFlavor,
+        event_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+
+    // ---- webhooks: the dispatcher's side ----
+
+    /// Fan-out: reads up to `limit` outbox events past the named cursor (by outbox id, in
+    /// order), inserts one pending delivery (due at `now`) per enabled subscription of the
+    /// event's store that selects it ([`webhooks::topic_selects`]) and was created no later
+    /// than the event, skipping ones that exist, and advances the cursor, all in one
+    /// transaction. Returns how many outbox events the cursor passed (0: caught up).
+    /// PostgreSQL ignores the cursor's name: it marks each outbox row once fanned out, because
+    /// identity values there may commit out of order (see `postgres/webhooks.rs`).
+    async fn fan_out_webhook_events(
+        &self,
+        cursor: &str,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// Claims up to `limit` deliveries of enabled subscriptions that are due
+    /// (`next_attempt_at <= now`) and not leased (`lease_until` null or `<= now`), taking per
+    /// (subscription, order) only the lowest-seq delivery still pending or in flight. Each
+    /// claimed one becomes `in_flight` with `lease_until = now + lease`, its attempt counter
+    /// and claim counter incremented. (PostgreSQL: `FOR UPDATE SKIP LOCKED`.)
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Logs the attempt and, if `result.claim` still matches the delivery's claim counter,
+    /// moves the delivery on (delivered / pending at a new time / failed), keeps the first
+    /// rendered payload, and applies `result.health` to the subscription. Returns whether the
+    /// delivery was updated (`false`: stale claim or deleted subscription).
+    async fn finish_webhook_delivery(
+        &self,
+        result: DeliveryResult,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The latest payload rendered for the order by a Redo subscription, other than for
+    /// `order.deleted`: the order's last known snapshot once the order is gone.
+    async fn last_order_payload(&self, order_id: &str) -> StoreResult<Option<String>>;
 }
 
 /// Options for whichever backend a URL selects.

@@ -127,9 +127,16 @@ impl Drop for TestDatabase {
                 .enable_all()
                 .build()
                 .map_err(|e| StoreError::internal("starting a runtime", e))?;
+            // End this test's own sessions first: one may be inside a transaction whose
+            // client task lives on the runtime now blocked in this drop.
             runtime.block_on(run_sql(
                 &base,
-                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = '{schema}';
+                     SET lock_timeout = '10s';
+                     DROP SCHEMA IF EXISTS {schema} CASCADE"
+                ),
             ))
         })
         .join();

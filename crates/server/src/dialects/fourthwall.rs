@@ -35,7 +35,12 @@ pub fn routes() -> Router<AppState> {
 pub struct FourthwallError(StatusCode, Value);
 
 impl FourthwallError {
-    fn invalid(message: impl Into<String>) -> Self {
+    /// An error with this status and `{code, ...}` body.
+    pub(crate) fn new(status: StatusCode, body: Value) -> Self {
+        FourthwallError(status, body)
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         FourthwallError(
             StatusCode::BAD_REQUEST,
             json!({ "code": "INVALID_REQUEST", "message": message.into() }),

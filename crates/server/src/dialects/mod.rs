@@ -4,5 +4,6 @@
 pub mod adm;
 pub mod common;
 pub mod fourthwall;
+pub mod fourthwall_webhooks;
 pub mod orderprotection;
 pub mod redo;

@@ -23,18 +23,31 @@ pub struct Tenant {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(waybill_server::webhooks::UrlPolicy::default()).await
+    }
+
+    /// A server whose webhook registration follows `policy`.
+    pub async fn spawn_with(policy: waybill_server::webhooks::UrlPolicy) -> TestApp {
         let db = TestDatabase::new().await.expect("test database");
         let store = db.open().await.expect("open store");
-        TestApp::serve(db, store).await
+        TestApp::serve_with(db, store, policy).await
     }
 
     /// Serves `store` (opened on `db`, perhaps with options of the test's own).
     pub async fn serve(db: TestDatabase, store: Arc<dyn Store>) -> TestApp {
+        Self::serve_with(db, store, waybill_server::webhooks::UrlPolicy::default()).await
+    }
+
+    async fn serve_with(
+        db: TestDatabase,
+        store: Arc<dyn Store>,
+        policy: waybill_server::webhooks::UrlPolicy,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState::new(store.clone());
+        let state = AppState::new(store.clone()).with_url_policy(policy);
         tokio::spawn(waybill_server::serve(
             listener,
             state,

@@ -17,3 +17,4 @@ mod orderprotection;
 mod orders;
 mod postgres;
 mod shipment_status;
+mod webhooks;

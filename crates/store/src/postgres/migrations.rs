@@ -7,16 +7,19 @@ use super::{PgResult, map_err};
 use crate::StoreError;
 
 /// `(version, name, sql)`, in the order they apply.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (2, "webhooks", include_str!("migrations/0002_webhooks.sql")),
+];
 
-/// Any constant works; this one spells "waybill" in ASCII.
-const MIGRATION_LOCK: i64 = 0x0077_6179_6269_6c6c;
+/// The advisory lock class of migrations ("wmig"), taken per schema.
+const MIGRATION_LOCK: i32 = 0x776d_6967;
 
 /// Applies every migration not yet recorded, inside the caller's transaction. The advisory
 /// lock is held until that transaction ends, so of several processes starting at once, one
 /// migrates and the others wait and then find nothing left to do.
 pub(super) async fn migrate(tx: &Transaction<'_>) -> PgResult<usize> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+    tx.execute(super::SCHEMA_LOCK_SQL, &[&MIGRATION_LOCK])
         .await
         .map_err(|e| map_err("taking the migration lock", e))?;
     tx.batch_execute(

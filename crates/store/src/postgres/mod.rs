@@ -10,6 +10,7 @@
 
 mod migrations;
 mod orders;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -20,10 +21,15 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use waybill_core::{
-    DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time,
+    DomainError, Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, Timestamp,
+    time,
 };
 
 use crate::secrets::{self, NewApiKey};
+use crate::webhooks::{
+    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryResult, NewWebhook,
+    WebhookFlavor, WebhookRecord, WebhookUpdate,
+};
 use crate::{
     ApiKeyRecord, OrderPage, OrderQuery, OrderUpdate, Store, StoreError, StoreRecord, StoreResult,
     redact_url,
@@ -54,6 +60,11 @@ impl Default for PgOptions {
         }
     }
 }
+
+/// Takes a transaction-scoped advisory lock of class `$1` for the current schema, so separate
+/// Waybill instances sharing a database in different schemas never wait on each other.
+pub(crate) const SCHEMA_LOCK_SQL: &str =
+    "SELECT pg_advisory_xact_lock($1::int4, hashtext(COALESCE(current_schema(), '')))";
 
 /// Whether a URL names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
@@ -212,8 +223,10 @@ impl PgStore {
         if !server_options.is_empty() {
             server_options.push(' ');
         }
+        // A Waybill transaction never waits on its client; one left idle (a client that
+        // stalled mid-transaction) is ended by the server rather than holding its locks.
         server_options.push_str(&format!(
-            "-c statement_timeout={}",
+            "-c statement_timeout={0} -c idle_in_transaction_session_timeout={0}",
             options.statement_timeout.as_millis()
         ));
         config.options(&server_options);
@@ -603,6 +616,161 @@ impl Store for PgStore {
     ) -> StoreResult<Fulfillment> {
         write_tx!(self, "updating a shipment status", |tx| {
             orders::apply_status_update(&tx, store_id, order, fulfillment_id, &update, time::now())
+        })
+    }
+
+    // ---- webhooks ----
+
+    async fn create_webhook(
+        &self,
+        store_id: &str,
+        new: NewWebhook,
+    ) -> StoreResult<(WebhookRecord, bool)> {
+        write_tx!(self, "creating a webhook", |tx| webhooks::create_webhook(
+            &tx,
+            store_id,
+            &new,
+            time::now()
+        ))
+    }
+
+    async fn list_webhooks(
+        &self,
+        store_id: &str,
+        flavor: WebhookFlavor,
+    ) -> StoreResult<Vec<WebhookRecord>> {
+        read_tx!(self, "listing webhooks", |tx| webhooks::list_webhooks(
+            &tx, store_id, flavor
+        ))
+    }
+
+    async fn get_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        read_tx!(self, "loading a webhook", |tx| webhooks::load_webhook(
+            &tx, store_id, webhook_id
+        ))
+    }
+
+    async fn update_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        update: WebhookUpdate,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        write_tx!(self, "updating a webhook", |tx| webhooks::update_webhook(
+            &tx,
+            store_id,
+            webhook_id,
+            &update,
+            time::now()
+        ))
+    }
+
+    async fn delete_webhook(&self, store_id: &str, webhook_id: &str) -> StoreResult<bool> {
+        write_tx!(self, "deleting a webhook", |tx| webhooks::delete_webhook(
+            &tx, store_id, webhook_id
+        ))
+    }
+
+    async fn store_webhook_secret(&self, store_id: &str, candidate: &str) -> StoreResult<String> {
+        write_tx!(self, "storing a webhook secret", |tx| {
+            webhooks::store_secret(&tx, store_id, candidate, time::now())
+        })
+    }
+
+    async fn replay_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        write_tx!(self, "replaying a webhook", |tx| webhooks::replay(
+            &tx,
+            store_id,
+            webhook_id,
+            since,
+            time::now()
+        ))
+    }
+
+    async fn redeliver_webhook_event(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        event_id: &str,
+    ) -> StoreResult<bool> {
+        write_tx!(self, "redelivering an event", |tx| webhooks::redeliver(
+            &tx,
+            store_id,
+            webhook_id,
+            event_id,
+            time::now()
+        ))
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        store_id: &str,
+        query: AttemptQuery,
+    ) -> StoreResult<Vec<AttemptRecord>> {
+        read_tx!(self, "listing delivery attempts", |tx| {
+            webhooks::list_attempts(&tx, store_id, &query)
+        })
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        store_id: &str,
+        flavor: WebhookFlavor,
+        event_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        read_tx!(self, "listing deliveries", |tx| webhooks::list_deliveries(
+            &tx, store_id, flavor, event_id, limit
+        ))
+    }
+
+    /// The cursor name is not used: PostgreSQL marks each outbox row once it is fanned out
+    /// (see `postgres/webhooks.rs`).
+    async fn fan_out_webhook_events(
+        &self,
+        _cursor: &str,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        write_tx!(self, "fanning out events", |tx| webhooks::fan_out(
+            &tx, limit, now
+        ))
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        write_tx!(self, "claiming deliveries", |tx| webhooks::claim(
+            &tx, now, limit, lease_ms
+        ))
+    }
+
+    async fn finish_webhook_delivery(
+        &self,
+        result: DeliveryResult,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        write_tx!(self, "finishing a delivery", |tx| webhooks::finish(
+            &tx, &result, now
+        ))
+    }
+
+    async fn last_order_payload(&self, order_id: &str) -> StoreResult<Option<String>> {
+        read_tx!(self, "finding an order's last payload", |tx| {
+            webhooks::last_order_payload(&tx, order_id)
         })
     }
 }

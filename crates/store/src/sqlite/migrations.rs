@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "order_status",
         include_str!("migrations/0002_order_status.sql"),
     ),
+    (3, "webhooks", include_str!("migrations/0003_webhooks.sql")),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

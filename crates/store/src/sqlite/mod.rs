@@ -4,6 +4,7 @@
 mod migrations;
 mod orders;
 mod read_pool;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -12,9 +13,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use waybill_core::{Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, time};
+use waybill_core::{
+    Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, Timestamp, time,
+};
 
 use crate::secrets::{self, NewApiKey};
+use crate::webhooks::{
+    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryResult, NewWebhook,
+    WebhookFlavor, WebhookRecord, WebhookUpdate,
+};
 use crate::{
     ApiKeyRecord, OrderPage, OrderQuery, OrderUpdate, Store, StoreError, StoreRecord, StoreResult,
 };
@@ -409,6 +416,150 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn create_webhook(
+        &self,
+        store_id: &str,
+        new: NewWebhook,
+    ) -> StoreResult<(WebhookRecord, bool)> {
+        let store_id = store_id.to_owned();
+        self.write(move |conn| webhooks::create_webhook(conn, &store_id, new, time::now()))
+            .await
+    }
+
+    async fn list_webhooks(
+        &self,
+        store_id: &str,
+        flavor: WebhookFlavor,
+    ) -> StoreResult<Vec<WebhookRecord>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| webhooks::list_webhooks(conn, &store_id, flavor))
+            .await
+    }
+
+    async fn get_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let (store_id, webhook_id) = (store_id.to_owned(), webhook_id.to_owned());
+        self.read(move |conn| webhooks::load_webhook(conn, &store_id, &webhook_id))
+            .await
+    }
+
+    async fn update_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        update: WebhookUpdate,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let (store_id, webhook_id) = (store_id.to_owned(), webhook_id.to_owned());
+        self.write(move |conn| {
+            webhooks::update_webhook(conn, &store_id, &webhook_id, update, time::now())
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, store_id: &str, webhook_id: &str) -> StoreResult<bool> {
+        let (store_id, webhook_id) = (store_id.to_owned(), webhook_id.to_owned());
+        self.write(move |conn| webhooks::delete_webhook(conn, &store_id, &webhook_id))
+            .await
+    }
+
+    async fn store_webhook_secret(&self, store_id: &str, candidate: &str) -> StoreResult<String> {
+        let (store_id, candidate) = (store_id.to_owned(), candidate.to_owned());
+        self.write(move |conn| webhooks::store_secret(conn, &store_id, &candidate, time::now()))
+            .await
+    }
+
+    async fn replay_webhook(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        let (store_id, webhook_id) = (store_id.to_owned(), webhook_id.to_owned());
+        self.write(move |conn| webhooks::replay(conn, &store_id, &webhook_id, since, time::now()))
+            .await
+    }
+
+    async fn redeliver_webhook_event(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        event_id: &str,
+    ) -> StoreResult<bool> {
+        let (store_id, webhook_id, event_id) = (
+            store_id.to_owned(),
+            webhook_id.to_owned(),
+            event_id.to_owned(),
+        );
+        self.write(move |conn| {
+            webhooks::redeliver(conn, &store_id, &webhook_id, &event_id, time::now())
+        })
+        .await
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        store_id: &str,
+        query: AttemptQuery,
+    ) -> StoreResult<Vec<AttemptRecord>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| webhooks::list_attempts(conn, &store_id, &query))
+            .await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        store_id: &str,
+        flavor: WebhookFlavor,
+        event_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let (store_id, event_id) = (store_id.to_owned(), event_id.map(str::to_owned));
+        self.read(move |conn| {
+            webhooks::list_deliveries(conn, &store_id, flavor, event_id.as_deref(), limit)
+        })
+        .await
+    }
+
+    async fn fan_out_webhook_events(
+        &self,
+        cursor: &str,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let cursor = cursor.to_owned();
+        self.write(move |conn| webhooks::fan_out(conn, &cursor, limit, now))
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        self.write(move |conn| webhooks::claim(conn, now, limit, lease_ms))
+            .await
+    }
+
+    async fn finish_webhook_delivery(
+        &self,
+        result: DeliveryResult,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.write(move |conn| webhooks::finish(conn, result, now))
+            .await
+    }
+
+    async fn last_order_payload(&self, order_id: &str) -> StoreResult<Option<String>> {
+        let order_id = order_id.to_owned();
+        self.read(move |conn| webhooks::last_order_payload(conn, &order_id))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -463,17 +614,21 @@ mod tests {
             .await
             .unwrap();
 
-        // Hold the writer until the four requests are queued behind it.
+        // Hold the writer (once it is running the blocker, so the blocker's batch is its
+        // own) until the four requests are queued behind it.
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
         let writer = store.writer.clone();
         let blocker = tokio::spawn(async move {
             writer
                 .write(move |_| {
+                    let _ = started.send(());
                     let _ = held.recv();
                     Ok(())
                 })
                 .await
         });
+        running.await.unwrap();
         let mut requests = Vec::new();
         for _ in 0..4 {
             let (store, store_id) = (store.clone(), store_id.clone());
@@ -483,7 +638,12 @@ mod tests {
                     .await
             }));
         }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while store.writer.queued() < 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the requests never queued"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let commits_before = store.writer.commits();

@@ -831,7 +831,10 @@ pub(super) fn delete_order(
         seq + 1,
         "order.deleted",
         None,
-        None,
+        Some(to_json(
+            "encoding event data",
+            &serde_json::json!({ "orderId": existing.external_id }),
+        )?),
         now,
     )?;
     conn.prepare_cached("DELETE FROM orders WHERE id = ?1")

@@ -4,6 +4,7 @@
 //! path is answered with problem JSON (403), as Redo documents.
 
 pub(crate) mod types;
+pub(crate) mod webhooks;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
@@ -38,6 +39,28 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}/shipment-status",
             post(update_shipment_status),
+        )
+        .route(
+            "/stores/{store_id}/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/stores/{store_id}/webhooks/{webhook_id}",
+            get(webhooks::get_webhook)
+                .put(webhooks::update_webhook)
+                .delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/stores/{store_id}/webhooks/{webhook_id}/replay",
+            post(webhooks::replay_webhook),
+        )
+        .route(
+            "/stores/{store_id}/webhooks/{webhook_id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/stores/{store_id}/webhooks/{webhook_id}/deliveries/{event_id}/redeliver",
+            post(webhooks::redeliver),
         )
 }
 

@@ -1,0 +1,336 @@
+//! Fourthwall-shaped webhooks under `/open-api/v1.0`: `GET/POST /webhooks`,
+//! `GET/PUT/DELETE /webhooks/{id}` and `GET /webhook-events`.
+//!
+//! Deliveries are signed with `X-Fourthwall-Hmac-SHA256` = base64(HMAC-SHA256(the store's
+//! webhook secret, raw body)). The store's secret is made the first time a webhook is created
+//! and returned in the answer of every create (`secret`), so the store owner can read it there.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use waybill_core::time;
+use waybill_store::{DeliveryRecord, NewWebhook, WebhookFlavor, WebhookRecord, WebhookUpdate};
+
+use super::fourthwall::FourthwallError;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::JsonBody;
+use crate::webhooks::payload::fourthwall_type;
+use crate::webhooks::sign;
+use crate::webhooks::ssrf::UrlRefusal;
+
+/// Path parameters, with failures answered in Fourthwall's format (never axum's plain text).
+#[derive(FromRequestParts)]
+#[from_request(via(Path), rejection(FourthwallError))]
+pub(crate) struct FwPath<T>(T);
+
+impl From<axum::extract::rejection::PathRejection> for FourthwallError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        FourthwallError::invalid(e.body_text())
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/webhooks/{webhook_id}",
+            get(get_webhook).put(update_webhook).delete(delete_webhook),
+        )
+        .route("/webhook-events", get(list_events))
+        .route("/webhook-events/{event_id}", get(get_event))
+}
+
+/// `{url, allowedTypes}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookConfigRequest {
+    url: String,
+    /// Event types: `ORDER_PLACED` and `ORDER_UPDATED` are sent; other upper-case names are
+    /// accepted and never fire.
+    allowed_types: Vec<String>,
+}
+
+/// A webhook configuration. `secret` (the store's webhook HMAC secret) is in create answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookConfigV1 {
+    id: String,
+    url: String,
+    allowed_types: Vec<String>,
+    enabled: bool,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl WebhookConfigV1 {
+    fn new(w: &WebhookRecord, secret: Option<String>) -> Self {
+        WebhookConfigV1 {
+            id: w.id.clone(),
+            url: w.url.clone(),
+            allowed_types: w.topics.clone(),
+            enabled: w.enabled,
+            created_at: time::format(w.created_at),
+            secret,
+        }
+    }
+}
+
+/// `{results: [...]}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookConfigList {
+    results: Vec<WebhookConfigV1>,
+}
+
+/// One event sent (or being sent) to a webhook.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEventV1 {
+    id: String,
+    webhook_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    order_id: String,
+    created_at: String,
+    /// `pending`, `in_flight`, `delivered` or `failed`.
+    status: String,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+/// `{results: [...]}`, newest first (at most 100).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEventList {
+    results: Vec<WebhookEventV1>,
+}
+
+fn not_found(id: &str) -> FourthwallError {
+    FourthwallError::new(
+        StatusCode::NOT_FOUND,
+        json!({ "code": "WEBHOOK_NOT_FOUND", "id": id }),
+    )
+}
+
+async fn check(
+    state: &AppState,
+    request: &WebhookConfigRequest,
+) -> Result<String, FourthwallError> {
+    if request.allowed_types.is_empty() {
+        return Err(FourthwallError::invalid("allowedTypes must not be empty"));
+    }
+    if let Some(bad) = request.allowed_types.iter().find(|t| {
+        t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    }) {
+        return Err(FourthwallError::invalid(format!(
+            "allowedTypes: '{bad}' is not an event type"
+        )));
+    }
+    let url = request.url.trim();
+    state
+        .url_policy
+        .check_url(url)
+        .await
+        .map_err(|refusal| match refusal {
+            UrlRefusal::AddressNotAllowed(_) => FourthwallError::new(
+                StatusCode::BAD_REQUEST,
+                json!({ "code": "WEBHOOK_URI_IP_NOT_ALLOWED", "uri": url }),
+            ),
+            other => FourthwallError::invalid(format!("url: {}", other.message())),
+        })?;
+    Ok(url.to_owned())
+}
+
+#[utoipa::path(get, path = "/open-api/v1.0/webhooks", tag = "Fourthwall webhooks",
+    responses((status = 200, description = "The store's webhook configurations", body = WebhookConfigList),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn list_webhooks(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+) -> Result<Json<WebhookConfigList>, FourthwallError> {
+    let list = state
+        .store
+        .list_webhooks(&store_id, WebhookFlavor::Fourthwall)
+        .await?;
+    Ok(Json(WebhookConfigList {
+        results: list.iter().map(|w| WebhookConfigV1::new(w, None)).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/open-api/v1.0/webhooks", tag = "Fourthwall webhooks",
+    request_body = WebhookConfigRequest,
+    responses((status = 200, description = "Created; `secret` is the store's webhook HMAC secret", body = WebhookConfigV1),
+        (status = 400, description = "Invalid request, or a URL at a private address (WEBHOOK_URI_IP_NOT_ALLOWED)", body = crate::openapi::FourthwallErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn create_webhook(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    JsonBody(request, _): JsonBody<WebhookConfigRequest, FourthwallError>,
+) -> Result<Json<WebhookConfigV1>, FourthwallError> {
+    let url = check(&state, &request).await?;
+    let secret = state
+        .store
+        .store_webhook_secret(&store_id, &sign::generate_store_secret())
+        .await?;
+    let (record, _) = state
+        .store
+        .create_webhook(
+            &store_id,
+            NewWebhook {
+                flavor: WebhookFlavor::Fourthwall,
+                url,
+                topics: request.allowed_types,
+                external_id: None,
+                bearer_token: None,
+                // Fourthwall deliveries are signed with the store's secret; this one is unused.
+                secret: sign::generate_secret(),
+            },
+        )
+        .await?;
+    Ok(Json(WebhookConfigV1::new(&record, Some(secret))))
+}
+
+#[utoipa::path(get, path = "/open-api/v1.0/webhooks/{webhookId}", tag = "Fourthwall webhooks",
+    params(("webhookId" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "The webhook configuration", body = WebhookConfigV1),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody),
+        (status = 404, description = "Unknown webhook (WEBHOOK_NOT_FOUND)", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn get_webhook(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    FwPath(webhook_id): FwPath<String>,
+) -> Result<Json<WebhookConfigV1>, FourthwallError> {
+    let record = state
+        .store
+        .get_webhook(&store_id, &webhook_id)
+        .await?
+        .filter(|w| w.flavor == WebhookFlavor::Fourthwall)
+        .ok_or_else(|| not_found(&webhook_id))?;
+    Ok(Json(WebhookConfigV1::new(&record, None)))
+}
+
+#[utoipa::path(put, path = "/open-api/v1.0/webhooks/{webhookId}", tag = "Fourthwall webhooks",
+    params(("webhookId" = String, Path, description = "Webhook id")), request_body = WebhookConfigRequest,
+    responses((status = 200, description = "Updated", body = WebhookConfigV1),
+        (status = 400, description = "Invalid request or URL", body = crate::openapi::FourthwallErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody),
+        (status = 404, description = "Unknown webhook (WEBHOOK_NOT_FOUND)", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn update_webhook(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    FwPath(webhook_id): FwPath<String>,
+    JsonBody(request, _): JsonBody<WebhookConfigRequest, FourthwallError>,
+) -> Result<Json<WebhookConfigV1>, FourthwallError> {
+    let url = check(&state, &request).await?;
+    let existing = state.store.get_webhook(&store_id, &webhook_id).await?;
+    if !existing.is_some_and(|w| w.flavor == WebhookFlavor::Fourthwall) {
+        return Err(not_found(&webhook_id));
+    }
+    let record = state
+        .store
+        .update_webhook(
+            &store_id,
+            &webhook_id,
+            WebhookUpdate {
+                url: Some(url),
+                topics: Some(request.allowed_types),
+                bearer_token: None,
+                enabled: Some(true),
+            },
+        )
+        .await?
+        .ok_or_else(|| not_found(&webhook_id))?;
+    Ok(Json(WebhookConfigV1::new(&record, None)))
+}
+
+#[utoipa::path(delete, path = "/open-api/v1.0/webhooks/{webhookId}", tag = "Fourthwall webhooks",
+    params(("webhookId" = String, Path, description = "Webhook id")),
+    responses((status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody),
+        (status = 404, description = "Unknown webhook (WEBHOOK_NOT_FOUND)", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn delete_webhook(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    FwPath(webhook_id): FwPath<String>,
+) -> Result<StatusCode, FourthwallError> {
+    let existing = state.store.get_webhook(&store_id, &webhook_id).await?;
+    if !existing.is_some_and(|w| w.flavor == WebhookFlavor::Fourthwall)
+        || !state.store.delete_webhook(&store_id, &webhook_id).await?
+    {
+        return Err(not_found(&webhook_id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/open-api/v1.0/webhook-events", tag = "Fourthwall webhooks",
+    responses((status = 200, description = "The latest events sent to the store's webhooks, newest first", body = WebhookEventList),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn list_events(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+) -> Result<Json<WebhookEventList>, FourthwallError> {
+    let list = state
+        .store
+        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, None, 100)
+        .await?;
+    Ok(Json(WebhookEventList {
+        results: list.iter().map(WebhookEventV1::from).collect(),
+    }))
+}
+
+impl From<&DeliveryRecord> for WebhookEventV1 {
+    fn from(d: &DeliveryRecord) -> Self {
+        WebhookEventV1 {
+            id: d.event_id.clone(),
+            webhook_id: d.webhook_id.clone(),
+            event_type: fourthwall_type(&d.event_type).to_owned(),
+            order_id: d.order_id.clone(),
+            created_at: time::format(d.created_at),
+            status: d.status.clone(),
+            attempts: d.attempts,
+            last_error: d.last_error.clone(),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/open-api/v1.0/webhook-events/{eventId}", tag = "Fourthwall webhooks",
+    params(("eventId" = String, Path, description = "Event id (the envelope's `id`)")),
+    responses((status = 200, description = "The event's delivery (to the first of the store's webhooks that got it)", body = WebhookEventV1),
+        (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody),
+        (status = 404, description = "Unknown event (WEBHOOK_EVENT_NOT_FOUND)", body = crate::openapi::FourthwallErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, event_id = %event_id))]
+pub(crate) async fn get_event(
+    State(state): State<AppState>,
+    Caller(store_id, _): Caller<FourthwallError>,
+    FwPath(event_id): FwPath<String>,
+) -> Result<Json<WebhookEventV1>, FourthwallError> {
+    let list = state
+        .store
+        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, Some(&event_id), 1)
+        .await?;
+    let event = list.first().ok_or_else(|| {
+        FourthwallError::new(
+            StatusCode::NOT_FOUND,
+            json!({ "code": "WEBHOOK_EVENT_NOT_FOUND", "id": event_id }),
+        )
+    })?;
+    Ok(Json(WebhookEventV1::from(event)))
+}

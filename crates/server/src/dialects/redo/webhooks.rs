@@ -1,0 +1,509 @@
+//! Redo-shaped webhook subscriptions under `/v2.2/stores/{storeId}/webhooks`, with replay, the
+//! delivery log and manual redelivery. Same auth and error format as the order endpoints.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use waybill_core::order::validate_id;
+use waybill_core::time;
+use waybill_store::webhooks::REDO_TOPICS;
+use waybill_store::{
+    AttemptQuery, AttemptRecord, NewWebhook, WebhookFlavor, WebhookRecord, WebhookUpdate,
+};
+
+use super::{Body, RedoError, RedoPath, RedoStore};
+use crate::AppState;
+use crate::webhooks::sign;
+use crate::webhooks::ssrf::UrlRefusal;
+
+/// `{"webhook": {...}}`: the body of create and update.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookRequest {
+    webhook: WebhookInput,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WebhookInput {
+    callback: CallbackInput,
+    /// `order`, `fulfillment` or `return`.
+    topic: String,
+    /// The caller's key: creating again with the same one updates that webhook (200).
+    #[serde(default)]
+    external_id: Option<String>,
+    /// Update only: `true` re-enables a disabled webhook, `false` pauses it.
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CallbackInput {
+    url: String,
+    #[serde(default)]
+    auth: Option<AuthInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct AuthInput {
+    #[serde(default)]
+    bearer: Option<BearerInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct BearerInput {
+    /// Sent as `Authorization: Bearer <token>` with every delivery.
+    token: String,
+}
+
+/// A webhook as answered. `secret` appears only in the answer that created it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookJson {
+    id: String,
+    callback: CallbackJson,
+    topic: String,
+    external_id: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// The Standard Webhooks signing secret (`whsec_…`), shown once, on creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct CallbackJson {
+    url: String,
+    /// `{"bearer": {"token": "***"}}` when a token is set (never echoed), else null.
+    auth: Option<serde_json::Value>,
+}
+
+impl WebhookJson {
+    fn new(w: &WebhookRecord, with_secret: bool) -> Self {
+        WebhookJson {
+            id: w.id.clone(),
+            callback: CallbackJson {
+                url: w.url.clone(),
+                auth: w
+                    .bearer_token
+                    .as_ref()
+                    .map(|_| json!({ "bearer": { "token": "***" } })),
+            },
+            topic: w.topics.join(","),
+            external_id: w.external_id.clone(),
+            enabled: w.enabled,
+            disabled_reason: w.disabled_reason.clone(),
+            created_at: time::format(w.created_at),
+            updated_at: time::format(w.updated_at),
+            secret: with_secret.then(|| w.secret.clone()),
+        }
+    }
+}
+
+/// `{"webhook": {...}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEnvelope {
+    webhook: WebhookJson,
+}
+
+/// `{"webhooks": [...]}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    webhooks: Vec<WebhookJson>,
+}
+
+/// `{"start": date-time}`: replay events written at or after `start` (`since` is accepted too).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReplayRequest {
+    #[serde(alias = "since")]
+    start: String,
+}
+
+/// How many deliveries were (re)queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enqueued {
+    enqueued: u64,
+}
+
+/// One logged attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptJson {
+    id: String,
+    event_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    order_id: String,
+    seq: i64,
+    attempt: u32,
+    at: String,
+    status_code: Option<u16>,
+    latency_ms: u64,
+    error: Option<String>,
+    response_excerpt: Option<String>,
+}
+
+impl From<&AttemptRecord> for AttemptJson {
+    fn from(a: &AttemptRecord) -> Self {
+        AttemptJson {
+            id: a.id.to_string(),
+            event_id: a.event_id.clone(),
+            event_type: a.event_type.clone(),
+            order_id: a.order_id.clone(),
+            seq: a.seq,
+            attempt: a.attempt,
+            at: time::format(a.at),
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error.clone(),
+            response_excerpt: a.response_excerpt.clone(),
+        }
+    }
+}
+
+/// `{"deliveries": [...]}`, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptList {
+    deliveries: Vec<AttemptJson>,
+}
+
+fn not_found(id: &str) -> RedoError {
+    RedoError::plain(
+        StatusCode::NOT_FOUND,
+        format!("webhook '{id}' was not found"),
+    )
+}
+
+fn bad(message: impl Into<String>) -> RedoError {
+    RedoError::plain(StatusCode::BAD_REQUEST, message)
+}
+
+struct Checked {
+    url: String,
+    topic: String,
+    bearer: Option<String>,
+}
+
+async fn check(state: &AppState, input: &WebhookInput) -> Result<Checked, RedoError> {
+    if !REDO_TOPICS.contains(&input.topic.as_str()) {
+        return Err(bad(format!(
+            "webhook.topic must be one of {}; got '{}'",
+            REDO_TOPICS.join(", "),
+            input.topic
+        )));
+    }
+    if let Some(external_id) = &input.external_id {
+        validate_id("webhook.externalId", external_id)?;
+    }
+    let url = state
+        .url_policy
+        .check_url(input.callback.url.trim())
+        .await
+        .map_err(|refusal| match refusal {
+            UrlRefusal::Invalid(m)
+            | UrlRefusal::AddressNotAllowed(m)
+            | UrlRefusal::Unresolvable(m) => bad(format!("webhook.callback.url: {m}")),
+        })?;
+    let bearer = match input.callback.auth.as_ref().and_then(|a| a.bearer.as_ref()) {
+        Some(b) => {
+            let token = b.token.trim();
+            if token.is_empty() || token.len() > 1024 || token.chars().any(char::is_control) {
+                return Err(bad(
+                    "webhook.callback.auth.bearer.token must be 1 to 1024 characters without control characters",
+                ));
+            }
+            Some(token.to_owned())
+        }
+        None => None,
+    };
+    Ok(Checked {
+        url: url.to_string(),
+        topic: input.topic.clone(),
+        bearer,
+    })
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/webhooks", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id")),
+    responses((status = 200, description = "The store's webhooks", body = WebhookList),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn list_webhooks(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+) -> Result<Json<WebhookList>, RedoError> {
+    let list = state
+        .store
+        .list_webhooks(&store_id, WebhookFlavor::Redo)
+        .await?;
+    Ok(Json(WebhookList {
+        webhooks: list.iter().map(|w| WebhookJson::new(w, false)).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/webhooks", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id")), request_body = WebhookRequest,
+    responses((status = 201, description = "Created; the answer carries the signing secret, shown only here", body = WebhookEnvelope),
+        (status = 200, description = "The webhook with the same externalId was updated", body = WebhookEnvelope),
+        (status = 400, description = "Validation error, or a callback URL that points at a private address", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn create_webhook(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    crate::extract::JsonBody(request, _): Body<WebhookRequest>,
+) -> Result<Response, RedoError> {
+    let input = request.webhook;
+    let checked = check(&state, &input).await?;
+    let (record, created) = state
+        .store
+        .create_webhook(
+            &store_id,
+            NewWebhook {
+                flavor: WebhookFlavor::Redo,
+                url: checked.url,
+                topics: vec![checked.topic],
+                external_id: input.external_id,
+                bearer_token: checked.bearer,
+                secret: sign::generate_secret(),
+            },
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(WebhookEnvelope {
+            webhook: WebhookJson::new(&record, created),
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "The webhook", body = WebhookEnvelope),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn get_webhook(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+) -> Result<Json<WebhookEnvelope>, RedoError> {
+    let record = state
+        .store
+        .get_webhook(&store_id, &webhook_id)
+        .await?
+        .ok_or_else(|| not_found(&webhook_id))?;
+    Ok(Json(WebhookEnvelope {
+        webhook: WebhookJson::new(&record, false),
+    }))
+}
+
+#[utoipa::path(put, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
+    request_body = WebhookRequest,
+    responses((status = 200, description = "Updated (callback, auth and topic are replaced; `enabled: true` re-enables)", body = WebhookEnvelope),
+        (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn update_webhook(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+    crate::extract::JsonBody(request, _): Body<WebhookRequest>,
+) -> Result<Json<WebhookEnvelope>, RedoError> {
+    let input = request.webhook;
+    let checked = check(&state, &input).await?;
+    let record = state
+        .store
+        .update_webhook(
+            &store_id,
+            &webhook_id,
+            WebhookUpdate {
+                url: Some(checked.url),
+                topics: Some(vec![checked.topic]),
+                bearer_token: Some(checked.bearer),
+                enabled: input.enabled,
+            },
+        )
+        .await?
+        .ok_or_else(|| not_found(&webhook_id))?;
+    Ok(Json(WebhookEnvelope {
+        webhook: WebhookJson::new(&record, false),
+    }))
+}
+
+#[utoipa::path(delete, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "Deleted with its delivery log: `{\"success\": true}`"),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn delete_webhook(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+) -> Result<Json<serde_json::Value>, RedoError> {
+    if !state.store.delete_webhook(&store_id, &webhook_id).await? {
+        return Err(not_found(&webhook_id));
+    }
+    Ok(Json(json!({ "success": true })))
+}
+
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/replay", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
+    request_body = ReplayRequest,
+    responses((status = 202, description = "The webhook's events since `start` are queued again, in order", body = Enqueued),
+        (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn replay_webhook(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+    crate::extract::JsonBody(request, _): Body<ReplayRequest>,
+) -> Result<Response, RedoError> {
+    let since = time::parse_datetime("start", &request.start)?;
+    let count = state
+        .store
+        .replay_webhook(&store_id, &webhook_id, since)
+        .await?
+        .ok_or_else(|| not_found(&webhook_id))?;
+    Ok((StatusCode::ACCEPTED, Json(Enqueued { enqueued: count })).into_response())
+}
+
+const DEFAULT_PAGE: u32 = 20;
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/deliveries", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id"),
+        ("X-Page-Size" = Option<u32>, Header, description = "Page size, 1 to 500 (default 20)"),
+        ("X-Page-Continue" = Option<String>, Header, description = "The X-Page-Next of the previous page")),
+    responses((status = 200, description = "Every attempt, newest first; `X-Page-Next` is set when more follow", body = AttemptList),
+        (status = 400, description = "Invalid paging header", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn list_deliveries(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, RedoError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let size = match header("x-page-size") {
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=waybill_store::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| bad("X-Page-Size must be a number from 1 to 500"))?,
+        None => DEFAULT_PAGE,
+    };
+    let before = match header("x-page-continue") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| bad("X-Page-Continue is not a token this API issued"))?,
+        ),
+        None => None,
+    };
+    if state
+        .store
+        .get_webhook(&store_id, &webhook_id)
+        .await?
+        .is_none()
+    {
+        return Err(not_found(&webhook_id));
+    }
+    let mut page = state
+        .store
+        .list_webhook_attempts(
+            &store_id,
+            AttemptQuery {
+                webhook_id: Some(webhook_id),
+                flavor: WebhookFlavor::Redo,
+                before,
+                limit: size + 1,
+            },
+        )
+        .await?;
+    let more = page.len() > size as usize;
+    page.truncate(size as usize);
+    let mut response = Json(AttemptList {
+        deliveries: page.iter().map(AttemptJson::from).collect(),
+    })
+    .into_response();
+    if more
+        && let Some(last) = page.last()
+        && let Ok(value) = HeaderValue::from_str(&last.id.to_string())
+    {
+        response.headers_mut().insert("x-page-next", value);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/deliveries/{eventId}/redeliver", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id"), ("eventId" = String, Path, description = "The event's id (its `webhook-id`)")),
+    responses((status = 202, description = "The event is queued again for this webhook", body = Enqueued),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store, webhook or event", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id, event_id = %event_id))]
+pub(crate) async fn redeliver(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id, event_id)): RedoPath<(String, String, String)>,
+) -> Result<Response, RedoError> {
+    if state
+        .store
+        .get_webhook(&store_id, &webhook_id)
+        .await?
+        .is_none()
+    {
+        return Err(not_found(&webhook_id));
+    }
+    if !state
+        .store
+        .redeliver_webhook_event(&store_id, &webhook_id, &event_id)
+        .await?
+    {
+        return Err(RedoError::plain(
+            StatusCode::NOT_FOUND,
+            format!("event '{event_id}' was not found in this store"),
+        ));
+    }
+    Ok((StatusCode::ACCEPTED, Json(Enqueued { enqueued: 1 })).into_response())
+}

@@ -1,0 +1,106 @@
+//! Webhook bodies: the Redo-shaped event and the Fourthwall envelope.
+
+use serde_json::{Value, json};
+use waybill_core::{DomainError, Order, OrderRef, time};
+use waybill_store::{ClaimedDelivery, Store, StoreError, StoreResult, WebhookFlavor};
+
+use crate::dialects::fourthwall::OrderV1;
+use crate::dialects::redo::types::{FulfillmentJson, OrderJson};
+
+/// The Fourthwall event type an outbox event is sent as.
+pub fn fourthwall_type(event_type: &str) -> &'static str {
+    if event_type == "order.created" {
+        "ORDER_PLACED"
+    } else {
+        "ORDER_UPDATED"
+    }
+}
+
+/// Renders the body of a delivery. The order is read as it is now (as the GET endpoints return
+/// it); once it is deleted, its last rendered snapshot is used, else `{id, orderId}`.
+pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<String> {
+    let event = &d.event;
+    let order = match store
+        .get_order(&event.store_id, &OrderRef::new(event.order_id.clone()))
+        .await
+    {
+        Ok(order) => Some(order),
+        Err(StoreError::Domain(DomainError::OrderNotFound(_))) => None,
+        Err(e) => return Err(e),
+    };
+    let data: Value = event
+        .data
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    let body = match d.webhook.flavor {
+        WebhookFlavor::Redo => {
+            let order_json = match &order {
+                Some(o) => serde_json::to_value(OrderJson::from(o))
+                    .map_err(|e| StoreError::internal("encoding an order", e))?,
+                None => snapshot(store, &event.order_id, &data).await?,
+            };
+            let mut body = json!({
+                "id": event.event_id,
+                "type": event.event_type,
+                "at": time::format(event.created_at),
+                "seq": event.seq,
+                "order": order_json,
+            });
+            if let Some(f) = fulfillment(order.as_ref(), event.fulfillment_id.as_deref()) {
+                body["fulfillment"] = f;
+            }
+            body
+        }
+        WebhookFlavor::Fourthwall => {
+            let order_json = match &order {
+                Some(o) => serde_json::to_value(OrderV1::from(o))
+                    .map_err(|e| StoreError::internal("encoding an order", e))?,
+                None => json!({ "id": event.order_id }),
+            };
+            let kind = fourthwall_type(&event.event_type);
+            let data = if kind == "ORDER_PLACED" {
+                order_json
+            } else {
+                let update = if event.event_type.starts_with("fulfillment.") {
+                    "STATUS"
+                } else {
+                    "OTHER"
+                };
+                json!({ "order": order_json, "update": { "type": update } })
+            };
+            json!({
+                "testMode": false,
+                "id": event.event_id,
+                "webhookId": d.webhook.id,
+                "shopId": event.store_id,
+                "type": kind,
+                "apiVersion": "V1",
+                "createdAt": time::format(event.created_at),
+                "data": data,
+            })
+        }
+    };
+    serde_json::to_string(&body).map_err(|e| StoreError::internal("encoding a webhook body", e))
+}
+
+fn fulfillment(order: Option<&Order>, id: Option<&str>) -> Option<Value> {
+    let id = id?;
+    let f = order?.fulfillments.iter().find(|f| f.id == id)?;
+    serde_json::to_value(FulfillmentJson::from(f)).ok()
+}
+
+async fn snapshot(store: &dyn Store, order_id: &str, data: &Value) -> StoreResult<Value> {
+    if let Some(last) = store.last_order_payload(order_id).await?
+        && let Ok(body) = serde_json::from_str::<Value>(&last)
+        && let Some(order) = body
+            .get("order")
+            .filter(|o| o.get("orderId").is_some_and(|id| !id.is_null()))
+    {
+        return Ok(order.clone());
+    }
+    Ok(json!({
+        "id": order_id,
+        "orderId": data.get("orderId").cloned().unwrap_or(Value::Null),
+    }))
+}
