@@ -85,7 +85,10 @@ async fn resolve_order(
     Err(DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
-/// The statement that counts an order's units for its derived status.
+/// The statement that counts an order's units for its derived status. The `OFFSET 0` keeps
+/// the lateral subquery from being pulled up into a hash join, which the planner picks (a
+/// sequential scan of every fulfillment line in the database) while its statistics still
+/// think orders have many fulfillments: per fulfillment, a key lookup is always cheap.
 fn counts_sql() -> String {
     let shipped: Vec<String> = ShipmentStatus::ALL
         .iter()
@@ -100,7 +103,8 @@ fn counts_sql() -> String {
          FROM fulfillments f
          CROSS JOIN LATERAL (
              SELECT quantity FROM fulfillment_lines l
-             WHERE l.store_id = f.store_id AND l.fulfillment_id = f.id) fl
+             WHERE l.store_id = f.store_id AND l.fulfillment_id = f.id
+             OFFSET 0) fl
          WHERE f.order_id = $1 AND f.status <> 'cancelled'",
         shipped.join(", ")
     )
