@@ -597,6 +597,20 @@ async fn gone_disables_and_retry_after_is_honoured() {
         "a gone receiver got more than one attempt"
     );
 
+    // The receiver counts an attempt before the dispatcher records it: wait for both to be
+    // logged.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = app
+            .get(&t, &format!("/webhooks/{busy_id}/deliveries"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["deliveries"].as_array().map_or(0, Vec::len) >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the attempts were not logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The delivery log pages through both attempts, newest first.
     let resp = app
         .client
