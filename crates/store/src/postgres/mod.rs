@@ -140,20 +140,20 @@ pub(crate) fn map_err(context: &str, err: tokio_postgres::Error) -> PgError {
     }
 }
 
-/// Runs `$body` (a future using the transaction `$tx`) in one read-write transaction and
-/// commits it. A deadlock, a serialization failure or a connection lost before the commit
-/// rolls back and runs the body again on a fresh connection, up to `max_retries` times; then
-/// the request is answered `Unavailable`.
-macro_rules! write_tx {
-    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
+/// Runs `$body` (a future using the transaction `$tx`) in one transaction and commits it. A
+/// deadlock, a serialization failure or a connection lost before the commit rolls back and
+/// runs the body again on a fresh connection, up to `max_retries` times; then the request is
+/// answered `Unavailable`. `write_tx!` opens a read-write transaction; `read_tx!` a read-only
+/// `REPEATABLE READ` one, so every query of a read sees one snapshot.
+macro_rules! transaction {
+    ($store:expr, $what:expr, $begin:ident, |$tx:ident| $body:expr) => {{
         let store: &PgStore = $store;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let result: PgResult<_> = async {
                 let mut client = store.client().await?;
-                let $tx = client
-                    .transaction()
+                let $tx = $begin(&mut client)
                     .await
                     .map_err(|e| map_err(concat!($what, ": starting a transaction"), e))?;
                 let value = $body.await?;
@@ -172,37 +172,33 @@ macro_rules! write_tx {
     }};
 }
 
-/// Like [`write_tx`], for reads: a read-only `REPEATABLE READ` transaction, so every query of
-/// the read sees one snapshot.
+macro_rules! write_tx {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
+        transaction!($store, $what, begin_write, |$tx| $body)
+    };
+}
+
 macro_rules! read_tx {
-    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
-        let store: &PgStore = $store;
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let result: PgResult<_> = async {
-                let mut client = store.client().await?;
-                let $tx = client
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await
-                    .map_err(|e| map_err(concat!($what, ": starting a read"), e))?;
-                let value = $body.await?;
-                commit($tx, $what).await?;
-                Ok(value)
-            }
-            .await;
-            match result {
-                Ok(value) => break Ok(value),
-                Err(err) => match store.retry_after(err, attempt) {
-                    Ok(pause) => tokio::time::sleep(pause).await,
-                    Err(err) => break Err(err),
-                },
-            }
-        }
-    }};
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
+        transaction!($store, $what, begin_read, |$tx| $body)
+    };
+}
+
+async fn begin_write(
+    client: &mut deadpool_postgres::Object,
+) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client.transaction().await
+}
+
+async fn begin_read(
+    client: &mut deadpool_postgres::Object,
+) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
 }
 
 pub struct PgStore {
