@@ -210,17 +210,7 @@ struct BenchDatabase {
 }
 
 async fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    let task = tokio::spawn(connection);
-    client
-        .batch_execute(sql)
-        .await
-        .with_context(|| format!("running {sql}"))?;
-    drop(client);
-    let _ = task.await;
-    Ok(())
+    Ok(waybill_store::postgres::run_sql(url, sql).await?)
 }
 
 impl BenchDatabase {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tempfile::TempDir;
 
+pub use crate::postgres::run_sql;
 use crate::{OpenOptions, Store, StoreError, StoreResult};
 
 /// The environment variable that selects PostgreSQL for the tests.
@@ -98,21 +99,6 @@ impl TestDatabase {
     pub fn postgres_admin_url(&self) -> Option<&str> {
         self.schema.as_ref().map(|(b, _)| b.as_str())
     }
-}
-
-/// Runs one SQL statement on its own connection.
-pub async fn run_sql(url: &str, sql: &str) -> StoreResult<()> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| StoreError::internal("connecting to the test PostgreSQL server", e))?;
-    let task = tokio::spawn(connection);
-    let result = client
-        .batch_execute(sql)
-        .await
-        .map_err(|e| StoreError::internal("running test setup SQL", e));
-    drop(client);
-    let _ = task.await;
-    result
 }
 
 impl Drop for TestDatabase {

@@ -390,12 +390,28 @@ async fn insert_api_key(tx: &Transaction<'_>, store_id: &str) -> PgResult<NewApi
     Ok(key)
 }
 
-async fn store_exists(tx: &Transaction<'_>, store_id: &str) -> PgResult<bool> {
+pub(crate) async fn store_exists(tx: &Transaction<'_>, store_id: &str) -> PgResult<bool> {
     let row = tx
         .query_opt("SELECT 1 FROM stores WHERE id = $1", &[&store_id])
         .await
         .map_err(|e| map_err("looking up a store", e))?;
     Ok(row.is_some())
+}
+
+/// Runs SQL (one or more statements) on a connection of its own, outside any pool: for
+/// administrative work such as creating or dropping the schema of a test or a benchmark.
+pub async fn run_sql(url: &str, sql: &str) -> StoreResult<()> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("connecting to {}: {e}", redact_url(url))))?;
+    let task = tokio::spawn(connection);
+    let result = client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| StoreError::internal("running administrative SQL", e));
+    drop(client);
+    let _ = task.await;
+    result
 }
 
 #[async_trait]

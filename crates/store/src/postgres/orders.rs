@@ -89,7 +89,7 @@ async fn resolve_order(
 /// the lateral subquery from being pulled up into a hash join, which the planner picks (a
 /// sequential scan of every fulfillment line in the database) while its statistics still
 /// think orders have many fulfillments: per fulfillment, a key lookup is always cheap.
-fn counts_sql() -> String {
+fn build_counts_sql() -> String {
     let shipped: Vec<String> = ShipmentStatus::ALL
         .iter()
         .filter(|s| s.is_shipped())
@@ -108,6 +108,12 @@ fn counts_sql() -> String {
          WHERE f.order_id = $1 AND f.status <> 'cancelled'",
         shipped.join(", ")
     )
+}
+
+/// [`build_counts_sql`], formatted once: it is part of every write.
+fn counts_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(build_counts_sql);
+    &SQL
 }
 
 fn unit_counts(row: &Row) -> UnitCounts {
@@ -129,7 +135,7 @@ async fn record_event(
     event: Event<'_>,
     now: Timestamp,
 ) -> PgResult<()> {
-    let counts = query_one(tx, "counting an order's units", &counts_sql(), &[&order_id]).await?;
+    let counts = query_one(tx, "counting an order's units", counts_sql(), &[&order_id]).await?;
     record_counted_event(tx, store_id, order_id, unit_counts(&counts), event, now).await
 }
 
@@ -684,7 +690,6 @@ async fn insert_fulfillment_locked(
     let first = new.first_entry(now);
     let delivered_at = new.delivered_at(now);
     let now_ms = time::to_millis(now);
-    let counts_sql = counts_sql();
     let text = |s: &str| -> Param { Box::new(s.to_owned()) };
 
     let insert_fulfillment = prepare(
@@ -796,7 +801,7 @@ async fn insert_fulfillment_locked(
             Box::new(now_ms),
         ],
     )));
-    let counts = prepare(tx, "counting an order's units", &counts_sql).await?;
+    let counts = prepare(tx, "counting an order's units", counts_sql()).await?;
     let count_params: [&(dyn ToSql + Sync); 1] = [&order_id];
     let (results, counts) = futures_util::join!(futures_util::future::join_all(writes), async {
         tx.query_one(&counts, &count_params)
@@ -870,6 +875,41 @@ async fn insert_fulfillment_locked(
     })
 }
 
+/// What a status update or a replacement sets on a fulfillment's row.
+struct FulfillmentState<'a> {
+    status: ShipmentStatus,
+    status_label: &'a Option<String>,
+    estimated_delivery: Option<chrono::NaiveDate>,
+    delivered_at: Option<Timestamp>,
+}
+
+async fn update_fulfillment_row(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    fulfillment_id: &str,
+    state: FulfillmentState<'_>,
+    now: Timestamp,
+) -> PgResult<()> {
+    execute(
+        tx,
+        "updating a fulfillment",
+        "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
+                delivered_at = $6, updated_at = $7
+         WHERE store_id = $1 AND id = $2",
+        &[
+            &store_id,
+            &fulfillment_id,
+            &state.status.as_str(),
+            state.status_label,
+            &state.estimated_delivery.map(time::format_date),
+            &state.delivered_at.map(time::to_millis),
+            &time::to_millis(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 fn quantities(f: &Fulfillment) -> PgResult<Vec<(String, Quantity)>> {
     f.lines
         .iter()
@@ -897,21 +937,17 @@ pub(super) async fn apply_status_update(
         ledger::check_allocation(&load_ledger(tx, &order_id).await?, &units)?;
     }
     move_units(tx, &order_id, &units, change.ledger).await?;
-    execute(
+    update_fulfillment_row(
         tx,
-        "updating a fulfillment",
-        "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
-                delivered_at = $6, updated_at = $7
-         WHERE store_id = $1 AND id = $2",
-        &[
-            &store_id,
-            &fulfillment_id,
-            &change.status.as_str(),
-            &change.status_label,
-            &change.estimated_delivery.map(time::format_date),
-            &change.delivered_at.map(time::to_millis),
-            &time::to_millis(now),
-        ],
+        store_id,
+        fulfillment_id,
+        FulfillmentState {
+            status: change.status,
+            status_label: &change.status_label,
+            estimated_delivery: change.estimated_delivery,
+            delivered_at: change.delivered_at,
+        },
+        now,
     )
     .await?;
     insert_history(tx, store_id, fulfillment_id, &change.entry, now).await?;
@@ -1023,23 +1059,17 @@ pub(super) async fn upsert_fulfillment(
         (ShipmentStatus::Delivered, None) => new.delivered_at(now),
         (_, at) => at,
     };
-    execute(
+    update_fulfillment_row(
         tx,
-        "updating a fulfillment",
-        "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
-                delivered_at = $6, updated_at = $7
-         WHERE store_id = $1 AND id = $2",
-        &[
-            &store_id,
-            &id,
-            &new.status.as_str(),
-            &new.status_label,
-            &new.estimated_delivery
-                .or(current.estimated_delivery)
-                .map(time::format_date),
-            &delivered_at.map(time::to_millis),
-            &time::to_millis(now),
-        ],
+        store_id,
+        &id,
+        FulfillmentState {
+            status: new.status,
+            status_label: &new.status_label,
+            estimated_delivery: new.estimated_delivery.or(current.estimated_delivery),
+            delivered_at,
+        },
+        now,
     )
     .await?;
     if status_changed {

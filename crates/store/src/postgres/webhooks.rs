@@ -19,7 +19,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use waybill_core::{DomainError, Timestamp, time};
 
-use super::{PgResult, execute, query, query_one, query_opt};
+use super::{PgResult, execute, query, query_one, query_opt, store_exists};
 use crate::StoreError;
 use crate::webhooks::{
     AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord, DeliveryResult,
@@ -79,17 +79,6 @@ fn event_from_row(r: &Row) -> OutboxEvent {
         data: r.get(7),
         created_at: time::from_millis(r.get(8)),
     }
-}
-
-async fn store_exists(tx: &Transaction<'_>, store_id: &str) -> PgResult<bool> {
-    Ok(query_opt(
-        tx,
-        "looking up a store",
-        "SELECT 1 FROM stores WHERE id = $1",
-        &[&store_id],
-    )
-    .await?
-    .is_some())
 }
 
 pub(super) async fn load_webhook(
