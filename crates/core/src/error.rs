@@ -43,6 +43,11 @@ pub enum DomainError {
     /// No store with that id.
     #[error("store '{0}' was not found")]
     StoreNotFound(String),
+
+    /// The request is valid but the resource's state forbids it (cancelling a delivered
+    /// fulfillment, say). The message is a full sentence.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl DomainError {

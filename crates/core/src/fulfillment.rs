@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::ledger::LedgerEffect;
 use crate::order::validate_id;
-use crate::{DomainError, Quantity, ShipmentStatus, StatusOrEvent, Timestamp};
+use crate::time_events;
+use crate::{DomainError, Quantity, ShipmentEvent, ShipmentStatus, StatusOrEvent, Timestamp};
 
 /// Where a tracking event happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,22 @@ pub struct Fulfillment {
 impl Fulfillment {
     pub fn first_package(&self) -> Option<&Package> {
         self.packages.first()
+    }
+
+    /// Whether the history already holds `event` (raised by a client or by time).
+    pub fn has_raised(&self, event: ShipmentEvent) -> bool {
+        self.history.iter().any(|h| h.status == event.as_str())
+    }
+
+    /// When the carrier last reported a status: the latest history entry that is a status (events
+    /// are not tracking updates), or the creation time.
+    pub fn last_tracking_at(&self) -> Timestamp {
+        self.history
+            .iter()
+            .filter(|h| h.status.parse::<ShipmentStatus>().is_ok())
+            .map(|h| h.datetime)
+            .max()
+            .unwrap_or(self.created_at)
     }
 }
 
@@ -186,6 +203,9 @@ pub struct StatusUpdate {
     pub message: Option<String>,
     pub datetime: Option<Timestamp>,
     pub location: Option<Location>,
+    /// Refuse the update if the fulfillment is already delivered (a cancellation: a parcel
+    /// that reached the customer cannot be un-shipped).
+    pub refuse_if_delivered: bool,
 }
 
 impl StatusUpdate {
@@ -197,11 +217,30 @@ impl StatusUpdate {
             message: None,
             datetime: None,
             location: None,
+            refuse_if_delivered: false,
+        }
+    }
+
+    /// A cancellation: status `cancelled`, refused once delivered.
+    pub fn cancel() -> Self {
+        StatusUpdate {
+            refuse_if_delivered: true,
+            ..StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Cancelled))
         }
     }
 
     /// Decides what the update does to a fulfillment currently in `current`.
-    pub fn apply(&self, current: &Fulfillment, now: Timestamp) -> StatusChange {
+    pub fn apply(
+        &self,
+        current: &Fulfillment,
+        now: Timestamp,
+    ) -> Result<StatusChange, DomainError> {
+        if self.refuse_if_delivered && current.status == ShipmentStatus::Delivered {
+            return Err(DomainError::Conflict(format!(
+                "fulfillment '{}' was delivered and can no longer be cancelled",
+                current.id
+            )));
+        }
         let status = match self.change {
             StatusOrEvent::Status(status) => status,
             StatusOrEvent::Event(_) => current.status,
@@ -220,11 +259,28 @@ impl StatusUpdate {
             StatusOrEvent::Status(_) => self.status_label.clone(),
             StatusOrEvent::Event(_) => current.status_label.clone(),
         };
-        StatusChange {
+        let estimated_delivery = self.estimated_delivery.or(current.estimated_delivery);
+        let arrived = matches!(
+            self.change,
+            StatusOrEvent::Status(ShipmentStatus::Delivered | ShipmentStatus::OutForDelivery)
+        );
+        let early = match estimated_delivery {
+            Some(eta) if arrived && !current.has_raised(ShipmentEvent::ArrivingEarly) => {
+                time_events::is_early(datetime, eta)
+            }
+            _ => false,
+        };
+        Ok(StatusChange {
             status,
             status_label,
-            estimated_delivery: self.estimated_delivery.or(current.estimated_delivery),
+            estimated_delivery,
             delivered_at,
+            follow_up: early.then(|| HistoryEntry {
+                status: ShipmentEvent::ArrivingEarly.as_str().to_owned(),
+                message: ShipmentEvent::ArrivingEarly.description().to_owned(),
+                datetime,
+                location: None,
+            }),
             entry: HistoryEntry {
                 status: self.change.as_str().to_owned(),
                 message: self
@@ -235,7 +291,7 @@ impl StatusUpdate {
                 location: self.location.clone().filter(|l| !l.is_empty()),
             },
             ledger,
-        }
+        })
     }
 }
 
@@ -248,7 +304,17 @@ pub struct StatusChange {
     pub estimated_delivery: Option<NaiveDate>,
     pub delivered_at: Option<Timestamp>,
     pub entry: HistoryEntry,
+    /// An `arriving_early` event the update raises (recorded after `entry`, with its own outbox
+    /// event and automations).
+    pub follow_up: Option<HistoryEntry>,
     pub ledger: LedgerEffect,
+}
+
+impl StatusChange {
+    /// Whether `entry` is a carrier status (moves `last_tracking_at`) rather than an event.
+    pub fn is_tracking_update(&self) -> bool {
+        self.entry.status.parse::<ShipmentStatus>().is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -309,13 +375,14 @@ mod tests {
         let now = time::now();
         let current = fulfillment(ShipmentStatus::InTransit);
         let change = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::OutForDelivery))
-            .apply(&current, now);
+            .apply(&current, now)
+            .unwrap();
         assert_eq!(change.status, ShipmentStatus::OutForDelivery);
         assert_eq!(change.entry.status, "out_for_delivery");
 
         let mut update = StatusUpdate::new(StatusOrEvent::Event(ShipmentEvent::Delayed));
         update.estimated_delivery = NaiveDate::from_ymd_opt(2024, 4, 1);
-        let change = update.apply(&current, now);
+        let change = update.apply(&current, now).unwrap();
         assert_eq!(change.status, ShipmentStatus::InTransit);
         assert_eq!(
             change.estimated_delivery,
@@ -332,11 +399,11 @@ mod tests {
         let now = time::now();
         let current = fulfillment(ShipmentStatus::OutForDelivery);
         let update = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Delivered));
-        assert_eq!(update.apply(&current, now).delivered_at, Some(now));
+        assert_eq!(update.apply(&current, now).unwrap().delivered_at, Some(now));
         let at = time::parse_datetime("d", "2024-03-21T09:00:00Z").unwrap();
         let mut update = update.clone();
         update.datetime = Some(at);
-        assert_eq!(update.apply(&current, now).delivered_at, Some(at));
+        assert_eq!(update.apply(&current, now).unwrap().delivered_at, Some(at));
     }
 
     #[test]
@@ -346,12 +413,14 @@ mod tests {
         assert_eq!(
             cancel
                 .apply(&fulfillment(ShipmentStatus::InTransit), now)
+                .unwrap()
                 .ledger,
             LedgerEffect::Release
         );
         assert_eq!(
             cancel
                 .apply(&fulfillment(ShipmentStatus::Cancelled), now)
+                .unwrap()
                 .ledger,
             LedgerEffect::None
         );
@@ -359,8 +428,54 @@ mod tests {
         assert_eq!(
             revive
                 .apply(&fulfillment(ShipmentStatus::Cancelled), now)
+                .unwrap()
                 .ledger,
             LedgerEffect::Reserve
+        );
+    }
+
+    #[test]
+    fn a_delivered_fulfillment_cannot_be_cancelled() {
+        let now = time::now();
+        let err = StatusUpdate::cancel()
+            .apply(&fulfillment(ShipmentStatus::Delivered), now)
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Conflict(_)), "{err:?}");
+        let change = StatusUpdate::cancel()
+            .apply(&fulfillment(ShipmentStatus::InTransit), now)
+            .unwrap();
+        assert_eq!(change.ledger, LedgerEffect::Release);
+    }
+
+    #[test]
+    fn arriving_more_than_a_day_early_raises_arriving_early_once() {
+        // ETA 2024-03-25.
+        let current = fulfillment(ShipmentStatus::InTransit);
+        let mut update = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Delivered));
+        update.datetime = Some(time::parse_datetime("d", "2024-03-23T09:00:00Z").unwrap());
+        let change = update.apply(&current, time::now()).unwrap();
+        assert!(change.is_tracking_update());
+        let follow_up = change.follow_up.expect("early delivery raises an event");
+        assert_eq!(follow_up.status, "arriving_early");
+
+        update.datetime = Some(time::parse_datetime("d", "2024-03-24T09:00:00Z").unwrap());
+        assert!(
+            update
+                .apply(&current, time::now())
+                .unwrap()
+                .follow_up
+                .is_none()
+        );
+
+        let mut raised = fulfillment(ShipmentStatus::OutForDelivery);
+        raised.history.push(follow_up);
+        update.datetime = Some(time::parse_datetime("d", "2024-03-20T09:00:00Z").unwrap());
+        assert!(
+            update
+                .apply(&raised, time::now())
+                .unwrap()
+                .follow_up
+                .is_none()
         );
     }
 }

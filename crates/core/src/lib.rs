@@ -4,6 +4,7 @@
 //! Nothing here performs I/O or knows a vendor's JSON field names. Dialects translate their
 //! requests into the commands defined here; stores persist what these rules decide.
 
+pub mod carrier_update;
 pub mod error;
 pub mod fulfillment;
 pub mod ledger;
@@ -12,6 +13,7 @@ pub mod order;
 pub mod order_status;
 pub mod status;
 pub mod time;
+pub mod time_events;
 
 pub use error::DomainError;
 pub use fulfillment::{

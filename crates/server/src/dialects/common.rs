@@ -15,9 +15,9 @@ pub fn status_for(e: &DomainError) -> StatusCode {
         DomainError::OrderNotFound(_)
         | DomainError::FulfillmentNotFound(_)
         | DomainError::StoreNotFound(_) => StatusCode::NOT_FOUND,
-        DomainError::DuplicateOrder(_) | DomainError::DuplicateFulfillment(_) => {
-            StatusCode::CONFLICT
-        }
+        DomainError::DuplicateOrder(_)
+        | DomainError::DuplicateFulfillment(_)
+        | DomainError::Conflict(_) => StatusCode::CONFLICT,
     }
 }
 
