@@ -5,6 +5,7 @@
 //! notification are never separated. The domain rules themselves live in `waybill-core`; a store
 //! loads what a rule needs inside the transaction, asks the rule, and writes the outcome.
 
+pub mod automations;
 pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
@@ -17,11 +18,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
+use waybill_core::carrier_update::CarrierReport;
 use waybill_core::{
     DomainError, Fulfillment, NewFulfillment, NewLineItem, NewOrder, Order, OrderDetails, OrderRef,
-    OrderStatus, StatusUpdate, Timestamp,
+    OrderStatus, Package, StatusUpdate, Timestamp,
 };
 
+pub use automations::{
+    AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RaisedEvent,
+    RunOutcome, SettingsUpdate, StoreSettings,
+};
 pub use secrets::NewApiKey;
 pub use webhooks::{
     AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord,
@@ -169,6 +175,85 @@ pub trait Store: Send + Sync + 'static {
         fulfillment_id: &str,
         update: StatusUpdate,
     ) -> StoreResult<Fulfillment>;
+
+    /// Replaces a fulfillment's packages (carrier, tracking number, URL), with an outbox event.
+    async fn update_tracking(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment_id: &str,
+        packages: Vec<Package>,
+    ) -> StoreResult<Fulfillment>;
+    /// Records a carrier's report on the fulfillment of the store that has a package with
+    /// `tracking_number` (and, when several do, of `carrier`), as
+    /// [`waybill_core::carrier_update::plan`] decides. `None` if no package matches.
+    async fn apply_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        carrier: Option<&str>,
+        report: CarrierReport,
+    ) -> StoreResult<Option<Fulfillment>>;
+    /// Raises up to `limit` time-based events due at `now` (see
+    /// [`waybill_core::time_events::due_events`]), each through the same path as an API-sent
+    /// event: history entry, outbox event, automation runs.
+    async fn raise_due_events(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<RaisedEvent>>;
+
+    // ---- store settings ----
+
+    async fn store_settings(&self, store_id: &str) -> StoreResult<StoreSettings>;
+    async fn update_store_settings(
+        &self,
+        store_id: &str,
+        update: SettingsUpdate,
+    ) -> StoreResult<StoreSettings>;
+
+    // ---- automations (see the `automations` module) ----
+
+    async fn create_automation(
+        &self,
+        store_id: &str,
+        new: NewAutomation,
+    ) -> StoreResult<AutomationRecord>;
+    /// The store's automations, oldest first.
+    async fn list_automations(&self, store_id: &str) -> StoreResult<Vec<AutomationRecord>>;
+    async fn get_automation(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+    ) -> StoreResult<Option<AutomationRecord>>;
+    /// Replaces an automation's definition; `None` if the store has no such automation.
+    async fn update_automation(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+        new: NewAutomation,
+    ) -> StoreResult<Option<AutomationRecord>>;
+    /// Deletes an automation with its runs (and its webhook subscription); `false` if none.
+    async fn delete_automation(&self, store_id: &str, automation_id: &str) -> StoreResult<bool>;
+    /// The automation's runs, newest first; `None` if the store has no such automation.
+    async fn list_automation_runs(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<AutomationRun>>>;
+    /// Claims up to `limit` due runs (pending, or running with an expired lease), as
+    /// [`Store::claim_webhook_deliveries`] does for deliveries.
+    async fn claim_automation_runs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedRun>>;
+    /// Records an attempt's outcome if `claim` is still current; `false` otherwise.
+    async fn finish_automation_run(
+        &self,
+        run_id: i64,
+        claim: i64,
+        outcome: RunOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 
     // ---- webhooks: subscriptions (see the `webhooks` module) ----
 

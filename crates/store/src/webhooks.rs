@@ -17,6 +17,9 @@ pub enum WebhookFlavor {
     /// Fourthwall-shaped subscription: `allowedTypes` such as `ORDER_UPDATED`, signed with the
     /// store's Fourthwall webhook secret.
     Fourthwall,
+    /// The subscription an automation's webhook action owns: no topics (fan-out never selects
+    /// it); its deliveries carry a body rendered by the automation worker, signed as Redo's.
+    Automation,
 }
 
 impl WebhookFlavor {
@@ -24,6 +27,7 @@ impl WebhookFlavor {
         match self {
             WebhookFlavor::Redo => "redo",
             WebhookFlavor::Fourthwall => "fourthwall",
+            WebhookFlavor::Automation => "automation",
         }
     }
 
@@ -31,6 +35,7 @@ impl WebhookFlavor {
         match s {
             "redo" => Some(WebhookFlavor::Redo),
             "fourthwall" => Some(WebhookFlavor::Fourthwall),
+            "automation" => Some(WebhookFlavor::Automation),
             _ => None,
         }
     }
@@ -59,6 +64,7 @@ pub fn topic_selects(flavor: WebhookFlavor, topics: &[String], event_type: &str)
             }
             _ => false,
         },
+        WebhookFlavor::Automation => false,
     })
 }
 

@@ -289,7 +289,9 @@ async fn deliver(shared: &Shared, d: ClaimedDelivery) {
     let now = config.clock.now();
     let success = match (d.webhook.flavor, outcome.status) {
         (WebhookFlavor::Fourthwall, Some(code)) => code == 200,
-        (WebhookFlavor::Redo, Some(code)) => (200..300).contains(&code),
+        (WebhookFlavor::Redo | WebhookFlavor::Automation, Some(code)) => {
+            (200..300).contains(&code)
+        }
         (_, None) => false,
     };
     let (next, health) = if success {
@@ -424,7 +426,7 @@ async fn send(shared: &Shared, d: &ClaimedDelivery, body: &str) -> Outcome {
     let timestamp = config.clock.now().timestamp();
     let header = |v: &str| HeaderValue::from_str(v).ok();
     match d.webhook.flavor {
-        WebhookFlavor::Redo => {
+        WebhookFlavor::Redo | WebhookFlavor::Automation => {
             let signature = sign::standard_signature(
                 &d.webhook.secret,
                 &d.event.event_id,

@@ -34,6 +34,12 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or(Value::Null);
     let body = match d.webhook.flavor {
+        // The automation worker renders these bodies when it queues them.
+        WebhookFlavor::Automation => {
+            return Err(StoreError::Internal(
+                "an automation delivery was queued without its body".into(),
+            ));
+        }
         WebhookFlavor::Redo => {
             let order_json = match &order {
                 Some(o) => serde_json::to_value(OrderJson::from(o))

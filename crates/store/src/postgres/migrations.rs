@@ -10,6 +10,11 @@ use crate::StoreError;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "webhooks", include_str!("migrations/0002_webhooks.sql")),
+    (
+        3,
+        "automations",
+        include_str!("migrations/0003_automations.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

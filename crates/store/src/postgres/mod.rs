@@ -8,6 +8,7 @@
 //! `UPDATE … WHERE fulfilled + q <= quantity` and the table's `CHECK` stay as second and third
 //! guards.
 
+mod automations;
 mod migrations;
 mod orders;
 mod webhooks;
@@ -628,6 +629,156 @@ impl Store for PgStore {
     ) -> StoreResult<Fulfillment> {
         write_tx!(self, "updating a shipment status", |tx| {
             orders::apply_status_update(&tx, store_id, order, fulfillment_id, &update, time::now())
+        })
+    }
+
+    async fn update_tracking(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment_id: &str,
+        packages: Vec<waybill_core::Package>,
+    ) -> StoreResult<Fulfillment> {
+        write_tx!(self, "updating tracking", |tx| orders::update_tracking(
+            &tx,
+            store_id,
+            order,
+            fulfillment_id,
+            &packages,
+            time::now()
+        ))
+    }
+
+    async fn apply_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        carrier: Option<&str>,
+        report: waybill_core::carrier_update::CarrierReport,
+    ) -> StoreResult<Option<Fulfillment>> {
+        write_tx!(self, "recording a carrier report", |tx| {
+            orders::apply_carrier_report(
+                &tx,
+                store_id,
+                tracking_number,
+                carrier,
+                &report,
+                time::now(),
+            )
+        })
+    }
+
+    async fn raise_due_events(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::RaisedEvent>> {
+        write_tx!(self, "raising due shipment events", |tx| {
+            orders::raise_due_events(&tx, now, limit)
+        })
+    }
+
+    async fn store_settings(&self, store_id: &str) -> StoreResult<crate::StoreSettings> {
+        read_tx!(self, "loading store settings", |tx| automations::settings(
+            &tx, store_id
+        ))
+    }
+
+    async fn update_store_settings(
+        &self,
+        store_id: &str,
+        update: crate::SettingsUpdate,
+    ) -> StoreResult<crate::StoreSettings> {
+        write_tx!(self, "saving store settings", |tx| {
+            automations::update_settings(&tx, store_id, &update, time::now())
+        })
+    }
+
+    async fn create_automation(
+        &self,
+        store_id: &str,
+        new: crate::NewAutomation,
+    ) -> StoreResult<crate::AutomationRecord> {
+        write_tx!(self, "creating an automation", |tx| automations::create(
+            &tx,
+            store_id,
+            &new,
+            time::now()
+        ))
+    }
+
+    async fn list_automations(&self, store_id: &str) -> StoreResult<Vec<crate::AutomationRecord>> {
+        read_tx!(self, "listing automations", |tx| automations::list(
+            &tx, store_id
+        ))
+    }
+
+    async fn get_automation(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+    ) -> StoreResult<Option<crate::AutomationRecord>> {
+        read_tx!(self, "loading an automation", |tx| automations::get(
+            &tx,
+            store_id,
+            automation_id
+        ))
+    }
+
+    async fn update_automation(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+        new: crate::NewAutomation,
+    ) -> StoreResult<Option<crate::AutomationRecord>> {
+        write_tx!(self, "updating an automation", |tx| automations::update(
+            &tx,
+            store_id,
+            automation_id,
+            &new,
+            time::now()
+        ))
+    }
+
+    async fn delete_automation(&self, store_id: &str, automation_id: &str) -> StoreResult<bool> {
+        write_tx!(self, "deleting an automation", |tx| automations::delete(
+            &tx,
+            store_id,
+            automation_id
+        ))
+    }
+
+    async fn list_automation_runs(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<crate::AutomationRun>>> {
+        read_tx!(self, "listing automation runs", |tx| {
+            automations::list_runs(&tx, store_id, automation_id, limit)
+        })
+    }
+
+    async fn claim_automation_runs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<crate::ClaimedRun>> {
+        write_tx!(self, "claiming automation runs", |tx| automations::claim(
+            &tx, now, limit, lease
+        ))
+    }
+
+    async fn finish_automation_run(
+        &self,
+        run_id: i64,
+        claim: i64,
+        outcome: crate::RunOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        write_tx!(self, "finishing an automation run", |tx| {
+            automations::finish(&tx, run_id, claim, &outcome, now)
         })
     }
 

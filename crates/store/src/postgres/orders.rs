@@ -19,8 +19,11 @@ use waybill_core::{
 use super::{
     Param, PgResult, execute, execute_prepared, map_err, prepare, query, query_one, query_opt,
 };
-use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError};
+use crate::automations::pick_by_carrier;
+use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError};
 use tokio_postgres::Row;
+use waybill_core::carrier_update::{self, CarrierReport, Step};
+use waybill_core::time_events;
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| StoreError::internal(what, e).into())
@@ -85,6 +88,18 @@ async fn resolve_order(
     Err(DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
+/// Locks an order's row by its internal id (for commands that found the order another way).
+async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
+    query_one(
+        tx,
+        "locking an order",
+        "SELECT 1 FROM orders WHERE id = $1 FOR UPDATE",
+        &[&order_id],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The statement that counts an order's units for its derived status. The `OFFSET 0` keeps
 /// the lateral subquery from being pulled up into a hash join, which the planner picks (a
 /// sequential scan of every fulfillment line in the database) while its statistics still
@@ -139,12 +154,29 @@ async fn record_event(
     record_counted_event(tx, store_id, order_id, unit_counts(&counts), event, now).await
 }
 
-/// An outbox event: its type, the fulfillment it concerns, its data.
+/// An outbox event: its type, the fulfillment it concerns, its data, and the status or event
+/// name that sets off the store's automations (runs are queued with the event).
 struct Event<'a> {
     kind: &'a str,
     fulfillment_id: Option<&'a str>,
     data: Option<serde_json::Value>,
+    trigger: Option<&'a str>,
 }
+
+/// Queues a run of every enabled automation of the store that the trigger sets off for the
+/// fulfillment, tied to the order's latest outbox event (the one just written, in the same
+/// pipelined batch). The unique key (automation, fulfillment, trigger) makes a repeated trigger
+/// add nothing.
+const ENQUEUE_RUNS_SQL: &str = "INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
+                                 fulfillment_id, trigger, next_attempt_at, created_at, updated_at)
+     SELECT a.id, a.store_id, o.order_id, o.seq, o.id, $3, a.trigger, $5, $5, $5
+     FROM automations a
+     JOIN outbox o ON o.order_id = $2 AND o.seq = (SELECT event_seq FROM orders WHERE id = $2)
+     WHERE a.store_id = $1 AND a.trigger = $4 AND a.enabled
+       AND (a.carrier IS NULL OR EXISTS (
+            SELECT 1 FROM packages p
+            WHERE p.store_id = $1 AND p.fulfillment_id = $3 AND lower(p.carrier) = lower(a.carrier)))
+     ON CONFLICT (automation_id, fulfillment_id, trigger) DO NOTHING";
 
 /// [`record_event`] with the units already counted: the status update and the sequenced
 /// outbox insert go out together, in one round trip.
@@ -169,7 +201,28 @@ async fn record_counted_event(
         &event.fulfillment_id,
         &event.data,
     ];
-    let (status_updated, inserted) = futures_util::try_join!(
+    let runs_params: [&(dyn ToSql + Sync); 5] = [
+        &store_id,
+        &order_id,
+        &event.fulfillment_id,
+        &event.trigger,
+        &now_ms,
+    ];
+    let enqueue_runs = async {
+        match (event.trigger, event.fulfillment_id) {
+            (Some(_), Some(_)) => {
+                execute(
+                    tx,
+                    "queueing automation runs",
+                    ENQUEUE_RUNS_SQL,
+                    &runs_params,
+                )
+                .await
+            }
+            _ => Ok(0),
+        }
+    };
+    let (status_updated, inserted, _) = futures_util::try_join!(
         execute(
             tx,
             "updating an order's status",
@@ -187,6 +240,7 @@ async fn record_counted_event(
              SELECT $3, $4, $1, seq.event_seq, $5, $6, $7, $2 FROM seq",
             &event_params,
         ),
+        enqueue_runs,
     )?;
     if status_updated != 1 || inserted != 1 {
         return Err(StoreError::Internal(format!(
@@ -271,6 +325,7 @@ pub(super) async fn insert_order(
             kind: "order.created",
             fulfillment_id: None,
             data: None,
+            trigger: None,
         },
         now,
     )
@@ -696,8 +751,9 @@ async fn insert_fulfillment_locked(
         tx,
         "inserting a fulfillment",
         "INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
-                                   status_label, estimated_delivery, delivered_at)
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)
+                                   status_label, estimated_delivery, delivered_at,
+                                   last_tracking_at)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (store_id, id) DO NOTHING",
     )
     .await?;
@@ -746,6 +802,7 @@ async fn insert_fulfillment_locked(
             Box::new(new.status_label.clone()),
             Box::new(new.estimated_delivery.map(time::format_date)),
             Box::new(delivered_at.map(time::to_millis)),
+            Box::new(time::to_millis(first.datetime)),
         ],
     )));
     if new.status.is_live() {
@@ -838,6 +895,7 @@ async fn insert_fulfillment_locked(
             kind: "fulfillment.created",
             fulfillment_id: Some(&id),
             data: None,
+            trigger: Some(new.status.as_str()),
         },
         now,
     )
@@ -881,6 +939,8 @@ struct FulfillmentState<'a> {
     status_label: &'a Option<String>,
     estimated_delivery: Option<chrono::NaiveDate>,
     delivered_at: Option<Timestamp>,
+    /// A carrier status's time: moves `last_tracking_at` forward.
+    tracked_at: Option<Timestamp>,
 }
 
 async fn update_fulfillment_row(
@@ -894,7 +954,8 @@ async fn update_fulfillment_row(
         tx,
         "updating a fulfillment",
         "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
-                delivered_at = $6, updated_at = $7
+                delivered_at = $6, updated_at = $7,
+                last_tracking_at = GREATEST(last_tracking_at, $8)
          WHERE store_id = $1 AND id = $2",
         &[
             &store_id,
@@ -904,6 +965,7 @@ async fn update_fulfillment_row(
             &state.estimated_delivery.map(time::format_date),
             &state.delivered_at.map(time::to_millis),
             &time::to_millis(now),
+            &state.tracked_at.map(time::to_millis),
         ],
     )
     .await?;
@@ -931,12 +993,28 @@ pub(super) async fn apply_status_update(
 ) -> PgResult<Fulfillment> {
     let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
     let current = load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await?;
-    let change = update.apply(&current, now);
-    let units = quantities(&current)?;
+    record_status_update(tx, store_id, &order_id, &current, update, now).await?;
+    load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await
+}
+
+/// Records `update` on `current` (of the order `order_id`, whose row is locked): ledger,
+/// fulfillment row, history, outbox event with automation runs, and the `arriving_early` it
+/// may raise.
+async fn record_status_update(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    current: &Fulfillment,
+    update: &StatusUpdate,
+    now: Timestamp,
+) -> PgResult<()> {
+    let fulfillment_id = current.id.as_str();
+    let change = update.apply(current, now)?;
+    let units = quantities(current)?;
     if change.ledger == LedgerEffect::Reserve {
-        ledger::check_allocation(&load_ledger(tx, &order_id).await?, &units)?;
+        ledger::check_allocation(&load_ledger(tx, order_id).await?, &units)?;
     }
-    move_units(tx, &order_id, &units, change.ledger).await?;
+    move_units(tx, order_id, &units, change.ledger).await?;
     update_fulfillment_row(
         tx,
         store_id,
@@ -946,28 +1024,178 @@ pub(super) async fn apply_status_update(
             status_label: &change.status_label,
             estimated_delivery: change.estimated_delivery,
             delivered_at: change.delivered_at,
+            tracked_at: change.is_tracking_update().then_some(change.entry.datetime),
         },
         now,
     )
     .await?;
-    insert_history(tx, store_id, fulfillment_id, &change.entry, now).await?;
-    let event_type = match update.change {
-        StatusOrEvent::Status(_) => "fulfillment.updated",
-        StatusOrEvent::Event(_) => "fulfillment.event",
-    };
+    let entries = std::iter::once(&change.entry).chain(change.follow_up.as_ref());
+    for (i, entry) in entries.enumerate() {
+        insert_history(tx, store_id, fulfillment_id, entry, now).await?;
+        let kind = match (i, update.change) {
+            (0, StatusOrEvent::Status(_)) => "fulfillment.updated",
+            _ => "fulfillment.event",
+        };
+        record_event(
+            tx,
+            store_id,
+            order_id,
+            Event {
+                kind,
+                fulfillment_id: Some(fulfillment_id),
+                data: Some(serde_json::json!({ "status": entry.status })),
+                trigger: Some(&entry.status),
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Replaces a fulfillment's packages.
+pub(super) async fn update_tracking(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: &str,
+    packages: &[Package],
+    now: Timestamp,
+) -> PgResult<Fulfillment> {
+    let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
+    load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await?;
+    execute(
+        tx,
+        "clearing a fulfillment's packages",
+        "DELETE FROM packages WHERE store_id = $1 AND fulfillment_id = $2",
+        &[&store_id, &fulfillment_id],
+    )
+    .await?;
+    insert_contents(tx, store_id, fulfillment_id, &[], packages).await?;
+    execute(
+        tx,
+        "updating a fulfillment",
+        "UPDATE fulfillments SET updated_at = $3 WHERE store_id = $1 AND id = $2",
+        &[&store_id, &fulfillment_id, &time::to_millis(now)],
+    )
+    .await?;
     record_event(
         tx,
         store_id,
         &order_id,
         Event {
-            kind: event_type,
+            kind: "fulfillment.updated",
             fulfillment_id: Some(fulfillment_id),
-            data: Some(serde_json::json!({ "status": update.change.as_str() })),
+            data: Some(serde_json::json!({ "tracking": true })),
+            trigger: None,
         },
         now,
     )
     .await?;
     load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await
+}
+
+/// Records a carrier's report on the fulfillment with a package `tracking_number`.
+pub(super) async fn apply_carrier_report(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    tracking_number: &str,
+    carrier: Option<&str>,
+    report: &CarrierReport,
+    now: Timestamp,
+) -> PgResult<Option<Fulfillment>> {
+    let rows = query(
+        tx,
+        "finding a package by tracking number",
+        "SELECT f.order_id, f.id, p.carrier FROM packages p
+         JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
+         WHERE p.store_id = $1 AND p.tracking_number = $2
+         ORDER BY f.created_at DESC, f.id",
+        &[&store_id, &tracking_number],
+    )
+    .await?;
+    let matches: Vec<(String, String, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let Some((order_id, fulfillment_id)) = pick_by_carrier(&matches, carrier) else {
+        return Ok(None);
+    };
+    // Lock the order first, as every write does.
+    lock_order(tx, &order_id).await?;
+    let mut current = load_one_fulfillment(tx, store_id, &order_id, &fulfillment_id).await?;
+    for step in carrier_update::plan(&current, report) {
+        match step {
+            Step::Append(entry) => {
+                insert_history(tx, store_id, &fulfillment_id, &entry, now).await?;
+            }
+            Step::Update(update) => {
+                record_status_update(tx, store_id, &order_id, &current, &update, now).await?;
+                current = load_one_fulfillment(tx, store_id, &order_id, &fulfillment_id).await?;
+            }
+        }
+    }
+    load_one_fulfillment(tx, store_id, &order_id, &fulfillment_id)
+        .await
+        .map(Some)
+}
+
+/// Raises the time-based events due at `now`, at most `limit`.
+pub(super) async fn raise_due_events(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    limit: u32,
+) -> PgResult<Vec<RaisedEvent>> {
+    let rows = query(
+        tx,
+        "finding due shipment events",
+        "SELECT f.store_id, f.order_id, f.id, COALESCE(s.stall_after_secs, 259200)
+         FROM fulfillments f LEFT JOIN store_settings s ON s.store_id = f.store_id
+         WHERE f.status = 'in_transit'
+           AND f.last_tracking_at <= $1 - COALESCE(s.stall_after_secs, 259200) * 1000
+           AND NOT EXISTS (SELECT 1 FROM tracking_events e
+                           WHERE e.store_id = f.store_id AND e.fulfillment_id = f.id
+                             AND e.status = 'stalled_in_transit')
+         UNION
+         SELECT f.store_id, f.order_id, f.id, COALESCE(s.stall_after_secs, 259200)
+         FROM fulfillments f LEFT JOIN store_settings s ON s.store_id = f.store_id
+         WHERE f.estimated_delivery IS NOT NULL
+           AND f.status IN ('pre_transit', 'unknown', 'in_transit', 'out_for_delivery')
+           AND f.estimated_delivery < $2
+           AND NOT EXISTS (SELECT 1 FROM tracking_events e
+                           WHERE e.store_id = f.store_id AND e.fulfillment_id = f.id
+                             AND e.status = 'delayed')
+         ORDER BY 2, 3
+         LIMIT $3",
+        &[
+            &time::to_millis(now),
+            &time::format_date(now.date_naive()),
+            &i64::from(limit),
+        ],
+    )
+    .await?;
+    let mut raised = Vec::new();
+    for row in rows {
+        let (store_id, order_id, fulfillment_id, stall_secs): (String, String, String, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        // Lock the order, then decide on what is stored now.
+        lock_order(tx, &order_id).await?;
+        let mut current = load_one_fulfillment(tx, &store_id, &order_id, &fulfillment_id).await?;
+        let stall_after = chrono::Duration::seconds(stall_secs);
+        for event in time_events::due_events(&current, stall_after, now) {
+            let mut update = StatusUpdate::new(StatusOrEvent::Event(event));
+            update.datetime = Some(now);
+            record_status_update(tx, &store_id, &order_id, &current, &update, now).await?;
+            current = load_one_fulfillment(tx, &store_id, &order_id, &fulfillment_id).await?;
+            raised.push(RaisedEvent {
+                store_id: store_id.clone(),
+                order_id: order_id.clone(),
+                fulfillment_id: fulfillment_id.clone(),
+                event,
+            });
+        }
+    }
+    Ok(raised)
 }
 
 pub(super) async fn delete_order(
@@ -1068,6 +1296,7 @@ pub(super) async fn upsert_fulfillment(
             status_label: &new.status_label,
             estimated_delivery: new.estimated_delivery.or(current.estimated_delivery),
             delivered_at,
+            tracked_at: status_changed.then_some(now),
         },
         now,
     )
@@ -1085,6 +1314,7 @@ pub(super) async fn upsert_fulfillment(
             kind: "fulfillment.updated",
             fulfillment_id: Some(&id),
             data: None,
+            trigger: status_changed.then_some(new.status.as_str()),
         },
         now,
     )
@@ -1163,6 +1393,7 @@ pub(super) async fn update_order(
             kind: "order.updated",
             fulfillment_id: None,
             data: None,
+            trigger: None,
         },
         now,
     )

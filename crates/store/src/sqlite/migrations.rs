@@ -13,6 +13,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0002_order_status.sql"),
     ),
     (3, "webhooks", include_str!("migrations/0003_webhooks.sql")),
+    (
+        4,
+        "automations",
+        include_str!("migrations/0004_automations.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

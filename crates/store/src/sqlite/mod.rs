@@ -1,6 +1,7 @@
 //! The SQLite backend: one file in WAL mode, one writer thread with group commit, a small pool
 //! of read-only connections.
 
+mod automations;
 mod migrations;
 mod orders;
 mod read_pool;
@@ -415,6 +416,156 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn update_tracking(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        fulfillment_id: &str,
+        packages: Vec<waybill_core::Package>,
+    ) -> StoreResult<Fulfillment> {
+        let (store_id, order, fulfillment_id) = (
+            store_id.to_owned(),
+            order.clone(),
+            fulfillment_id.to_owned(),
+        );
+        self.write(move |conn| {
+            orders::update_tracking(
+                conn,
+                &store_id,
+                &order,
+                &fulfillment_id,
+                &packages,
+                time::now(),
+            )
+        })
+        .await
+    }
+
+    async fn apply_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        carrier: Option<&str>,
+        report: waybill_core::carrier_update::CarrierReport,
+    ) -> StoreResult<Option<Fulfillment>> {
+        let (store_id, tracking_number, carrier) = (
+            store_id.to_owned(),
+            tracking_number.to_owned(),
+            carrier.map(str::to_owned),
+        );
+        self.write(move |conn| {
+            orders::apply_carrier_report(
+                conn,
+                &store_id,
+                &tracking_number,
+                carrier.as_deref(),
+                &report,
+                time::now(),
+            )
+        })
+        .await
+    }
+
+    async fn raise_due_events(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::RaisedEvent>> {
+        self.write(move |conn| orders::raise_due_events(conn, now, limit))
+            .await
+    }
+
+    async fn store_settings(&self, store_id: &str) -> StoreResult<crate::StoreSettings> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| automations::settings(conn, &store_id))
+            .await
+    }
+
+    async fn update_store_settings(
+        &self,
+        store_id: &str,
+        update: crate::SettingsUpdate,
+    ) -> StoreResult<crate::StoreSettings> {
+        let store_id = store_id.to_owned();
+        self.write(move |conn| automations::update_settings(conn, &store_id, update, time::now()))
+            .await
+    }
+
+    async fn create_automation(
+        &self,
+        store_id: &str,
+        new: crate::NewAutomation,
+    ) -> StoreResult<crate::AutomationRecord> {
+        let store_id = store_id.to_owned();
+        self.write(move |conn| automations::create(conn, &store_id, new, time::now()))
+            .await
+    }
+
+    async fn list_automations(&self, store_id: &str) -> StoreResult<Vec<crate::AutomationRecord>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| automations::list(conn, &store_id))
+            .await
+    }
+
+    async fn get_automation(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+    ) -> StoreResult<Option<crate::AutomationRecord>> {
+        let (store_id, id) = (store_id.to_owned(), automation_id.to_owned());
+        self.read(move |conn| automations::get(conn, &store_id, &id))
+            .await
+    }
+
+    async fn update_automation(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+        new: crate::NewAutomation,
+    ) -> StoreResult<Option<crate::AutomationRecord>> {
+        let (store_id, id) = (store_id.to_owned(), automation_id.to_owned());
+        self.write(move |conn| automations::update(conn, &store_id, &id, new, time::now()))
+            .await
+    }
+
+    async fn delete_automation(&self, store_id: &str, automation_id: &str) -> StoreResult<bool> {
+        let (store_id, id) = (store_id.to_owned(), automation_id.to_owned());
+        self.write(move |conn| automations::delete(conn, &store_id, &id))
+            .await
+    }
+
+    async fn list_automation_runs(
+        &self,
+        store_id: &str,
+        automation_id: &str,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<crate::AutomationRun>>> {
+        let (store_id, id) = (store_id.to_owned(), automation_id.to_owned());
+        self.read(move |conn| automations::list_runs(conn, &store_id, &id, limit))
+            .await
+    }
+
+    async fn claim_automation_runs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<crate::ClaimedRun>> {
+        self.write(move |conn| automations::claim(conn, now, limit, lease))
+            .await
+    }
+
+    async fn finish_automation_run(
+        &self,
+        run_id: i64,
+        claim: i64,
+        outcome: crate::RunOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.write(move |conn| automations::finish(conn, run_id, claim, outcome, now))
+            .await
     }
 
     async fn create_webhook(

@@ -16,7 +16,12 @@ use waybill_core::{
 };
 
 use super::map_err;
-use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, StoreError, StoreResult};
+use crate::automations::pick_by_carrier;
+use crate::{
+    MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError, StoreResult,
+};
+use waybill_core::carrier_update::{self, CarrierReport, Step};
+use waybill_core::time_events;
 
 /// The order a path names: its internal id and event sequence. The external id wins when a
 /// string could be both.
@@ -92,7 +97,7 @@ fn refresh_status(conn: &Connection, order_id: &str) -> StoreResult<()> {
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
-/// refreshes its derived status.
+/// refreshes its derived status. Returns the event's sequence number.
 fn record_event(
     conn: &Connection,
     store_id: &str,
@@ -101,7 +106,7 @@ fn record_event(
     fulfillment_id: Option<&str>,
     data: Option<String>,
     now: Timestamp,
-) -> StoreResult<()> {
+) -> StoreResult<i64> {
     let seq: i64 = conn
         .prepare_cached(
             "UPDATE orders SET event_seq = event_seq + 1, updated_at = ?2
@@ -119,7 +124,49 @@ fn record_event(
         fulfillment_id,
         data,
         now,
+    )?;
+    Ok(seq)
+}
+
+/// Queues a run of every enabled automation of the store that `trigger` (a status or event
+/// name) sets off for the fulfillment, tied to the order's event `seq`. The unique key
+/// (automation, fulfillment, trigger) makes a repeated trigger add nothing.
+fn enqueue_runs(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    seq: i64,
+    fulfillment_id: &str,
+    trigger: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
+                                      fulfillment_id, trigger, next_attempt_at, created_at,
+                                      updated_at)
+         SELECT a.id, a.store_id, ?2, ?3,
+                (SELECT o.id FROM outbox o WHERE o.order_id = ?2 AND o.seq = ?3),
+                ?4, a.trigger, ?6, ?6, ?6
+         FROM automations a
+         WHERE a.store_id = ?1 AND a.trigger = ?5 AND a.enabled = 1
+           AND (a.carrier IS NULL OR EXISTS (
+                SELECT 1 FROM packages p
+                WHERE p.store_id = ?1 AND p.fulfillment_id = ?4
+                  AND lower(p.carrier) = lower(a.carrier)))
+         ON CONFLICT (automation_id, fulfillment_id, trigger) DO NOTHING",
     )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            store_id,
+            order_id,
+            seq,
+            fulfillment_id,
+            trigger,
+            time::to_millis(now)
+        ])
+    })
+    .map_err(|e| map_err("queueing automation runs", e))?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -584,8 +631,9 @@ pub(super) fn insert_fulfillment(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
-                                       status_label, estimated_delivery, delivered_at)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)
+                                       status_label, estimated_delivery, delivered_at,
+                                       last_tracking_at)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (store_id, id) DO NOTHING",
         )
         .and_then(|mut stmt| {
@@ -598,6 +646,7 @@ pub(super) fn insert_fulfillment(
                 new.status_label,
                 new.estimated_delivery.map(time::format_date),
                 delivered_at.map(time::to_millis),
+                time::to_millis(first.datetime),
             ])
         })
         .map_err(|e| map_err("inserting a fulfillment", e))?;
@@ -610,51 +659,24 @@ pub(super) fn insert_fulfillment(
         LedgerEffect::None
     };
     move_units(conn, &order_id, &new.lines, effect)?;
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position, quantity)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(|e| map_err("preparing fulfillment line insert", e))?;
-        for (position, (line_id, quantity)) in new.lines.iter().enumerate() {
-            stmt.execute(params![
-                store_id,
-                id,
-                line_id,
-                position as i64,
-                quantity.get()
-            ])
-            .map_err(|e| map_err("inserting a fulfillment line", e))?;
-        }
-    }
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO packages (store_id, fulfillment_id, position, carrier, tracking_number, tracking_url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(|e| map_err("preparing package insert", e))?;
-        for (position, p) in new.packages.iter().enumerate() {
-            stmt.execute(params![
-                store_id,
-                id,
-                position as i64,
-                p.carrier,
-                p.tracking_number,
-                p.tracking_url
-            ])
-            .map_err(|e| map_err("inserting a package", e))?;
-        }
-    }
+    insert_contents(conn, store_id, &id, &new.lines, &new.packages)?;
     insert_history(conn, store_id, &id, &first, now)?;
-    record_event(
+    let seq = record_event(
         conn,
         store_id,
         &order_id,
         "fulfillment.created",
         Some(&id),
         None,
+        now,
+    )?;
+    enqueue_runs(
+        conn,
+        store_id,
+        &order_id,
+        seq,
+        &id,
+        new.status.as_str(),
         now,
     )?;
 
@@ -764,23 +786,34 @@ pub(super) fn apply_status_update(
 ) -> StoreResult<Fulfillment> {
     let (order_id, _) = resolve_order(conn, store_id, order)?;
     let current = load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)?;
-    let change = update.apply(&current, now);
-    let units = current
-        .lines
-        .iter()
-        .map(|l| {
-            Quantity::new("quantity", i64::from(l.quantity))
-                .map(|q| (l.line_item_id.clone(), q))
-                .map_err(|e| StoreError::internal("decoding a stored quantity", e))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+    record_status_update(conn, store_id, &order_id, &current, &update, now)?;
+    load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)
+}
+
+/// Records `update` on `current` (of the order `order_id`): ledger, fulfillment row, history,
+/// outbox event and automation runs, and the `arriving_early` it may raise.
+fn record_status_update(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    current: &Fulfillment,
+    update: &StatusUpdate,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let fulfillment_id = current.id.as_str();
+    let change = update.apply(current, now)?;
+    let units = quantities(current)?;
     if change.ledger == LedgerEffect::Reserve {
-        ledger::check_allocation(&load_ledger(conn, &order_id)?, &units)?;
+        ledger::check_allocation(&load_ledger(conn, order_id)?, &units)?;
     }
-    move_units(conn, &order_id, &units, change.ledger)?;
+    move_units(conn, order_id, &units, change.ledger)?;
+    let tracked_at = change
+        .is_tracking_update()
+        .then(|| time::to_millis(change.entry.datetime));
     conn.prepare_cached(
         "UPDATE fulfillments SET status = ?3, status_label = ?4, estimated_delivery = ?5,
-                delivered_at = ?6, updated_at = ?7
+                delivered_at = ?6, updated_at = ?7,
+                last_tracking_at = max(COALESCE(last_tracking_at, 0), COALESCE(?8, 0))
          WHERE store_id = ?1 AND id = ?2",
     )
     .and_then(|mut stmt| {
@@ -792,27 +825,170 @@ pub(super) fn apply_status_update(
             change.estimated_delivery.map(time::format_date),
             change.delivered_at.map(time::to_millis),
             time::to_millis(now),
+            tracked_at,
         ])
     })
     .map_err(|e| map_err("updating a fulfillment", e))?;
-    insert_history(conn, store_id, fulfillment_id, &change.entry, now)?;
-    let event_type = match update.change {
-        waybill_core::StatusOrEvent::Status(_) => "fulfillment.updated",
-        waybill_core::StatusOrEvent::Event(_) => "fulfillment.event",
-    };
+    let entries = std::iter::once(&change.entry).chain(change.follow_up.as_ref());
+    for (i, entry) in entries.enumerate() {
+        insert_history(conn, store_id, fulfillment_id, entry, now)?;
+        let event_type = match (i, update.change) {
+            (0, waybill_core::StatusOrEvent::Status(_)) => "fulfillment.updated",
+            _ => "fulfillment.event",
+        };
+        let seq = record_event(
+            conn,
+            store_id,
+            order_id,
+            event_type,
+            Some(fulfillment_id),
+            Some(to_json(
+                "encoding event data",
+                &serde_json::json!({ "status": entry.status }),
+            )?),
+            now,
+        )?;
+        enqueue_runs(
+            conn,
+            store_id,
+            order_id,
+            seq,
+            fulfillment_id,
+            &entry.status,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Replaces a fulfillment's packages.
+pub(super) fn update_tracking(
+    conn: &Connection,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: &str,
+    packages: &[Package],
+    now: Timestamp,
+) -> StoreResult<Fulfillment> {
+    let (order_id, _) = resolve_order(conn, store_id, order)?;
+    load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)?;
+    conn.prepare_cached("DELETE FROM packages WHERE store_id = ?1 AND fulfillment_id = ?2")
+        .and_then(|mut stmt| stmt.execute(params![store_id, fulfillment_id]))
+        .map_err(|e| map_err("clearing a fulfillment's packages", e))?;
+    insert_contents(conn, store_id, fulfillment_id, &[], packages)?;
+    conn.prepare_cached("UPDATE fulfillments SET updated_at = ?3 WHERE store_id = ?1 AND id = ?2")
+        .and_then(|mut stmt| stmt.execute(params![store_id, fulfillment_id, time::to_millis(now)]))
+        .map_err(|e| map_err("updating a fulfillment", e))?;
     record_event(
         conn,
         store_id,
         &order_id,
-        event_type,
+        "fulfillment.updated",
         Some(fulfillment_id),
         Some(to_json(
             "encoding event data",
-            &serde_json::json!({ "status": update.change.as_str() }),
+            &serde_json::json!({ "tracking": true }),
         )?),
         now,
     )?;
     load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)
+}
+
+/// Records a carrier's report on the fulfillment with a package `tracking_number`.
+pub(super) fn apply_carrier_report(
+    conn: &Connection,
+    store_id: &str,
+    tracking_number: &str,
+    carrier: Option<&str>,
+    report: &CarrierReport,
+    now: Timestamp,
+) -> StoreResult<Option<Fulfillment>> {
+    let matches: Vec<(String, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT f.order_id, f.id, p.carrier FROM packages p
+             JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
+             WHERE p.store_id = ?1 AND p.tracking_number = ?2
+             ORDER BY f.created_at DESC, f.id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![store_id, tracking_number], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| map_err("finding a package by tracking number", e))?;
+    let chosen = pick_by_carrier(&matches, carrier);
+    let Some((order_id, fulfillment_id)) = chosen else {
+        return Ok(None);
+    };
+    let mut current = load_one_fulfillment(conn, store_id, &order_id, &fulfillment_id)?;
+    for step in carrier_update::plan(&current, report) {
+        match step {
+            Step::Append(entry) => insert_history(conn, store_id, &fulfillment_id, &entry, now)?,
+            Step::Update(update) => {
+                record_status_update(conn, store_id, &order_id, &current, &update, now)?;
+                current = load_one_fulfillment(conn, store_id, &order_id, &fulfillment_id)?;
+            }
+        }
+    }
+    load_one_fulfillment(conn, store_id, &order_id, &fulfillment_id).map(Some)
+}
+
+/// Raises the time-based events due at `now`, at most `limit`.
+pub(super) fn raise_due_events(
+    conn: &Connection,
+    now: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<RaisedEvent>> {
+    let now_ms = time::to_millis(now);
+    // Candidates by the indexed columns; the core rule decides on each.
+    let candidates: Vec<(String, String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT f.store_id, f.order_id, f.id, COALESCE(s.stall_after_secs, 259200)
+             FROM fulfillments f LEFT JOIN store_settings s ON s.store_id = f.store_id
+             WHERE f.status = 'in_transit'
+               AND f.last_tracking_at <= ?1 - COALESCE(s.stall_after_secs, 259200) * 1000
+               AND NOT EXISTS (SELECT 1 FROM tracking_events e
+                               WHERE e.store_id = f.store_id AND e.fulfillment_id = f.id
+                                 AND e.status = 'stalled_in_transit')
+             UNION
+             SELECT f.store_id, f.order_id, f.id, COALESCE(s.stall_after_secs, 259200)
+             FROM fulfillments f LEFT JOIN store_settings s ON s.store_id = f.store_id
+             WHERE f.estimated_delivery IS NOT NULL
+               AND f.status IN ('pre_transit', 'unknown', 'in_transit', 'out_for_delivery')
+               AND f.estimated_delivery < ?2
+               AND NOT EXISTS (SELECT 1 FROM tracking_events e
+                               WHERE e.store_id = f.store_id AND e.fulfillment_id = f.id
+                                 AND e.status = 'delayed')
+             ORDER BY 2, 3
+             LIMIT ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(
+                params![now_ms, time::format_date(now.date_naive()), limit],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| map_err("finding due shipment events", e))?;
+    let mut raised = Vec::new();
+    for (store_id, order_id, fulfillment_id, stall_secs) in candidates {
+        let mut current = load_one_fulfillment(conn, &store_id, &order_id, &fulfillment_id)?;
+        let stall_after = chrono::Duration::seconds(stall_secs);
+        for event in time_events::due_events(&current, stall_after, now) {
+            let mut update = StatusUpdate::new(waybill_core::StatusOrEvent::Event(event));
+            update.datetime = Some(now);
+            record_status_update(conn, &store_id, &order_id, &current, &update, now)?;
+            current = load_one_fulfillment(conn, &store_id, &order_id, &fulfillment_id)?;
+            raised.push(RaisedEvent {
+                store_id: store_id.clone(),
+                order_id: order_id.clone(),
+                fulfillment_id: fulfillment_id.clone(),
+                event,
+            });
+        }
+    }
+    Ok(raised)
 }
 
 pub(super) fn delete_order(
@@ -919,8 +1095,13 @@ pub(super) fn upsert_fulfillment(
         let mut entry = new.first_entry(now);
         entry.datetime = now;
         insert_history(conn, store_id, &id, &entry, now)?;
+        conn.prepare_cached(
+            "UPDATE fulfillments SET last_tracking_at = ?3 WHERE store_id = ?1 AND id = ?2",
+        )
+        .and_then(|mut stmt| stmt.execute(params![store_id, id, time::to_millis(now)]))
+        .map_err(|e| map_err("updating a fulfillment", e))?;
     }
-    record_event(
+    let seq = record_event(
         conn,
         store_id,
         &order_id,
@@ -929,6 +1110,17 @@ pub(super) fn upsert_fulfillment(
         None,
         now,
     )?;
+    if status_changed {
+        enqueue_runs(
+            conn,
+            store_id,
+            &order_id,
+            seq,
+            &id,
+            new.status.as_str(),
+            now,
+        )?;
+    }
     Ok((load_one_fulfillment(conn, store_id, &order_id, &id)?, false))
 }
 
