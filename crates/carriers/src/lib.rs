@@ -7,6 +7,20 @@
 //!   dashes and upper-casing) — and its check digit, where the format has one — with the
 //!   [`Evidence`] it rests on. Formats overlap (a FedEx SmartPost number is a USPS number too), so
 //!   one number can have several candidates; `detect` never picks one.
+//! * [`normalize_carrier_name`] maps free text ("U.P.S.", "fed ex", "FedEx Ground", "Postes
+//!   Canada") to a canonical [`Carrier`]; text it does not recognise gives `None`.
+//! * [`normalize_package`] applies both to a fulfillment's package:
+//!   - a carrier given and recognised becomes the canonical name, even when the number validly
+//!     matches another carrier (the merchant knows best; the candidates are still reported). Plain
+//!     "DHL" becomes DHL eCommerce when the number is DHL eCommerce's and not DHL Express's, DHL
+//!     Express otherwise;
+//!   - a carrier given but not recognised is kept exactly as given;
+//!   - with no carrier (or a blank one), a carrier is assigned only when exactly one carrier
+//!     accepts the number, by check digit or by a prefix of its own, and it is a specific carrier
+//!     (not the generic UPU S10 one). Several candidates, or a shape-only match, assign nothing:
+//!     never a wrong guess;
+//!   - a tracking URL given is kept; a missing one is built when the carrier is known;
+//!   - the tracking number itself is always kept as given.
 //!
 //! # Formats and check digits
 //!
@@ -43,6 +57,78 @@ mod carrier;
 mod checksum;
 mod countries;
 mod detect;
+mod names;
 
 pub use carrier::{CARRIERS, Carrier, carrier_by_code, tracking_url};
 pub use detect::{Detection, Evidence, canonical_tracking_number, detect};
+
+use waybill_core::Package;
+
+/// Free text ("U.P.S.", "FedEx Ground", "Postes Canada") to the canonical carrier; `None` when
+/// not recognised.
+pub fn normalize_carrier_name(text: &str) -> Option<&'static Carrier> {
+    names::recognise(text).map(|(carrier, _)| carrier)
+}
+
+/// The outcome of normalising one package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedPackage {
+    /// The package with its carrier and tracking URL normalised (see the crate's rules).
+    pub package: Package,
+    /// The canonical carrier's code, when the given carrier was recognised or one was assigned.
+    pub carrier_code: Option<&'static str>,
+    /// Every carrier that accepts the tracking number ([`detect`]), whatever was assigned.
+    pub candidates: Vec<Detection>,
+}
+
+/// Normalises a package's carrier and tracking URL; see the crate-level rules.
+pub fn normalize_package(package: &Package) -> NormalizedPackage {
+    let candidates = detect(&package.tracking_number);
+    let given = package
+        .carrier
+        .as_deref()
+        .filter(|text| !text.trim().is_empty());
+    let carrier = match given {
+        Some(text) => names::recognise(text).map(|(carrier, dhl_family)| {
+            if dhl_family && only_dhl_ecommerce(&candidates) {
+                &carrier::DHL_ECOMMERCE
+            } else {
+                carrier
+            }
+        }),
+        None => assignable(&candidates),
+    };
+
+    let mut normalized = package.clone();
+    if let Some(carrier) = carrier {
+        normalized.carrier = Some(carrier.name.to_owned());
+        let url_missing = normalized
+            .tracking_url
+            .as_deref()
+            .is_none_or(|url| url.trim().is_empty());
+        if url_missing && !canonical_tracking_number(&package.tracking_number).is_empty() {
+            normalized.tracking_url = Some(tracking_url(carrier, &package.tracking_number));
+        }
+    }
+    NormalizedPackage {
+        package: normalized,
+        carrier_code: carrier.map(|c| c.code),
+        candidates,
+    }
+}
+
+/// The one carrier a carrier-less package may be given: the only candidate, specific, and
+/// resting on more than its shape.
+fn assignable(candidates: &[Detection]) -> Option<&'static Carrier> {
+    match candidates {
+        [only] if only.evidence > Evidence::Pattern && only.carrier.is_specific() => {
+            Some(only.carrier)
+        }
+        _ => None,
+    }
+}
+
+fn only_dhl_ecommerce(candidates: &[Detection]) -> bool {
+    let has = |code: &str| candidates.iter().any(|d| d.carrier.code == code);
+    has("dhl_ecommerce") && !has("dhl_express")
+}

@@ -12,7 +12,10 @@ use std::process::Command;
 use std::sync::LazyLock;
 
 use serde_json::Value;
-use waybill_carriers::{canonical_tracking_number, detect};
+use waybill_carriers::{
+    Evidence, canonical_tracking_number, carrier_by_code, detect, normalize_package, tracking_url,
+};
+use waybill_core::Package;
 
 /// The data set's courier files in scope, by file name.
 const IN_SCOPE: [&str; 7] = ["ups", "usps", "fedex", "dhl", "amazon", "canadapost", "s10"];
@@ -118,6 +121,14 @@ fn codes(number: &str) -> Vec<&'static str> {
     detect(number).iter().map(|d| d.carrier.code).collect()
 }
 
+fn package(carrier: Option<&str>, number: &str) -> Package {
+    Package {
+        carrier: carrier.map(str::to_owned),
+        tracking_number: number.to_owned(),
+        tracking_url: None,
+    }
+}
+
 /// Why a valid data-set number is accepted by more than one carrier; panics on an overlap nobody
 /// explained.
 fn overlap_reason(number: &str, carriers: &[&str]) -> &'static str {
@@ -173,9 +184,40 @@ fn data_set_numbers_are_detected_as_their_carrier() {
             );
             tally.entry(expected).or_default().valid += 1;
 
+            let normalized = normalize_package(&package(None, number));
+            assert_eq!(normalized.candidates, found);
+            assert_eq!(normalized.package.tracking_number, *number, "kept as given");
             if found.len() > 1 {
+                // Several carriers: nothing assigned, every candidate reported.
                 let reason = overlap_reason(number, &carriers);
                 overlaps.entry(reason).or_default().push(number.clone());
+                assert_eq!(normalized.carrier_code, None, "{number}");
+                assert_eq!(normalized.package.carrier, None, "{number}");
+                assert_eq!(normalized.package.tracking_url, None, "{number}");
+            } else {
+                let only = &found[0];
+                let assign = only.evidence != Evidence::Pattern && only.carrier.is_specific();
+                if assign {
+                    assert_eq!(normalized.carrier_code, Some(expected), "{number}");
+                    assert_eq!(
+                        normalized.package.carrier.as_deref(),
+                        Some(only.carrier.name)
+                    );
+                    assert_eq!(
+                        normalized.package.tracking_url,
+                        Some(tracking_url(only.carrier, number))
+                    );
+                } else {
+                    assert_eq!(normalized.carrier_code, None, "{number}: {only:?}");
+                    assert_eq!(normalized.package.carrier, None);
+                }
+            }
+
+            // Given the right carrier by name, the merchant's carrier stands.
+            if let Some(carrier) = carrier_by_code(expected).filter(|c| c.is_specific()) {
+                let given = normalize_package(&package(Some(carrier.name), number));
+                assert_eq!(given.carrier_code, Some(expected), "{number}");
+                assert_eq!(given.package.carrier.as_deref(), Some(carrier.name));
             }
         }
         for number in &number_type.invalid {
