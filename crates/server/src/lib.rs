@@ -4,6 +4,7 @@
 //! Tests bind port 0 and talk real HTTP to [`app`].
 
 pub mod auth;
+pub mod automations;
 pub mod dialects;
 pub mod extract;
 pub mod health;
