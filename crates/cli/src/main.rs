@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 use waybill_server::AppState;
+use waybill_server::automations::{self, AutomationConfig, Mailer, SmtpConfig};
 use waybill_server::webhooks::dispatcher::{DEFAULT_SCHEDULE, parse_duration, parse_durations};
 use waybill_server::webhooks::{Dispatcher, DispatcherConfig, UrlPolicy};
 use waybill_store::Store;
@@ -107,11 +108,16 @@ enum Command {
         dispatcher: bool,
         #[command(flatten)]
         webhooks: WebhookArgs,
+        #[command(flatten)]
+        automations: AutomationArgs,
     },
-    /// Run only the webhook dispatcher (as many workers as wanted may share one database).
+    /// Run only the background work: webhook dispatcher, automation worker and time-event
+    /// scheduler (as many workers as wanted may share one database).
     Worker {
         #[command(flatten)]
         webhooks: WebhookArgs,
+        #[command(flatten)]
+        automations: AutomationArgs,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -192,6 +198,76 @@ impl WebhookArgs {
     }
 }
 
+/// Automation settings, shared by `serve` and `worker`.
+#[derive(clap::Args, Clone)]
+struct AutomationArgs {
+    /// SMTP server for email automations: smtp://[user:pass@]host[:port][?tls=required]
+    /// (STARTTLS) or smtps://… (TLS); unset: email automations fail with a clear error.
+    #[arg(long, env = "WAYBILL_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of automation emails, e.g. "Shop <orders@shop.example>".
+    #[arg(
+        long,
+        env = "WAYBILL_SMTP_FROM",
+        default_value = "Waybill <waybill@localhost>"
+    )]
+    smtp_from: String,
+    /// How often to look for stalled and delayed shipments.
+    #[arg(long, env = "WAYBILL_SCHEDULER_INTERVAL", default_value = "60s")]
+    scheduler_interval: String,
+}
+
+impl AutomationArgs {
+    fn config(&self) -> anyhow::Result<AutomationConfig> {
+        let scheduler_interval = parse_duration(&self.scheduler_interval)
+            .map_err(|e| anyhow::anyhow!("WAYBILL_SCHEDULER_INTERVAL: {e}"))?;
+        if scheduler_interval.is_zero() {
+            bail!("WAYBILL_SCHEDULER_INTERVAL must be positive");
+        }
+        let mailer = match &self.smtp_url {
+            Some(url) if !url.trim().is_empty() => Some(Arc::new(Mailer::new(&SmtpConfig {
+                url: url.trim().to_owned(),
+                from: self.smtp_from.clone(),
+            })?)),
+            _ => None,
+        };
+        Ok(AutomationConfig {
+            mailer,
+            scheduler_interval,
+            ..AutomationConfig::default()
+        })
+    }
+}
+
+/// Runs the background work (dispatcher, automation worker, scheduler) until `stopped` turns
+/// true.
+fn spawn_background(
+    store: &Arc<dyn Store>,
+    dispatcher: Dispatcher,
+    automations: AutomationConfig,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let until_stopped = || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    vec![
+        tokio::spawn(dispatcher.run(until_stopped())),
+        tokio::spawn(automations::run_worker(
+            store.clone(),
+            automations.clone(),
+            until_stopped(),
+        )),
+        tokio::spawn(automations::run_scheduler(
+            store.clone(),
+            automations,
+            until_stopped(),
+        )),
+    ]
+}
+
 #[derive(Subcommand)]
 enum StoresCommand {
     /// Create a store and print its id and API secret (shown once) as one line of JSON.
@@ -262,16 +338,21 @@ async fn main() -> anyhow::Result<()> {
             no_dispatcher,
             dispatcher,
             webhooks,
+            automations,
         } => {
             serve(
                 open().await?,
                 listen,
                 dispatcher && !no_dispatcher,
                 webhooks,
+                automations,
             )
             .await
         }
-        Command::Worker { webhooks } => worker(open().await?, webhooks).await,
+        Command::Worker {
+            webhooks,
+            automations,
+        } => worker(open().await?, webhooks, automations).await,
         Command::Migrate => {
             let store = open().await?;
             tracing::info!(database = %store.describe(), "database is migrated");
@@ -289,13 +370,14 @@ async fn serve(
     listen: SocketAddr,
     with_dispatcher: bool,
     webhooks: WebhookArgs,
+    automations: AutomationArgs,
 ) -> anyhow::Result<()> {
     let policy = webhooks.policy()?;
-    let dispatcher = if with_dispatcher {
-        Some(Dispatcher::new(
-            store.clone(),
-            webhooks.dispatcher_config()?,
-        )?)
+    let background = if with_dispatcher {
+        Some((
+            Dispatcher::new(store.clone(), webhooks.dispatcher_config()?)?,
+            automations.config()?,
+        ))
     } else {
         None
     };
@@ -308,12 +390,11 @@ async fn serve(
         store.describe()
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = dispatcher.map(|d| {
-        let mut stopped = stopped.clone();
-        tokio::spawn(d.run(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }))
-    });
+    let tasks = background
+        .map(|(dispatcher, automations)| {
+            spawn_background(&store, dispatcher, automations, &stopped)
+        })
+        .unwrap_or_default();
     let result = waybill_server::serve(
         listener,
         AppState::new(store).with_url_policy(policy),
@@ -323,18 +404,31 @@ async fn serve(
         },
     )
     .await;
-    if let Some(task) = dispatcher
-        && let Err(e) = task.await
-    {
-        tracing::error!(error = %e, "the webhook dispatcher failed");
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a background task failed");
+        }
     }
     result
 }
 
-async fn worker(store: Arc<dyn Store>, webhooks: WebhookArgs) -> anyhow::Result<()> {
+async fn worker(
+    store: Arc<dyn Store>,
+    webhooks: WebhookArgs,
+    automations: AutomationArgs,
+) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(store.clone(), webhooks.dispatcher_config()?)?;
-    tracing::info!("webhook worker running with database {}", store.describe());
-    dispatcher.run(waybill_server::shutdown_signal()).await;
+    let automations = automations.config()?;
+    tracing::info!("worker running with database {}", store.describe());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = spawn_background(&store, dispatcher, automations, &stopped);
+    waybill_server::shutdown_signal().await;
+    let _ = stop.send(true);
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a background task failed");
+        }
+    }
     Ok(())
 }
 

@@ -5,9 +5,11 @@
 
 pub mod auth;
 pub mod automations;
+pub mod carriers;
 pub mod dialects;
 pub mod extract;
 pub mod health;
+pub mod inbound;
 pub mod openapi;
 pub mod problem;
 pub mod webhooks;
@@ -61,6 +63,7 @@ pub fn app(state: AppState) -> Router {
             dialects::fourthwall::routes().merge(dialects::fourthwall_webhooks::routes()),
         )
         .nest("/v1", dialects::orderprotection::routes())
+        .nest("/inbound", inbound::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -237,7 +237,11 @@ pub(crate) async fn create_fulfillment(
         .map_err(|e| AdmError::invalid(e.to_string()))?;
     let created = state
         .store
-        .create_fulfillment(&store_id, &order_ref, fulfillment)
+        .create_fulfillment(
+            &store_id,
+            &order_ref,
+            crate::carriers::normalize(fulfillment),
+        )
         .await?;
 
     // Several order lines may share a SKU; report units per SKU as requested.

@@ -242,7 +242,11 @@ pub(crate) async fn create_fulfillment(
             .map_err(|e| FourthwallError::invalid(e.to_string()))?;
     match state
         .store
-        .create_fulfillment(&store_id, &order_ref, fulfillment)
+        .create_fulfillment(
+            &store_id,
+            &order_ref,
+            crate::carriers::normalize(fulfillment),
+        )
         .await
     {
         Ok(created) => Ok((

@@ -488,7 +488,7 @@ pub(crate) async fn create_order(
     for f in planned {
         state
             .store
-            .create_fulfillment(&store_id, &order_ref, f)
+            .create_fulfillment(&store_id, &order_ref, crate::carriers::normalize(f))
             .await?;
     }
     Ok(ok(StatusCode::CREATED))
@@ -749,7 +749,11 @@ pub(crate) async fn create_fulfillment(
     // Posting a known sourceFulfillmentId again replaces that fulfillment.
     state
         .store
-        .upsert_fulfillment(&store_id, &OrderRef::new(source_order_id), new)
+        .upsert_fulfillment(
+            &store_id,
+            &OrderRef::new(source_order_id),
+            crate::carriers::normalize(new),
+        )
         .await?;
     Ok(ok(StatusCode::CREATED))
 }

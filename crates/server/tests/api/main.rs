@@ -6,6 +6,7 @@ mod common;
 
 mod adm;
 mod auth;
+mod automations;
 mod backend;
 mod concurrency;
 mod cross_dialect;

@@ -21,7 +21,7 @@ use crate::common::*;
 // ---------------------------------------------------------------- the receiver
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Answer {
+pub(crate) enum Answer {
     Ok,
     Status(u16),
     RetryAfter(u16, u32),
@@ -36,32 +36,34 @@ enum Answer {
 }
 
 #[derive(Debug, Clone)]
-struct Receipt {
-    at: Instant,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Receipt {
+    pub at: Instant,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
     /// Whether the receiver answered 2xx.
-    ok: bool,
+    pub ok: bool,
 }
 
 impl Receipt {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
-    fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or("")
     }
 }
 
 type Decide = Arc<dyn Fn(usize, &Value) -> Answer + Send + Sync>;
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub url: String,
     receipts: Arc<Mutex<Vec<Receipt>>>,
 }
 
 impl Receiver {
-    async fn start(decide: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static) -> Receiver {
+    pub async fn start(
+        decide: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static,
+    ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let receipts = Arc::new(Mutex::new(Vec::new()));
@@ -81,12 +83,12 @@ impl Receiver {
         Receiver { url, receipts }
     }
 
-    fn all(&self) -> Vec<Receipt> {
+    pub fn all(&self) -> Vec<Receipt> {
         self.receipts.lock().unwrap().clone()
     }
 
     /// Waits (bounded) until `done` holds for the receipts; panics with `what` otherwise.
-    async fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&[Receipt]) -> bool) {
+    pub async fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&[Receipt]) -> bool) {
         let deadline = Instant::now() + limit;
         loop {
             if done(&self.all()) {
@@ -203,7 +205,7 @@ async fn serve_connection(
 
 // ---------------------------------------------------------------- helpers
 
-fn test_config() -> DispatcherConfig {
+pub(crate) fn test_config() -> DispatcherConfig {
     let mut schedule = vec![Duration::ZERO, Duration::from_millis(10)];
     schedule.extend(std::iter::repeat_n(Duration::from_millis(30), 18));
     DispatcherConfig {
@@ -217,7 +219,7 @@ fn test_config() -> DispatcherConfig {
     }
 }
 
-fn start_dispatcher(
+pub(crate) fn start_dispatcher(
     store: Arc<dyn Store>,
     config: DispatcherConfig,
 ) -> tokio::task::JoinHandle<()> {
@@ -225,7 +227,7 @@ fn start_dispatcher(
     tokio::spawn(dispatcher.run(std::future::pending()))
 }
 
-async fn loopback_app() -> TestApp {
+pub(crate) async fn loopback_app() -> TestApp {
     TestApp::spawn_with(UrlPolicy::allow_all()).await
 }
 
@@ -252,7 +254,7 @@ fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
 }
 
 /// Verifies a Standard Webhooks signature the way a receiver would.
-fn verify_standard(secret: &str, r: &Receipt) {
+pub(crate) fn verify_standard(secret: &str, r: &Receipt) {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -990,7 +992,7 @@ async fn the_dispatcher_refuses_private_addresses_at_connect_time() {
 }
 
 /// A clock that runs with real time plus an offset the test moves.
-struct ShiftedClock(std::sync::atomic::AtomicI64);
+pub(crate) struct ShiftedClock(pub std::sync::atomic::AtomicI64);
 
 impl waybill_server::webhooks::Clock for ShiftedClock {
     fn now(&self) -> waybill_core::Timestamp {

@@ -3,6 +3,8 @@
 //! Order endpoints answer errors as `{"error": "<sentence>"}`; a secret used on another store's
 //! path is answered with problem JSON (403), as Redo documents.
 
+pub(crate) mod automations;
+pub(crate) mod lifecycle;
 pub(crate) mod types;
 pub(crate) mod webhooks;
 
@@ -27,14 +29,51 @@ use types::{
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/stores/{store_id}/orders", post(create_order))
+        .route(
+            "/stores/{store_id}/orders",
+            post(create_order).get(lifecycle::list_orders),
+        )
         .route(
             "/stores/{store_id}/orders/{order_id}",
             get(get_order).delete(delete_order),
         )
         .route(
             "/stores/{store_id}/orders/{order_id}/fulfillments",
-            post(create_fulfillment),
+            post(create_fulfillment).get(lifecycle::list_fulfillments),
+        )
+        .route(
+            "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}",
+            get(lifecycle::get_fulfillment),
+        )
+        .route(
+            "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}/cancel",
+            post(lifecycle::cancel_fulfillment),
+        )
+        .route(
+            "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}/tracking",
+            axum::routing::put(lifecycle::update_tracking),
+        )
+        .route(
+            "/stores/{store_id}/settings",
+            get(lifecycle::get_settings).put(lifecycle::update_settings),
+        )
+        .route(
+            "/stores/{store_id}/carriers/detect",
+            get(lifecycle::detect_carrier),
+        )
+        .route(
+            "/stores/{store_id}/automations",
+            get(automations::list_automations).post(automations::create_automation),
+        )
+        .route(
+            "/stores/{store_id}/automations/{automation_id}",
+            get(automations::get_automation)
+                .put(automations::update_automation)
+                .delete(automations::delete_automation),
+        )
+        .route(
+            "/stores/{store_id}/automations/{automation_id}/runs",
+            get(automations::list_runs),
         )
         .route(
             "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}/shipment-status",
@@ -271,7 +310,11 @@ pub(crate) async fn create_fulfillment(
     let fulfillment = request.into_domain()?;
     let created = state
         .store
-        .create_fulfillment(&store_id, &OrderRef::new(order_id), fulfillment)
+        .create_fulfillment(
+            &store_id,
+            &OrderRef::new(order_id),
+            crate::carriers::normalize(fulfillment),
+        )
         .await?;
     Ok(Json(FulfillmentResponse::new(&created)))
 }

@@ -416,6 +416,10 @@ pub struct FulfillmentJson {
     line_items: Vec<FulfillmentLineJson>,
     tracking_company: Option<String>,
     tracking_number: Option<String>,
+    /// Waybill extension: the first package's tracking page.
+    tracking_url: Option<String>,
+    /// Waybill extension: every parcel, each with its carrier, number and tracking page.
+    packages: Vec<PackageJson>,
     #[schema(value_type = String)]
     status: &'static str,
     estimated_delivery_date: Option<String>,
@@ -432,6 +436,14 @@ struct FulfillmentLineJson {
     product_id: String,
     variant_id: Option<String>,
     sku: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageJson {
+    carrier: Option<String>,
+    tracking_number: String,
+    tracking_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -464,6 +476,16 @@ impl From<&Fulfillment> for FulfillmentJson {
                 .collect(),
             tracking_company: package.and_then(|p| p.carrier.clone()),
             tracking_number: package.map(|p| p.tracking_number.clone()),
+            tracking_url: package.and_then(|p| p.tracking_url.clone()),
+            packages: f
+                .packages
+                .iter()
+                .map(|p| PackageJson {
+                    carrier: p.carrier.clone(),
+                    tracking_number: p.tracking_number.clone(),
+                    tracking_url: p.tracking_url.clone(),
+                })
+                .collect(),
             status: f.status.as_str(),
             estimated_delivery_date: f.estimated_delivery.map(format_date),
             delivered_at: f.delivered_at.map(format),

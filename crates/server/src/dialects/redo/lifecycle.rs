@@ -1,0 +1,527 @@
+//! The rest of a fulfillment's life, as Waybill extensions in Redo's style: list orders with
+//! filters and `X-Page-*` paging, list and get fulfillments, cancel one (its units return to the
+//! ledger), replace its tracking, a store's settings, and carrier detection.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use waybill_core::{OrderRef, OrderStatus, Package, StatusUpdate, time};
+use waybill_store::{OrderQuery, SettingsUpdate, StoreSettings};
+
+use super::types::{FulfillmentJson, FulfillmentResponse, OrderJson};
+use super::{Body, RedoError, RedoPath, RedoStore};
+use crate::AppState;
+
+fn bad(message: impl Into<String>) -> RedoError {
+    RedoError::plain(StatusCode::BAD_REQUEST, message)
+}
+
+/// Filters of the order listing.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderFilters {
+    /// Derived statuses, comma-separated (`SHIPPED,DELIVERED`).
+    #[serde(default)]
+    status: Option<String>,
+    /// The customer's email, matched case-insensitively.
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    created_after: Option<String>,
+    #[serde(default)]
+    created_before: Option<String>,
+    #[serde(default)]
+    updated_after: Option<String>,
+    #[serde(default)]
+    updated_before: Option<String>,
+}
+
+/// `{"orders": [...]}`, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderList {
+    orders: Vec<OrderJson>,
+}
+
+fn page_size(headers: &HeaderMap) -> Result<u32, RedoError> {
+    match headers.get("x-page-size") {
+        None => Ok(20),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| bad("X-Page-Size must be a whole number from 1 to 500")),
+    }
+}
+
+fn instant(field: &str, value: Option<String>) -> Result<Option<time::Timestamp>, RedoError> {
+    value
+        .map(|v| time::parse_datetime(field, &v))
+        .transpose()
+        .map_err(|e| bad(e.to_string()))
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/orders", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id"),
+        ("status" = Option<String>, Query, description = "Derived statuses, comma-separated"),
+        ("email" = Option<String>, Query, description = "Customer email"),
+        ("createdAfter" = Option<String>, Query, description = "RFC 3339"), ("createdBefore" = Option<String>, Query, description = "RFC 3339"),
+        ("updatedAfter" = Option<String>, Query, description = "RFC 3339"), ("updatedBefore" = Option<String>, Query, description = "RFC 3339"),
+        ("X-Page-Size" = Option<u32>, Header, description = "1-500, default 20"),
+        ("X-Page-Continue" = Option<String>, Header, description = "The X-Page-Next of the previous page")),
+    responses((status = 200, description = "A page of orders, oldest first; X-Page-Next names the next page when there is one", body = OrderList),
+        (status = 400, description = "Bad filter or paging header", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn list_orders(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    headers: HeaderMap,
+    filters: Result<Query<OrderFilters>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, RedoError> {
+    let Query(filters) = filters.map_err(|e| bad(e.body_text()))?;
+    let limit = page_size(&headers)?;
+    let after = match headers.get("x-page-continue") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| uuid::Uuid::parse_str(t.trim()).ok())
+                .ok_or_else(|| bad("X-Page-Continue must be the X-Page-Next of an earlier page"))?
+                .to_string(),
+        ),
+    };
+    let statuses = match filters.status.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                OrderStatus::parse(s).ok_or_else(|| {
+                    bad(format!(
+                        "status must list order statuses ({}); got '{s}'",
+                        OrderStatus::ALL.map(|s| s.as_str()).join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let query = OrderQuery {
+        email: filters.email.filter(|e| !e.trim().is_empty()),
+        created_after: instant("createdAfter", filters.created_after)?,
+        created_before: instant("createdBefore", filters.created_before)?,
+        updated_after: instant("updatedAfter", filters.updated_after)?,
+        updated_before: instant("updatedBefore", filters.updated_before)?,
+        statuses,
+        after,
+        offset: 0,
+        limit,
+    };
+    let page = state.store.list_orders(&store_id, query).await?;
+    let mut response = Json(OrderList {
+        orders: page.orders.iter().map(OrderJson::from).collect(),
+    })
+    .into_response();
+    if page.has_more
+        && let Some(last) = page.orders.last()
+        && let Ok(value) = HeaderValue::from_str(&last.id.to_string())
+    {
+        response.headers_mut().insert("x-page-next", value);
+    }
+    Ok(response)
+}
+
+/// `{"fulfillments": [...]}`, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FulfillmentList {
+    fulfillments: Vec<FulfillmentJson>,
+}
+
+/// `{"fulfillment": {...}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FulfillmentEnvelope {
+    fulfillment: FulfillmentJson,
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")),
+    responses((status = 200, description = "The order's fulfillments", body = FulfillmentList),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or order", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
+pub(crate) async fn list_fulfillments(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id)): RedoPath<(String, String)>,
+) -> Result<Json<FulfillmentList>, RedoError> {
+    let order = state
+        .store
+        .get_order(&store_id, &OrderRef::new(order_id))
+        .await?;
+    Ok(Json(FulfillmentList {
+        fulfillments: order
+            .fulfillments
+            .iter()
+            .map(FulfillmentJson::from)
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments/{fulfillmentId}", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
+    responses((status = 200, description = "The fulfillment with its tracking history", body = FulfillmentEnvelope),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store, order or fulfillment", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id))]
+pub(crate) async fn get_fulfillment(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id, fulfillment_id)): RedoPath<(String, String, String)>,
+) -> Result<Json<FulfillmentEnvelope>, RedoError> {
+    let order = state
+        .store
+        .get_order(&store_id, &OrderRef::new(order_id))
+        .await?;
+    let fulfillment = order
+        .fulfillments
+        .iter()
+        .find(|f| f.id == fulfillment_id)
+        .ok_or_else(|| {
+            RedoError::from(waybill_core::DomainError::FulfillmentNotFound(
+                fulfillment_id.clone(),
+            ))
+        })?;
+    Ok(Json(FulfillmentEnvelope {
+        fulfillment: FulfillmentJson::from(fulfillment),
+    }))
+}
+
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments/{fulfillmentId}/cancel", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
+    responses((status = 200, description = "Cancelled: status `cancelled`, its units back in the ledger", body = FulfillmentResponse),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store, order or fulfillment", body = crate::openapi::RedoErrorBody),
+        (status = 409, description = "Already delivered", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id))]
+pub(crate) async fn cancel_fulfillment(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id, fulfillment_id)): RedoPath<(String, String, String)>,
+) -> Result<Json<FulfillmentResponse>, RedoError> {
+    let cancelled = state
+        .store
+        .update_shipment_status(
+            &store_id,
+            &OrderRef::new(order_id),
+            &fulfillment_id,
+            StatusUpdate::cancel(),
+        )
+        .await?;
+    Ok(Json(FulfillmentResponse::new(&cancelled)))
+}
+
+/// `{"packages": [{carrier?, trackingNumber, trackingUrl?}]}`: the fulfillment's new parcels.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrackingRequest {
+    packages: Vec<PackageInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PackageInput {
+    #[serde(default)]
+    carrier: Option<String>,
+    tracking_number: String,
+    #[serde(default)]
+    tracking_url: Option<String>,
+}
+
+/// Most packages one fulfillment may have.
+const MAX_PACKAGES: usize = 50;
+
+#[utoipa::path(put, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments/{fulfillmentId}/tracking", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
+    request_body = TrackingRequest,
+    responses((status = 200, description = "Tracking replaced; carriers normalised, tracking URLs built", body = FulfillmentResponse),
+        (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store, order or fulfillment", body = crate::openapi::RedoErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id))]
+pub(crate) async fn update_tracking(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, order_id, fulfillment_id)): RedoPath<(String, String, String)>,
+    crate::extract::JsonBody(request, _): Body<TrackingRequest>,
+) -> Result<Json<FulfillmentResponse>, RedoError> {
+    if request.packages.len() > MAX_PACKAGES {
+        return Err(bad(format!(
+            "packages may list at most {MAX_PACKAGES} parcels"
+        )));
+    }
+    let mut packages = Vec::with_capacity(request.packages.len());
+    for (i, p) in request.packages.into_iter().enumerate() {
+        let number = p.tracking_number.trim();
+        if number.is_empty() || number.len() > 100 || number.chars().any(char::is_control) {
+            return Err(bad(format!(
+                "packages[{i}].trackingNumber must be 1 to 100 characters without control characters"
+            )));
+        }
+        let url = match p.tracking_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => match url::Url::parse(u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(u.to_owned()),
+                _ => {
+                    return Err(bad(format!(
+                        "packages[{i}].trackingUrl must be an http(s) URL"
+                    )));
+                }
+            },
+        };
+        packages.push(Package {
+            carrier: p
+                .carrier
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty()),
+            tracking_number: number.to_owned(),
+            tracking_url: url,
+        });
+    }
+    crate::carriers::normalize_packages(&mut packages);
+    let updated = state
+        .store
+        .update_tracking(
+            &store_id,
+            &OrderRef::new(order_id),
+            &fulfillment_id,
+            packages,
+        )
+        .await?;
+    Ok(Json(FulfillmentResponse::new(&updated)))
+}
+
+/// A store's settings.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsJson {
+    /// Hours without a tracking update before `stalled_in_transit` is raised (default 72).
+    stalled_after_hours: u64,
+    /// Whether an EasyPost webhook secret is set (the secret itself is never shown).
+    easypost_webhook_secret_set: bool,
+}
+
+impl From<&StoreSettings> for SettingsJson {
+    fn from(s: &StoreSettings) -> Self {
+        SettingsJson {
+            stalled_after_hours: s.stall_after.as_secs() / 3600,
+            easypost_webhook_secret_set: s.easypost_secret.is_some(),
+        }
+    }
+}
+
+/// `{"settings": {...}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsEnvelope {
+    settings: SettingsJson,
+}
+
+/// A change to the settings; fields left out keep their value. `easypostWebhookSecret: null`
+/// removes the secret.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsRequest {
+    #[serde(default)]
+    stalled_after_hours: Option<u64>,
+    #[serde(default, with = "serde_with_double_option")]
+    #[schema(value_type = Option<String>)]
+    easypost_webhook_secret: Option<Option<String>>,
+}
+
+/// Tells a field left out (`None`) from one sent as null (`Some(None)`).
+mod serde_with_double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(deserializer).map(Some)
+    }
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/settings", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id")),
+    responses((status = 200, description = "The store's settings", body = SettingsEnvelope),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+) -> Result<Json<SettingsEnvelope>, RedoError> {
+    let settings = state.store.store_settings(&store_id).await?;
+    Ok(Json(SettingsEnvelope {
+        settings: SettingsJson::from(&settings),
+    }))
+}
+
+#[utoipa::path(put, path = "/v2.2/stores/{storeId}/settings", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id")), request_body = SettingsRequest,
+    responses((status = 200, description = "The settings after the change", body = SettingsEnvelope),
+        (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id))]
+pub(crate) async fn update_settings(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    crate::extract::JsonBody(request, _): Body<SettingsRequest>,
+) -> Result<Json<SettingsEnvelope>, RedoError> {
+    let stall_after = match request.stalled_after_hours {
+        None => None,
+        Some(h @ 1..=8760) => Some(std::time::Duration::from_secs(h * 3600)),
+        Some(h) => {
+            return Err(bad(format!(
+                "stalledAfterHours must be from 1 to 8760; got {h}"
+            )));
+        }
+    };
+    let easypost_secret = match request.easypost_webhook_secret {
+        Some(Some(secret)) => {
+            let secret = secret.trim().to_owned();
+            if secret.is_empty() || secret.len() > 512 || secret.chars().any(char::is_control) {
+                return Err(bad(
+                    "easypostWebhookSecret must be 1 to 512 characters without control characters",
+                ));
+            }
+            Some(Some(secret))
+        }
+        other => other,
+    };
+    let settings = state
+        .store
+        .update_store_settings(
+            &store_id,
+            SettingsUpdate {
+                stall_after,
+                easypost_secret,
+            },
+        )
+        .await?;
+    Ok(Json(SettingsEnvelope {
+        settings: SettingsJson::from(&settings),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DetectQuery {
+    tracking_number: String,
+    /// Free-text carrier to normalise alongside.
+    #[serde(default)]
+    carrier: Option<String>,
+}
+
+/// A carrier's code and name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CarrierJson {
+    code: String,
+    name: String,
+}
+
+/// A carrier whose format and check digit accept the number.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateJson {
+    carrier: CarrierJson,
+    service: String,
+    tracking_url: String,
+    /// `check_digit`, `prefix` or `pattern`: how strongly the number points at the carrier.
+    evidence: String,
+}
+
+/// What a tracking number (and a free-text carrier) says.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectionJson {
+    tracking_number: String,
+    /// The carrier Waybill would record: the normalised free text, or the one carrier the
+    /// number points at; null when ambiguous or unknown.
+    carrier: Option<CarrierJson>,
+    tracking_url: Option<String>,
+    candidates: Vec<CandidateJson>,
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/carriers/detect", tag = "Waybill lifecycle",
+    params(("storeId" = String, Path, description = "Store id"),
+        ("trackingNumber" = String, Query, description = "The tracking number"),
+        ("carrier" = Option<String>, Query, description = "Free-text carrier, e.g. `U.P.S.`")),
+    responses((status = 200, description = "The detected carrier and every candidate", body = DetectionJson),
+        (status = 400, description = "Missing or bad tracking number", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn detect_carrier(
+    RedoStore(_): RedoStore,
+    query: Result<Query<DetectQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DetectionJson>, RedoError> {
+    let Query(query) = query.map_err(|e| bad(e.body_text()))?;
+    let number = query.tracking_number.trim();
+    if number.is_empty() || number.len() > 100 || number.chars().any(char::is_control) {
+        return Err(bad(
+            "trackingNumber must be 1 to 100 characters without control characters",
+        ));
+    }
+    let normalized = waybill_carriers::normalize_package(&Package {
+        carrier: query.carrier.filter(|c| !c.trim().is_empty()),
+        tracking_number: number.to_owned(),
+        tracking_url: None,
+    });
+    let carrier = normalized
+        .carrier_code
+        .and_then(waybill_carriers::carrier_by_code)
+        .map(|c| CarrierJson {
+            code: c.code.to_owned(),
+            name: c.name.to_owned(),
+        });
+    Ok(Json(DetectionJson {
+        tracking_number: number.to_owned(),
+        carrier,
+        tracking_url: normalized.package.tracking_url,
+        candidates: normalized
+            .candidates
+            .iter()
+            .map(|d| CandidateJson {
+                carrier: CarrierJson {
+                    code: d.carrier.code.to_owned(),
+                    name: d.carrier.name.to_owned(),
+                },
+                service: d.service.clone(),
+                tracking_url: d.tracking_url.clone(),
+                evidence: serde_json::to_value(d.evidence)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    }))
+}
