@@ -12,6 +12,7 @@ mod concurrency;
 mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
+mod lifecycle;
 mod limits;
 mod openapi;
 mod orderprotection;
