@@ -12,6 +12,7 @@ mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
 mod limits;
+mod observability;
 mod openapi;
 mod orderprotection;
 mod orders;

@@ -21,7 +21,7 @@ use crate::common::*;
 // ---------------------------------------------------------------- the receiver
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Answer {
+pub(crate) enum Answer {
     Ok,
     Status(u16),
     RetryAfter(u16, u32),
@@ -36,12 +36,12 @@ enum Answer {
 }
 
 #[derive(Debug, Clone)]
-struct Receipt {
+pub(crate) struct Receipt {
     at: Instant,
     headers: HashMap<String, String>,
     body: Vec<u8>,
     /// Whether the receiver answered 2xx.
-    ok: bool,
+    pub(crate) ok: bool,
 }
 
 impl Receipt {
@@ -55,13 +55,15 @@ impl Receipt {
 
 type Decide = Arc<dyn Fn(usize, &Value) -> Answer + Send + Sync>;
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     receipts: Arc<Mutex<Vec<Receipt>>>,
 }
 
 impl Receiver {
-    async fn start(decide: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static) -> Receiver {
+    pub(crate) async fn start(
+        decide: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static,
+    ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let receipts = Arc::new(Mutex::new(Vec::new()));
@@ -81,12 +83,17 @@ impl Receiver {
         Receiver { url, receipts }
     }
 
-    fn all(&self) -> Vec<Receipt> {
+    pub(crate) fn all(&self) -> Vec<Receipt> {
         self.receipts.lock().unwrap().clone()
     }
 
     /// Waits (bounded) until `done` holds for the receipts; panics with `what` otherwise.
-    async fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&[Receipt]) -> bool) {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&[Receipt]) -> bool,
+    ) {
         let deadline = Instant::now() + limit;
         loop {
             if done(&self.all()) {
@@ -203,7 +210,7 @@ async fn serve_connection(
 
 // ---------------------------------------------------------------- helpers
 
-fn test_config() -> DispatcherConfig {
+pub(crate) fn test_config() -> DispatcherConfig {
     let mut schedule = vec![Duration::ZERO, Duration::from_millis(10)];
     schedule.extend(std::iter::repeat_n(Duration::from_millis(30), 18));
     DispatcherConfig {
@@ -217,7 +224,7 @@ fn test_config() -> DispatcherConfig {
     }
 }
 
-fn start_dispatcher(
+pub(crate) fn start_dispatcher(
     store: Arc<dyn Store>,
     config: DispatcherConfig,
 ) -> tokio::task::JoinHandle<()> {
@@ -225,12 +232,17 @@ fn start_dispatcher(
     tokio::spawn(dispatcher.run(std::future::pending()))
 }
 
-async fn loopback_app() -> TestApp {
+pub(crate) async fn loopback_app() -> TestApp {
     TestApp::spawn_with(UrlPolicy::allow_all()).await
 }
 
 /// Creates a Redo webhook; returns its id and secret.
-async fn subscribe(app: &TestApp, t: &Tenant, url: &str, topic: &str) -> (String, String) {
+pub(crate) async fn subscribe(
+    app: &TestApp,
+    t: &Tenant,
+    url: &str,
+    topic: &str,
+) -> (String, String) {
     let (status, body) = app
         .post(
             t,
