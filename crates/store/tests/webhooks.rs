@@ -379,7 +379,10 @@ async fn backlog_counts_unfanned_events_then_open_deliveries() {
 
     let now = Utc::now();
     assert_eq!(
-        store.fan_out_webhook_events("deliveries", 100, now).await.unwrap(),
+        store
+            .fan_out_webhook_events("deliveries", 100, now)
+            .await
+            .unwrap(),
         3
     );
     let fanned = store.webhook_backlog("deliveries").await.unwrap();
@@ -392,7 +395,11 @@ async fn backlog_counts_unfanned_events_then_open_deliveries() {
     assert_eq!(claimed.len(), 3);
     // In flight still counts as open.
     assert_eq!(
-        store.webhook_backlog("deliveries").await.unwrap().open_deliveries,
+        store
+            .webhook_backlog("deliveries")
+            .await
+            .unwrap()
+            .open_deliveries,
         3
     );
     for d in &claimed[..2] {

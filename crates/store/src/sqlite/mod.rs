@@ -563,7 +563,8 @@ impl Store for SqliteStore {
 
     async fn webhook_backlog(&self, cursor: &str) -> StoreResult<crate::WebhookBacklog> {
         let cursor = cursor.to_owned();
-        self.read(move |conn| webhooks::backlog(conn, &cursor)).await
+        self.read(move |conn| webhooks::backlog(conn, &cursor))
+            .await
     }
 }
 
