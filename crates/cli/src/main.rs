@@ -2,118 +2,153 @@
 
 mod bench;
 mod bench_webhooks;
+mod config;
+mod import;
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use config::{Config, LogFormat};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 use waybill_server::AppState;
-use waybill_server::automations::{self, AutomationConfig, Mailer, SmtpConfig};
-use waybill_server::webhooks::dispatcher::{DEFAULT_SCHEDULE, parse_duration, parse_durations};
-use waybill_server::webhooks::{Dispatcher, DispatcherConfig, UrlPolicy};
+use waybill_server::automations;
+use waybill_server::webhooks::Dispatcher;
 use waybill_store::Store;
 
 #[derive(Parser)]
 #[command(
     name = "waybill",
     version,
-    about = "Self-hosted fulfillment and shipment tracking"
+    about = "Self-hosted fulfillment and shipment tracking",
+    after_help = "Settings come from defaults, then a TOML file (--config, WAYBILL_CONFIG or ./waybill.toml), then WAYBILL_* environment variables, then flags; see docs/OPERATIONS.md. `waybill config` prints the result."
 )]
 struct Cli {
+    /// TOML configuration file [env: WAYBILL_CONFIG] [default: ./waybill.toml if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (created or migrated on
-    /// first use).
-    #[arg(
-        long,
-        global = true,
-        env = "WAYBILL_DATABASE_URL",
-        default_value = "sqlite://waybill.db"
-    )]
-    database: String,
+    /// first use) [env: WAYBILL_DATABASE_URL] [default: sqlite://waybill.db]
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
 
-    /// PostgreSQL only: most connections this process holds open.
-    #[arg(
-        long,
-        global = true,
-        env = "WAYBILL_PG_POOL_SIZE",
-        default_value_t = 16
-    )]
-    pg_pool_size: usize,
+    /// PostgreSQL only: most connections this process holds open [env: WAYBILL_PG_POOL_SIZE]
+    /// [default: 16]
+    #[arg(long, global = true, value_name = "N")]
+    pg_pool_size: Option<String>,
 
-    /// PostgreSQL only: how long a request waits for a connection before it is answered 503
-    /// (milliseconds).
-    #[arg(
-        long,
-        global = true,
-        env = "WAYBILL_PG_ACQUIRE_TIMEOUT_MS",
-        default_value_t = 5000
-    )]
-    pg_acquire_timeout_ms: u64,
+    /// PostgreSQL only: how long a request waits for a connection before it is answered 503,
+    /// in milliseconds [env: WAYBILL_PG_ACQUIRE_TIMEOUT_MS] [default: 5000]
+    #[arg(long, global = true, value_name = "MS")]
+    pg_acquire_timeout_ms: Option<String>,
 
-    /// PostgreSQL only: the server-side limit on one statement (milliseconds).
-    #[arg(
-        long,
-        global = true,
-        env = "WAYBILL_PG_STATEMENT_TIMEOUT_MS",
-        default_value_t = 10000
-    )]
-    pg_statement_timeout_ms: u64,
+    /// PostgreSQL only: the server-side limit on one statement, in milliseconds
+    /// [env: WAYBILL_PG_STATEMENT_TIMEOUT_MS] [default: 10000]
+    #[arg(long, global = true, value_name = "MS")]
+    pg_statement_timeout_ms: Option<String>,
 
-    /// SQLite only: full (default; a commit survives power loss) or normal (faster; the last
-    /// commits may be lost on power loss, never on a crash of the process).
-    #[arg(long, global = true, env = "WAYBILL_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
-    sqlite_synchronous: SqliteSync,
+    /// SQLite only: full (a commit survives power loss) or normal (faster; the last commits
+    /// may be lost on power loss, never on a crash of the process)
+    /// [env: WAYBILL_SQLITE_SYNCHRONOUS] [default: full]
+    #[arg(long, global = true, value_name = "full|normal")]
+    sqlite_synchronous: Option<String>,
 
-    /// Log format on stderr.
-    #[arg(long, global = true, env = "WAYBILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
-    log_format: LogFormat,
+    /// Log format on stderr: pretty or json [env: WAYBILL_LOG_FORMAT] [default: pretty]
+    #[arg(long, global = true, value_name = "pretty|json")]
+    log_format: Option<String>,
 
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum SqliteSync {
-    Full,
-    Normal,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Pretty,
-    Json,
+impl Cli {
+    /// The settings given as flags, by setting name.
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        let mut flags: Vec<(&'static str, String)> = [
+            ("database_url", &self.database),
+            ("pg_pool_size", &self.pg_pool_size),
+            ("pg_acquire_timeout_ms", &self.pg_acquire_timeout_ms),
+            ("pg_statement_timeout_ms", &self.pg_statement_timeout_ms),
+            ("sqlite_synchronous", &self.sqlite_synchronous),
+            ("log_format", &self.log_format),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+        .collect();
+        match &self.command {
+            Command::Serve {
+                listen,
+                no_dispatcher,
+                dispatcher,
+                no_metrics,
+                shutdown,
+                webhooks,
+                automations,
+            } => {
+                if let Some(listen) = listen {
+                    flags.push(("listen", listen.clone()));
+                }
+                if let Some(dispatcher) = dispatcher {
+                    flags.push(("dispatcher", dispatcher.clone()));
+                }
+                if *no_dispatcher {
+                    flags.push(("dispatcher", "false".into()));
+                }
+                if *no_metrics {
+                    flags.push(("metrics", "false".into()));
+                }
+                shutdown.flags(&mut flags);
+                webhooks.flags(&mut flags);
+                automations.flags(&mut flags);
+            }
+            Command::Worker {
+                shutdown,
+                webhooks,
+                automations,
+            } => {
+                shutdown.flags(&mut flags);
+                webhooks.flags(&mut flags);
+                automations.flags(&mut flags);
+            }
+            _ => {}
+        }
+        flags
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "WAYBILL_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Do not run the webhook dispatcher in this process (run `waybill worker` instead).
+        /// Address to listen on [env: WAYBILL_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Do not run the webhook dispatcher in this process (run `waybill worker` instead)
+        /// [env: WAYBILL_DISPATCHER=false]
         #[arg(long)]
         no_dispatcher: bool,
         /// Run the webhook dispatcher in this process (`WAYBILL_DISPATCHER=false` turns it off).
-        #[arg(
-            long,
-            env = "WAYBILL_DISPATCHER",
-            default_value_t = true,
-            action = clap::ArgAction::Set,
-            hide = true
-        )]
-        dispatcher: bool,
+        #[arg(long, hide = true)]
+        dispatcher: Option<String>,
+        /// Do not serve GET /metrics [env: WAYBILL_METRICS=false]
+        #[arg(long)]
+        no_metrics: bool,
+        #[command(flatten)]
+        shutdown: ShutdownArgs,
         #[command(flatten)]
         webhooks: WebhookArgs,
         #[command(flatten)]
         automations: AutomationArgs,
     },
-    /// Run only the background work: webhook dispatcher, automation worker and time-event
-    /// scheduler (as many workers as wanted may share one database).
+    /// Run only the background work: the webhook dispatcher, the automation worker and the
+    /// time-event scheduler (as many workers as wanted may share one database).
     Worker {
+        #[command(flatten)]
+        shutdown: ShutdownArgs,
         #[command(flatten)]
         webhooks: WebhookArgs,
         #[command(flatten)]
@@ -121,6 +156,9 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the effective configuration (credentials redacted) with where each value came
+    /// from, as JSON, and exit.
+    Config,
     /// Manage stores.
     Stores {
         #[command(subcommand)]
@@ -131,6 +169,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Import data from files.
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
+    },
     /// Measure throughput and latency on a temporary SQLite database or a PostgreSQL schema
     /// (see docs/PERFORMANCE.md).
     Bench(bench::BenchArgs),
@@ -138,134 +181,106 @@ enum Command {
     BenchWebhooks(bench_webhooks::BenchWebhooksArgs),
 }
 
+/// How long a stopping process may take.
+#[derive(clap::Args, Clone)]
+struct ShutdownArgs {
+    /// After SIGTERM or SIGINT, seconds to let requests and webhook deliveries in flight
+    /// finish before exiting anyway [env: WAYBILL_SHUTDOWN_GRACE] [default: 20]
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_grace: Option<String>,
+}
+
+impl ShutdownArgs {
+    fn flags(&self, flags: &mut Vec<(&'static str, String)>) {
+        if let Some(grace) = &self.shutdown_grace {
+            flags.push(("shutdown_grace", grace.clone()));
+        }
+    }
+}
+
 /// Webhook settings, shared by `serve` and `worker`.
 #[derive(clap::Args, Clone)]
 struct WebhookArgs {
-    /// Let webhooks reach loopback, private, link-local and other special addresses.
-    #[arg(long, env = "WAYBILL_WEBHOOK_ALLOW_PRIVATE")]
+    /// Let webhooks reach loopback, private, link-local and other special addresses
+    /// [env: WAYBILL_WEBHOOK_ALLOW_PRIVATE]
+    #[arg(long)]
     webhook_allow_private: bool,
-    /// Comma-separated address ranges webhooks may reach although special (127.0.0.0/8,...).
-    #[arg(long, env = "WAYBILL_WEBHOOK_ALLOW_CIDRS", default_value = "")]
-    webhook_allow_cidrs: String,
-    /// A delivery not answered in full within this fails (e.g. 15s, 500ms).
-    #[arg(long, env = "WAYBILL_WEBHOOK_TIMEOUT", default_value = "15s")]
-    webhook_timeout: String,
-    /// Delay before each attempt; the count is the number of attempts.
-    #[arg(long, env = "WAYBILL_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
-    webhook_retry_schedule: String,
-    /// Each retry delay is stretched by a random fraction up to this (0 to 1).
-    #[arg(long, env = "WAYBILL_WEBHOOK_RETRY_JITTER", default_value_t = 0.1)]
-    webhook_retry_jitter: f64,
-    /// Deliveries in flight at once, across orders.
-    #[arg(long, env = "WAYBILL_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 32)]
-    webhook_max_in_flight: usize,
-    /// How long a claimed delivery is reserved for its worker; must exceed the timeout.
-    #[arg(long, env = "WAYBILL_WEBHOOK_LEASE", default_value = "60s")]
-    webhook_lease: String,
-}
-
-impl WebhookArgs {
-    fn policy(&self) -> anyhow::Result<UrlPolicy> {
-        UrlPolicy::new(self.webhook_allow_private, &self.webhook_allow_cidrs)
-            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_ALLOW_CIDRS: {e}"))
-    }
-
-    fn dispatcher_config(&self) -> anyhow::Result<DispatcherConfig> {
-        let timeout = parse_duration(&self.webhook_timeout)
-            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_TIMEOUT: {e}"))?;
-        let lease = parse_duration(&self.webhook_lease)
-            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_LEASE: {e}"))?;
-        let schedule = parse_durations(&self.webhook_retry_schedule)
-            .map_err(|e| anyhow::anyhow!("WAYBILL_WEBHOOK_RETRY_SCHEDULE: {e}"))?;
-        if timeout.is_zero() || lease <= timeout {
-            bail!("the webhook lease must be longer than the (non-zero) webhook timeout");
-        }
-        if !(0.0..=1.0).contains(&self.webhook_retry_jitter) {
-            bail!("WAYBILL_WEBHOOK_RETRY_JITTER must be between 0 and 1");
-        }
-        if self.webhook_max_in_flight == 0 {
-            bail!("WAYBILL_WEBHOOK_MAX_IN_FLIGHT must be positive");
-        }
-        Ok(DispatcherConfig {
-            schedule,
-            jitter: self.webhook_retry_jitter,
-            timeout,
-            lease,
-            max_in_flight: self.webhook_max_in_flight,
-            policy: Arc::new(self.policy()?),
-            ..DispatcherConfig::default()
-        })
-    }
+    /// Comma-separated address ranges webhooks may reach although special (127.0.0.0/8,...)
+    /// [env: WAYBILL_WEBHOOK_ALLOW_CIDRS]
+    #[arg(long, value_name = "CIDRS")]
+    webhook_allow_cidrs: Option<String>,
+    /// A delivery not answered in full within this fails (e.g. 15s, 500ms)
+    /// [env: WAYBILL_WEBHOOK_TIMEOUT] [default: 15s]
+    #[arg(long, value_name = "DURATION")]
+    webhook_timeout: Option<String>,
+    /// Delay before each attempt; the count is the number of attempts
+    /// [env: WAYBILL_WEBHOOK_RETRY_SCHEDULE] [default: 0s,5s,5m,30m,2h,5h,10h,10h]
+    #[arg(long, value_name = "DURATIONS")]
+    webhook_retry_schedule: Option<String>,
+    /// Each retry delay is stretched by a random fraction up to this (0 to 1)
+    /// [env: WAYBILL_WEBHOOK_RETRY_JITTER] [default: 0.1]
+    #[arg(long, value_name = "FRACTION")]
+    webhook_retry_jitter: Option<String>,
+    /// Deliveries in flight at once, across orders [env: WAYBILL_WEBHOOK_MAX_IN_FLIGHT]
+    /// [default: 32]
+    #[arg(long, value_name = "N")]
+    webhook_max_in_flight: Option<String>,
+    /// How long a claimed delivery is reserved for its worker; must exceed the timeout
+    /// [env: WAYBILL_WEBHOOK_LEASE] [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    webhook_lease: Option<String>,
 }
 
 /// Automation settings, shared by `serve` and `worker`.
 #[derive(clap::Args, Clone)]
 struct AutomationArgs {
-    /// SMTP server for email automations: smtp://[user:pass@]host[:port][?tls=required]
-    /// (STARTTLS) or smtps://… (TLS); unset: email automations fail with a clear error.
-    #[arg(long, env = "WAYBILL_SMTP_URL", hide_env_values = true)]
+    /// SMTP server for email automations: smtp://[user:pass@]host[:port] (add ?tls=required
+    /// for STARTTLS) or smtps://… (TLS); unset, email automations fail with a clear reason
+    /// [env: WAYBILL_SMTP_URL]
+    #[arg(long, value_name = "URL")]
     smtp_url: Option<String>,
-    /// The sender of automation emails, e.g. "Shop <orders@shop.example>".
-    #[arg(
-        long,
-        env = "WAYBILL_SMTP_FROM",
-        default_value = "Waybill <waybill@localhost>"
-    )]
-    smtp_from: String,
-    /// How often to look for stalled and delayed shipments.
-    #[arg(long, env = "WAYBILL_SCHEDULER_INTERVAL", default_value = "60s")]
-    scheduler_interval: String,
+    /// The sender of automation emails, e.g. "Shop <orders@shop.example>"
+    /// [env: WAYBILL_SMTP_FROM] [default: Waybill <waybill@localhost>]
+    #[arg(long, value_name = "MAILBOX")]
+    smtp_from: Option<String>,
+    /// How often to look for stalled and delayed shipments
+    /// [env: WAYBILL_SCHEDULER_INTERVAL] [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    scheduler_interval: Option<String>,
 }
 
 impl AutomationArgs {
-    fn config(&self) -> anyhow::Result<AutomationConfig> {
-        let scheduler_interval = parse_duration(&self.scheduler_interval)
-            .map_err(|e| anyhow::anyhow!("WAYBILL_SCHEDULER_INTERVAL: {e}"))?;
-        if scheduler_interval.is_zero() {
-            bail!("WAYBILL_SCHEDULER_INTERVAL must be positive");
+    fn flags(&self, flags: &mut Vec<(&'static str, String)>) {
+        for (name, value) in [
+            ("smtp_url", &self.smtp_url),
+            ("smtp_from", &self.smtp_from),
+            ("scheduler_interval", &self.scheduler_interval),
+        ] {
+            if let Some(value) = value {
+                flags.push((name, value.clone()));
+            }
         }
-        let mailer = match &self.smtp_url {
-            Some(url) if !url.trim().is_empty() => Some(Arc::new(Mailer::new(&SmtpConfig {
-                url: url.trim().to_owned(),
-                from: self.smtp_from.clone(),
-            })?)),
-            _ => None,
-        };
-        Ok(AutomationConfig {
-            mailer,
-            scheduler_interval,
-            ..AutomationConfig::default()
-        })
     }
 }
 
-/// Runs the background work (dispatcher, automation worker, scheduler) until `stopped` turns
-/// true.
-fn spawn_background(
-    store: &Arc<dyn Store>,
-    dispatcher: Dispatcher,
-    automations: AutomationConfig,
-    stopped: &tokio::sync::watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let until_stopped = || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
+impl WebhookArgs {
+    fn flags(&self, flags: &mut Vec<(&'static str, String)>) {
+        if self.webhook_allow_private {
+            flags.push(("webhook_allow_private", "true".into()));
         }
-    };
-    vec![
-        tokio::spawn(dispatcher.run(until_stopped())),
-        tokio::spawn(automations::run_worker(
-            store.clone(),
-            automations.clone(),
-            until_stopped(),
-        )),
-        tokio::spawn(automations::run_scheduler(
-            store.clone(),
-            automations,
-            until_stopped(),
-        )),
-    ]
+        for (name, value) in [
+            ("webhook_allow_cidrs", &self.webhook_allow_cidrs),
+            ("webhook_timeout", &self.webhook_timeout),
+            ("webhook_retry_schedule", &self.webhook_retry_schedule),
+            ("webhook_retry_jitter", &self.webhook_retry_jitter),
+            ("webhook_max_in_flight", &self.webhook_max_in_flight),
+            ("webhook_lease", &self.webhook_lease),
+        ] {
+            if let Some(value) = value {
+                flags.push((name, value.clone()));
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -295,13 +310,11 @@ enum KeysCommand {
     Revoke { key_id: String },
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("WAYBILL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,tokio_postgres=warn"));
+fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(EnvFilter::new(&config.log_filter))
         .with_writer(std::io::stderr);
-    match format {
+    match config.log_format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
@@ -310,126 +323,200 @@ fn init_logging(format: LogFormat) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let database = cli.database;
-    let options = waybill_store::OpenOptions {
-        postgres: waybill_store::postgres::PgOptions {
-            pool_size: cli.pg_pool_size.max(1),
-            acquire_timeout: Duration::from_millis(cli.pg_acquire_timeout_ms.max(1)),
-            statement_timeout: Duration::from_millis(cli.pg_statement_timeout_ms.max(1)),
-            ..Default::default()
-        },
-        sqlite: waybill_store::sqlite::SqliteOptions {
-            synchronous: match cli.sqlite_synchronous {
-                SqliteSync::Full => waybill_store::sqlite::Synchronous::Full,
-                SqliteSync::Normal => waybill_store::sqlite::Synchronous::Normal,
-            },
-            ..Default::default()
-        },
-    };
+    let config = Config::load(cli.config.as_deref(), &cli.flags())?;
+    init_logging(&config);
+    if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
+        tracing::info!(config = %config.summary(), "effective configuration");
+    } else {
+        tracing::debug!(config = %config.summary(), "effective configuration");
+    }
     let open = || async {
-        waybill_store::open_with(&database, &options)
+        waybill_store::open_with(&config.database_url, &config.store)
             .await
-            .with_context(|| format!("opening {}", waybill_store::redact_url(&database)))
+            .with_context(|| {
+                format!(
+                    "opening {}",
+                    waybill_store::redact_url(&config.database_url)
+                )
+            })
     };
     match cli.command {
-        Command::Serve {
-            listen,
-            no_dispatcher,
-            dispatcher,
-            webhooks,
-            automations,
-        } => {
-            serve(
-                open().await?,
-                listen,
-                dispatcher && !no_dispatcher,
-                webhooks,
-                automations,
-            )
-            .await
-        }
-        Command::Worker {
-            webhooks,
-            automations,
-        } => worker(open().await?, webhooks, automations).await,
+        Command::Serve { .. } => serve(open().await?, &config).await,
+        Command::Worker { .. } => worker(open().await?, &config).await,
         Command::Migrate => {
             let store = open().await?;
             tracing::info!(database = %store.describe(), "database is migrated");
             Ok(())
         }
+        Command::Config => {
+            println!("{}", config.describe());
+            Ok(())
+        }
         Command::Stores { command } => stores(open().await?, command).await,
         Command::Keys { command } => keys(open().await?, command).await,
+        Command::Import { command } => import::run(open().await?, command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchWebhooks(args) => bench_webhooks::run(args).await,
     }
 }
 
-async fn serve(
-    store: Arc<dyn Store>,
-    listen: SocketAddr,
-    with_dispatcher: bool,
-    webhooks: WebhookArgs,
-    automations: AutomationArgs,
-) -> anyhow::Result<()> {
-    let policy = webhooks.policy()?;
-    let background = if with_dispatcher {
-        Some((
-            Dispatcher::new(store.clone(), webhooks.dispatcher_config()?)?,
-            automations.config()?,
-        ))
+/// When the shutdown signal arrived, once it has.
+type Stopping = tokio::sync::watch::Receiver<Option<Instant>>;
+
+/// Listens for SIGTERM or SIGINT and reports the moment to every receiver.
+fn stop_on_signal() -> Stopping {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        waybill_server::shutdown_signal().await;
+        let _ = tx.send(Some(Instant::now()));
+    });
+    rx
+}
+
+/// Resolves once the shutdown signal has arrived; returns its moment.
+async fn stopped(mut stopping: Stopping) -> Instant {
+    let at = match stopping.wait_for(Option::is_some).await {
+        Ok(at) => *at,
+        // The signal task is gone without a signal: never stop because of it.
+        Err(_) => None,
+    };
+    match at {
+        Some(at) => at,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`stopped`] for futures that only need the moment to pass.
+async fn stop_requested(stopping: Stopping) {
+    stopped(stopping).await;
+}
+
+/// Waits for the dispatcher task until the grace after the signal ends, then abandons it
+/// (its deliveries' leases expire and another worker sends them).
+async fn finish_dispatcher(task: tokio::task::JoinHandle<()>, deadline: Instant) {
+    let abort = task.abort_handle();
+    match tokio::time::timeout_at(deadline.into(), task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the webhook dispatcher failed"),
+        Err(_) => {
+            abort.abort();
+            tracing::warn!(
+                "the webhook dispatcher did not stop within the shutdown grace; its deliveries in flight will be sent again after their lease"
+            );
+        }
+    }
+}
+
+async fn serve(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<()> {
+    let dispatcher = if config.dispatcher {
+        Some(Dispatcher::new(store.clone(), config.webhooks.clone())?)
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("binding {listen}"))?;
+        .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(
         "listening on http://{addr} with database {}",
         store.describe()
     );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let tasks = background
-        .map(|(dispatcher, automations)| {
-            spawn_background(&store, dispatcher, automations, &stopped)
-        })
-        .unwrap_or_default();
-    let result = waybill_server::serve(
-        listener,
-        AppState::new(store).with_url_policy(policy),
+    let stopping = stop_on_signal();
+    let dispatcher = dispatcher.map(|d| tokio::spawn(d.run(stop_requested(stopping.clone()))));
+    let automations = if config.dispatcher {
+        spawn_automations(&store, config, &stopping)
+    } else {
+        Vec::new()
+    };
+    let state = AppState::new(store)
+        .with_url_policy(config.url_policy.clone())
+        .with_metrics(config.metrics);
+    let grace = config.shutdown_grace;
+    let server = waybill_server::serve(listener, state, {
+        let stopping = stopping.clone();
         async move {
-            waybill_server::shutdown_signal().await;
-            let _ = stop.send(true);
-        },
-    )
-    .await;
-    for task in tasks {
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "a background task failed");
+            stopped(stopping).await;
+            tracing::info!(
+                grace_seconds = grace.as_secs(),
+                "shutting down: no new connections; finishing requests and webhook deliveries in flight"
+            );
         }
+    });
+    let grace_over = {
+        let stopping = stopping.clone();
+        async move {
+            let deadline = stopped(stopping).await + grace;
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    };
+    let result = tokio::select! {
+        result = server => result,
+        () = grace_over => {
+            tracing::warn!("requests still in flight at the end of the shutdown grace; exiting anyway");
+            Ok(())
+        }
+    };
+    // If the server failed on its own, stop the background tasks too.
+    let deadline = match *stopping.borrow() {
+        Some(at) => at + grace,
+        None => Instant::now(),
+    };
+    if let Some(task) = dispatcher {
+        finish_dispatcher(task, deadline).await;
+    }
+    finish_automations(automations, deadline).await;
+    if result.is_ok() {
+        tracing::info!("stopped");
     }
     result
 }
 
-async fn worker(
-    store: Arc<dyn Store>,
-    webhooks: WebhookArgs,
-    automations: AutomationArgs,
-) -> anyhow::Result<()> {
-    let dispatcher = Dispatcher::new(store.clone(), webhooks.dispatcher_config()?)?;
-    let automations = automations.config()?;
+async fn worker(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<()> {
+    let dispatcher = Dispatcher::new(store.clone(), config.webhooks.clone())?;
     tracing::info!("worker running with database {}", store.describe());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let tasks = spawn_background(&store, dispatcher, automations, &stopped);
-    waybill_server::shutdown_signal().await;
-    let _ = stop.send(true);
+    let stopping = stop_on_signal();
+    let task = tokio::spawn(dispatcher.run(stop_requested(stopping.clone())));
+    let automations = spawn_automations(&store, config, &stopping);
+    let deadline = stopped(stopping).await + config.shutdown_grace;
+    finish_dispatcher(task, deadline).await;
+    finish_automations(automations, deadline).await;
+    Ok(())
+}
+
+/// Starts the automation worker and the time-event scheduler; both stop at the signal.
+fn spawn_automations(
+    store: &Arc<dyn Store>,
+    config: &Config,
+    stopping: &Stopping,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(automations::run_worker(
+            store.clone(),
+            config.automations.clone(),
+            stop_requested(stopping.clone()),
+        )),
+        tokio::spawn(automations::run_scheduler(
+            store.clone(),
+            config.automations.clone(),
+            stop_requested(stopping.clone()),
+        )),
+    ]
+}
+
+/// Waits for the automation tasks until `deadline`, then abandons them (a run in hand keeps
+/// its lease and is claimed again later).
+async fn finish_automations(tasks: Vec<tokio::task::JoinHandle<()>>, deadline: Instant) {
     for task in tasks {
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "a background task failed");
+        let abort = task.abort_handle();
+        match tokio::time::timeout_at(deadline.into(), task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "an automation task failed"),
+            Err(_) => {
+                abort.abort();
+                tracing::warn!("an automation task did not stop within the shutdown grace");
+            }
         }
     }
-    Ok(())
 }
 
 async fn stores(store: Arc<dyn Store>, command: StoresCommand) -> anyhow::Result<()> {

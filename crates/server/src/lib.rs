@@ -9,9 +9,12 @@ pub mod carriers;
 pub mod dialects;
 pub mod extract;
 pub mod health;
+pub mod import;
 pub mod inbound;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod request_id;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -22,6 +25,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use waybill_store::Store;
 
@@ -34,6 +38,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Which callback addresses webhook registration accepts (strict by default).
     pub url_policy: Arc<webhooks::UrlPolicy>,
+    /// Whether `GET /metrics` is served.
+    pub metrics: bool,
 }
 
 impl AppState {
@@ -41,12 +47,19 @@ impl AppState {
         AppState {
             store,
             url_policy: Arc::new(webhooks::UrlPolicy::default()),
+            metrics: true,
         }
     }
 
     /// Replaces the webhook URL policy (for example to allow loopback receivers).
     pub fn with_url_policy(mut self, policy: webhooks::UrlPolicy) -> Self {
         self.url_policy = Arc::new(policy);
+        self
+    }
+
+    /// Serves `GET /metrics` or not (on by default).
+    pub fn with_metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
         self
     }
 }
@@ -56,6 +69,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
+        .merge(metrics::routes(state.metrics))
         .nest("/v2.2", dialects::redo::routes())
         .nest("/adm", dialects::adm::routes())
         .nest(
@@ -67,7 +81,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -31,8 +31,8 @@ pub use automations::{
 pub use secrets::NewApiKey;
 pub use webhooks::{
     AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord,
-    DeliveryResult, NewWebhook, OutboxEvent, WebhookFlavor, WebhookHealth, WebhookRecord,
-    WebhookUpdate,
+    DeliveryResult, NewWebhook, OutboxEvent, WebhookBacklog, WebhookFlavor, WebhookHealth,
+    WebhookRecord, WebhookUpdate,
 };
 
 /// What can go wrong in a store call.
@@ -363,6 +363,10 @@ pub trait Store: Send + Sync + 'static {
     /// The latest payload rendered for the order by a Redo subscription, other than for
     /// `order.deleted`: the order's last known snapshot once the order is gone.
     async fn last_order_payload(&self, order_id: &str) -> StoreResult<Option<String>>;
+    /// How much webhook work is waiting, across all stores: outbox events past the named
+    /// fan-out cursor (PostgreSQL: not marked fanned out) and deliveries pending or in flight.
+    /// Two index-only counts, read for `/metrics`.
+    async fn webhook_backlog(&self, cursor: &str) -> StoreResult<WebhookBacklog>;
 }
 
 /// Options for whichever backend a URL selects.

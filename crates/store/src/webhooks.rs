@@ -215,6 +215,15 @@ pub struct AttemptQuery {
     pub limit: u32,
 }
 
+/// Work the dispatchers have not finished, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookBacklog {
+    /// Outbox events not yet fanned out into deliveries.
+    pub unfanned_events: u64,
+    /// Deliveries still to be sent: pending (perhaps waiting for a retry) or in flight.
+    pub open_deliveries: u64,
+}
+
 /// A delivery's state, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRecord {

@@ -347,3 +347,65 @@ async fn fan_out_claim_lease_retry_fail_disable() {
         .unwrap();
     assert_eq!((s1.as_str(), s2.as_str()), ("first", "first"));
 }
+
+/// `webhook_backlog` counts outbox events until they are fanned out, then open deliveries
+/// until they are delivered.
+#[tokio::test]
+async fn backlog_counts_unfanned_events_then_open_deliveries() {
+    let db = TestDatabase::new().await.unwrap();
+    let store: Arc<dyn Store> = db.open().await.unwrap();
+    let (shop, _) = store.create_store("s").await.unwrap();
+    store
+        .create_webhook(
+            &shop.id,
+            NewWebhook {
+                flavor: WebhookFlavor::Redo,
+                url: "http://example.com/h".into(),
+                topics: vec!["order".into()],
+                external_id: None,
+                bearer_token: None,
+                secret: "whsec_AAAA".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let empty = store.webhook_backlog("deliveries").await.unwrap();
+    assert_eq!((empty.unfanned_events, empty.open_deliveries), (0, 0));
+    for id in ["B-1", "B-2", "B-3"] {
+        store.create_order(&shop.id, order(id)).await.unwrap();
+    }
+    let before = store.webhook_backlog("deliveries").await.unwrap();
+    assert_eq!((before.unfanned_events, before.open_deliveries), (3, 0));
+
+    let now = Utc::now();
+    assert_eq!(
+        store
+            .fan_out_webhook_events("deliveries", 100, now)
+            .await
+            .unwrap(),
+        3
+    );
+    let fanned = store.webhook_backlog("deliveries").await.unwrap();
+    assert_eq!((fanned.unfanned_events, fanned.open_deliveries), (0, 3));
+
+    let claimed = store
+        .claim_webhook_deliveries(now, 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    // In flight still counts as open.
+    assert_eq!(
+        store
+            .webhook_backlog("deliveries")
+            .await
+            .unwrap()
+            .open_deliveries,
+        3
+    );
+    for d in &claimed[..2] {
+        let done = result(d, DeliveryNext::Delivered, WebhookHealth::Healthy);
+        assert!(store.finish_webhook_delivery(done, now).await.unwrap());
+    }
+    let after = store.webhook_backlog("deliveries").await.unwrap();
+    assert_eq!((after.unfanned_events, after.open_deliveries), (0, 1));
+}

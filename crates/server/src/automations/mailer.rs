@@ -74,3 +74,10 @@ impl Mailer {
         }
     }
 }
+
+/// Checks a sender such as `Shop <orders@shop.example>`.
+pub fn check_mailbox(text: &str) -> Result<(), String> {
+    text.parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|e| format!("not a mailbox such as 'Shop <orders@shop.example>': {e}"))
+}

@@ -102,6 +102,7 @@ pub async fn run_due(store: &dyn Store, config: &AutomationConfig) -> Result<usi
             RunOutcome::Failed { .. } => "failed",
         };
         tracing::info!(run = id, automation = %run.automation.id, action, result, "automation run");
+        crate::metrics::automation_run(action, result);
         if let Err(e) = store
             .finish_automation_run(id, claim, outcome, config.clock.now())
             .await

@@ -104,6 +104,9 @@ pub struct DispatcherConfig {
     pub cursor: String,
     pub policy: Arc<UrlPolicy>,
     pub clock: Arc<dyn Clock>,
+    /// After shutdown, how long deliveries in flight may take to finish (never more than the
+    /// timeout, after which they fail anyway). Whatever is left then is abandoned to its lease.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -121,6 +124,7 @@ impl Default for DispatcherConfig {
             cursor: "deliveries".into(),
             policy: Arc::new(UrlPolicy::default()),
             clock: Arc::new(SystemClock),
+            shutdown_grace: crate::SHUTDOWN_GRACE,
         }
     }
 }
@@ -164,8 +168,8 @@ impl Dispatcher {
         })
     }
 
-    /// Runs until `shutdown` resolves, then waits (at most the timeout) for deliveries in
-    /// flight. Dropping the returned future (aborting its task) stops every delivery at once;
+    /// Runs until `shutdown` resolves, then claims nothing more and waits (at most the timeout
+    /// and the shutdown grace) for deliveries in flight, which record their outcome as usual. Dropping the returned future (aborting its task) stops every delivery at once;
     /// their leases then expire and another worker takes them over.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let shared = self.shared;
@@ -227,6 +231,10 @@ impl Dispatcher {
                 }
             }
             if busy && tasks.len() < config.max_in_flight {
+                // Busy rounds skip the wait below, so look for the shutdown here too.
+                if futures_util::FutureExt::now_or_never(&mut shutdown).is_some() {
+                    break;
+                }
                 continue;
             }
             tokio::select! {
@@ -236,14 +244,24 @@ impl Dispatcher {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
-        let grace = config.timeout + Duration::from_secs(1);
+        let grace = config
+            .shutdown_grace
+            .min(config.timeout + Duration::from_secs(1));
+        if !tasks.is_empty() {
+            tracing::info!(
+                in_flight = tasks.len(),
+                "webhook dispatcher stopping: finishing deliveries in flight"
+            );
+        }
         if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
             .await
             .is_err()
         {
             tracing::warn!(
-                "webhook deliveries still in flight at shutdown; their leases will expire"
+                abandoned = tasks.len(),
+                "webhook deliveries still in flight at the end of the shutdown grace; their leases will expire and another worker will send them"
             );
+            tasks.abort_all();
         }
         tracing::info!("webhook dispatcher stopped");
     }
@@ -292,6 +310,7 @@ async fn deliver(shared: &Shared, d: ClaimedDelivery) {
         (WebhookFlavor::Redo | WebhookFlavor::Automation, Some(code)) => (200..300).contains(&code),
         (_, None) => false,
     };
+    crate::metrics::webhook_attempt(d.webhook.flavor.as_str(), !success);
     let (next, health) = if success {
         (DeliveryNext::Delivered, WebhookHealth::Healthy)
     } else if outcome.status == Some(410) {

@@ -14,6 +14,7 @@ mod fourthwall;
 mod fulfillments;
 mod lifecycle;
 mod limits;
+mod observability;
 mod openapi;
 mod orderprotection;
 mod orders;

@@ -232,7 +232,12 @@ pub(crate) async fn loopback_app() -> TestApp {
 }
 
 /// Creates a Redo webhook; returns its id and secret.
-async fn subscribe(app: &TestApp, t: &Tenant, url: &str, topic: &str) -> (String, String) {
+pub(crate) async fn subscribe(
+    app: &TestApp,
+    t: &Tenant,
+    url: &str,
+    topic: &str,
+) -> (String, String) {
     let (status, body) = app
         .post(
             t,
@@ -991,6 +996,20 @@ async fn the_dispatcher_refuses_private_addresses_at_connect_time() {
     assert!(receiver.all().is_empty());
 }
 
+/// Waits (bounded) until the webhook's delivery log holds `n` attempts.
+async fn attempts_logged(app: &TestApp, t: &Tenant, id: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = app.get(t, &format!("/webhooks/{id}/deliveries")).await;
+        let logged = body["deliveries"].as_array().map_or(0, Vec::len);
+        if logged >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{logged} of {n} attempts logged: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A clock that runs with real time plus an offset the test moves.
 pub(crate) struct ShiftedClock(pub std::sync::atomic::AtomicI64);
 
@@ -1022,6 +1041,9 @@ async fn a_subscription_failing_for_five_days_is_disabled() {
             r.len() == 1
         })
         .await;
+    // The clock may move only once the dispatcher has recorded the attempt (the receiver sees
+    // it first): an attempt recorded after the jump would be rescheduled from the new time.
+    attempts_logged(&app, &t, &id, 1).await;
     // Two hours later: due again, fails again, but the subscription has failed for only 2 h.
     clock.0.store(2 * 3_600_000, Ordering::SeqCst);
     receiver
@@ -1029,6 +1051,7 @@ async fn a_subscription_failing_for_five_days_is_disabled() {
             r.len() == 2
         })
         .await;
+    attempts_logged(&app, &t, &id, 2).await;
     let (_, body) = app.get(&t, &format!("/webhooks/{id}")).await;
     assert_eq!(body["webhook"]["enabled"], true, "{body}");
     // Five days and a bit after the first failure: the next failure disables it.

@@ -936,6 +936,12 @@ impl Store for PgStore {
             webhooks::last_order_payload(&tx, order_id)
         })
     }
+
+    async fn webhook_backlog(&self, _cursor: &str) -> StoreResult<crate::WebhookBacklog> {
+        read_tx!(self, "measuring the webhook backlog", |tx| {
+            webhooks::backlog(&tx)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -735,3 +735,21 @@ pub(super) async fn last_order_payload(
     .await?
     .map(|r| r.get(0)))
 }
+
+/// Outbox events not marked fanned out and open deliveries (see `Store::webhook_backlog`;
+/// PostgreSQL has no cursor, so its name is not needed). Both counts read partial indexes.
+pub(super) async fn backlog(tx: &Transaction<'_>) -> PgResult<crate::WebhookBacklog> {
+    let row = query_one(
+        tx,
+        "measuring the webhook backlog",
+        "SELECT (SELECT count(*) FROM outbox WHERE NOT fanned_out),
+                (SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'in_flight'))",
+        &[],
+    )
+    .await?;
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    Ok(crate::WebhookBacklog {
+        unfanned_events: count(0),
+        open_deliveries: count(1),
+    })
+}

@@ -711,6 +711,12 @@ impl Store for SqliteStore {
         self.read(move |conn| webhooks::last_order_payload(conn, &order_id))
             .await
     }
+
+    async fn webhook_backlog(&self, cursor: &str) -> StoreResult<crate::WebhookBacklog> {
+        let cursor = cursor.to_owned();
+        self.read(move |conn| webhooks::backlog(conn, &cursor))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -693,3 +693,30 @@ pub(super) fn last_order_payload(conn: &Connection, order_id: &str) -> StoreResu
     .and_then(|mut stmt| stmt.query_row([order_id], |r| r.get(0)).optional())
     .map_err(|e| map_err("finding an order's last payload", e))
 }
+
+/// Outbox events past the cursor and open deliveries (see `Store::webhook_backlog`).
+pub(super) fn backlog(conn: &Connection, cursor: &str) -> StoreResult<crate::WebhookBacklog> {
+    let count = |sql: &str, context: &str, param: Option<&str>| -> StoreResult<u64> {
+        let n: i64 = conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| match param {
+                Some(p) => stmt.query_row([p], |r| r.get(0)),
+                None => stmt.query_row([], |r| r.get(0)),
+            })
+            .map_err(|e| map_err(context, e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    Ok(crate::WebhookBacklog {
+        unfanned_events: count(
+            "SELECT count(*) FROM outbox
+             WHERE id > COALESCE((SELECT outbox_id FROM webhook_cursors WHERE name = ?1), 0)",
+            "counting outbox events not fanned out",
+            Some(cursor),
+        )?,
+        open_deliveries: count(
+            "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'in_flight')",
+            "counting open webhook deliveries",
+            None,
+        )?,
+    })
+}
