@@ -164,6 +164,22 @@ pub const KEYS: &[Key] = &[
         Some("--smtp-from"),
         "Waybill <waybill@localhost>",
     ),
+    key("idempotency_ttl", "WAYBILL_IDEMPOTENCY_TTL", None, "24h"),
+    key("rate_limit", "WAYBILL_RATE_LIMIT", None, "1000"),
+    key("rate_limit_burst", "WAYBILL_RATE_LIMIT_BURST", None, "2000"),
+    key(
+        "max_in_flight_per_key",
+        "WAYBILL_MAX_IN_FLIGHT_PER_KEY",
+        None,
+        "256",
+    ),
+    key("request_timeout", "WAYBILL_REQUEST_TIMEOUT", None, "30s"),
+    key(
+        "max_header_bytes",
+        "WAYBILL_MAX_HEADER_BYTES",
+        None,
+        "16384",
+    ),
     key(
         "scheduler_interval",
         "WAYBILL_SCHEDULER_INTERVAL",
@@ -254,6 +270,8 @@ pub struct Config {
     pub url_policy: UrlPolicy,
     pub webhooks: DispatcherConfig,
     pub automations: waybill_server::automations::AutomationConfig,
+    pub limits: waybill_server::limits::LimitSettings,
+    pub idempotency_ttl: Duration,
     layers: Layers,
 }
 
@@ -521,6 +539,34 @@ impl Config {
                 Ok(_) => Err("must not be zero".into()),
                 Err(e) => Err(e),
             })?;
+        let whole = |v: &str| -> Result<u64, String> {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| "expected a whole number (0 turns the limit off)".into())
+        };
+        let positive_duration = |v: &str| match parse_duration(v) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err("must not be zero".to_owned()),
+            Err(e) => Err(e),
+        };
+        let limits = waybill_server::limits::LimitSettings {
+            rate_per_second: layers.parse("rate_limit", |v| {
+                whole(v).and_then(|n| u32::try_from(n).map_err(|_| "too large".into()))
+            })?,
+            burst: layers.parse("rate_limit_burst", |v| {
+                whole(v).and_then(|n| u32::try_from(n).map_err(|_| "too large".into()))
+            })?,
+            max_in_flight_per_key: layers.parse("max_in_flight_per_key", |v| {
+                whole(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            })?,
+            request_timeout: layers.parse("request_timeout", positive_duration)?,
+            max_header_bytes: layers.parse("max_header_bytes", |v| match whole(v) {
+                Ok(n) if n >= 1024 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Ok(_) => Err("must be at least 1024".into()),
+                Err(e) => Err(e),
+            })?,
+        };
+        let idempotency_ttl = layers.parse("idempotency_ttl", positive_duration)?;
         let automations = waybill_server::automations::AutomationConfig {
             mailer,
             scheduler_interval,
@@ -539,6 +585,8 @@ impl Config {
             url_policy,
             webhooks,
             automations,
+            limits,
+            idempotency_ttl,
             layers,
         })
     }

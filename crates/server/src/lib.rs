@@ -9,8 +9,10 @@ pub mod carriers;
 pub mod dialects;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod import;
 pub mod inbound;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -40,6 +42,10 @@ pub struct AppState {
     pub url_policy: Arc<webhooks::UrlPolicy>,
     /// Whether `GET /metrics` is served.
     pub metrics: bool,
+    /// Rate, concurrency, time and header limits.
+    pub limits: Arc<limits::Limits>,
+    /// How long an `Idempotency-Key` and its answer live.
+    pub idempotency_ttl: Duration,
 }
 
 impl AppState {
@@ -48,7 +54,21 @@ impl AppState {
             store,
             url_policy: Arc::new(webhooks::UrlPolicy::default()),
             metrics: true,
+            limits: Arc::new(limits::Limits::default()),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
         }
+    }
+
+    /// Replaces the limits.
+    pub fn with_limits(mut self, settings: limits::LimitSettings) -> Self {
+        self.limits = Arc::new(limits::Limits::new(settings));
+        self
+    }
+
+    /// Sets how long idempotency keys live.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// Replaces the webhook URL policy (for example to allow loopback receivers).
@@ -81,6 +101,14 @@ pub fn app(state: AppState) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::handle,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -88,6 +88,7 @@ impl Modify for Security {
         redo_webhooks::update_webhook,
         redo_webhooks::delete_webhook,
         redo_webhooks::replay_webhook,
+        redo_webhooks::rotate_secret,
         redo_webhooks::list_deliveries,
         redo_webhooks::redeliver,
         adm::create_fulfillment,

@@ -6,6 +6,7 @@
 //! loads what a rule needs inside the transaction, asks the rule, and writes the outcome.
 
 pub mod automations;
+pub mod idempotency;
 pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
@@ -28,6 +29,7 @@ pub use automations::{
     AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RaisedEvent,
     RunOutcome, SettingsUpdate, StoreSettings,
 };
+pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
 pub use secrets::NewApiKey;
 pub use webhooks::{
     AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord,
@@ -254,6 +256,38 @@ pub trait Store: Send + Sync + 'static {
         outcome: RunOutcome,
         now: Timestamp,
     ) -> StoreResult<bool>;
+
+    // ---- idempotency keys (see the `idempotency` module) ----
+
+    /// Reserves `request.key` for a request, or says why not (replay, mismatch, in progress).
+    /// An expired key counts as unused; an in-progress reservation whose lease ran out is taken
+    /// over. `StoreNotFound` for an unknown store.
+    async fn idempotency_begin(
+        &self,
+        request: IdempotencyRequest,
+        now: Timestamp,
+    ) -> StoreResult<IdempotencyBegin>;
+    /// Stores the answer of the request that reserved the key, for replay.
+    async fn idempotency_complete(
+        &self,
+        store_id: &str,
+        key: &str,
+        response: StoredResponse,
+    ) -> StoreResult<()>;
+    /// Frees a reservation whose request failed on the server's side, so a retry may run.
+    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()>;
+    /// Deletes expired keys; how many.
+    async fn purge_idempotency_keys(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// Gives a subscription the signing secret `new_secret`; the old one keeps signing beside
+    /// it for `overlap`. `None` if the store has no such subscription.
+    async fn rotate_webhook_secret(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<Option<WebhookRecord>>;
 
     // ---- webhooks: subscriptions (see the `webhooks` module) ----
 

@@ -100,6 +100,24 @@ pub struct WebhookRecord {
     pub failing_since: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// After a rotation: the secret that keeps signing beside `secret` until
+    /// `previous_secret_until`, so receivers can switch without missing a delivery.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<Timestamp>,
+}
+
+impl WebhookRecord {
+    /// The secrets to sign with at `now`: the current one, then the previous one while its
+    /// overlap lasts.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_secret_until)
+            && now < until
+        {
+            secrets.push(previous);
+        }
+        secrets
+    }
 }
 
 /// A change to a subscription; `None` keeps the field.

@@ -444,12 +444,17 @@ async fn send(shared: &Shared, d: &ClaimedDelivery, body: &str) -> Outcome {
     let header = |v: &str| HeaderValue::from_str(v).ok();
     match d.webhook.flavor {
         WebhookFlavor::Redo | WebhookFlavor::Automation => {
-            let signature = sign::standard_signature(
-                &d.webhook.secret,
-                &d.event.event_id,
-                timestamp,
-                body.as_bytes(),
-            );
+            // During a rotation's overlap both secrets sign, space-separated (Standard
+            // Webhooks), so a receiver holding either verifies.
+            let signature = d
+                .webhook
+                .signing_secrets(config.clock.now())
+                .into_iter()
+                .map(|secret| {
+                    sign::standard_signature(secret, &d.event.event_id, timestamp, body.as_bytes())
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             for (name, value) in [
                 ("webhook-id", header(&d.event.event_id)),
                 ("webhook-timestamp", header(&timestamp.to_string())),

@@ -43,11 +43,26 @@ impl TestApp {
         store: Arc<dyn Store>,
         policy: waybill_server::webhooks::UrlPolicy,
     ) -> TestApp {
+        Self::serve_configured(db, store, |s| s.with_url_policy(policy)).await
+    }
+
+    /// A server whose state `configure` adjusts (limits, policies).
+    pub async fn spawn_configured(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
+        let db = TestDatabase::new().await.expect("test database");
+        let store = db.open().await.expect("open store");
+        Self::serve_configured(db, store, configure).await
+    }
+
+    async fn serve_configured(
+        db: TestDatabase,
+        store: Arc<dyn Store>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState::new(store.clone()).with_url_policy(policy);
+        let state = configure(AppState::new(store.clone()));
         tokio::spawn(waybill_server::serve(
             listener,
             state,

@@ -12,6 +12,7 @@ mod concurrency;
 mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
+mod hardening;
 mod lifecycle;
 mod limits;
 mod observability;

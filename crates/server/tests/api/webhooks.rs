@@ -1005,7 +1005,10 @@ async fn attempts_logged(app: &TestApp, t: &Tenant, id: &str, n: usize) {
         if logged >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "{logged} of {n} attempts logged: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "{logged} of {n} attempts logged: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

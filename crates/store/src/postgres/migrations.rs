@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automations",
         include_str!("migrations/0003_automations.sql"),
     ),
+    (
+        5,
+        "idempotency",
+        include_str!("migrations/0005_idempotency.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

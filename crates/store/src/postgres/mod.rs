@@ -9,6 +9,7 @@
 //! guards.
 
 mod automations;
+mod idempotency;
 mod migrations;
 mod orders;
 mod webhooks;
@@ -779,6 +780,51 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         write_tx!(self, "finishing an automation run", |tx| {
             automations::finish(&tx, run_id, claim, &outcome, now)
+        })
+    }
+
+    async fn idempotency_begin(
+        &self,
+        request: crate::IdempotencyRequest,
+        now: Timestamp,
+    ) -> StoreResult<crate::IdempotencyBegin> {
+        write_tx!(self, "reserving an idempotency key", |tx| {
+            idempotency::begin(&tx, &request, now)
+        })
+    }
+
+    async fn idempotency_complete(
+        &self,
+        store_id: &str,
+        key: &str,
+        response: crate::StoredResponse,
+    ) -> StoreResult<()> {
+        write_tx!(self, "storing an idempotent answer", |tx| {
+            idempotency::complete(&tx, store_id, key, &response)
+        })
+    }
+
+    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()> {
+        write_tx!(self, "releasing an idempotency key", |tx| {
+            idempotency::release(&tx, store_id, key)
+        })
+    }
+
+    async fn purge_idempotency_keys(&self, now: Timestamp) -> StoreResult<u64> {
+        write_tx!(self, "purging idempotency keys", |tx| idempotency::purge(
+            &tx, now
+        ))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        write_tx!(self, "rotating a webhook secret", |tx| {
+            idempotency::rotate_secret(&tx, store_id, webhook_id, new_secret, overlap, time::now())
         })
     }
 

@@ -32,7 +32,7 @@ use crate::webhooks::{
 const FAN_OUT_LOCK: i32 = 0x7766_6f75; // "wfou"
 const CLAIM_LOCK: i32 = 0x7763_6c6d; // "wclm"
 
-const SUBSCRIPTION_COLUMNS: &str = "id, store_id, flavor, url, topics, external_id, bearer_token, secret, enabled, disabled_reason, failing_since, created_at, updated_at";
+const SUBSCRIPTION_COLUMNS: &str = "id, store_id, flavor, url, topics, external_id, bearer_token, secret, enabled, disabled_reason, failing_since, created_at, updated_at, previous_secret, previous_secret_until";
 
 const OUTBOX_COLUMNS: &str =
     "id, event_id, store_id, order_id, seq, type, fulfillment_id, data::text, created_at";
@@ -64,6 +64,8 @@ fn webhook_from_row(r: &Row) -> WebhookRecord {
         failing_since: r.get::<_, Option<i64>>(10).map(time::from_millis),
         created_at: time::from_millis(r.get(11)),
         updated_at: time::from_millis(r.get(12)),
+        previous_secret: r.get(13),
+        previous_secret_until: r.get::<_, Option<i64>>(14).map(time::from_millis),
     }
 }
 

@@ -2,6 +2,7 @@
 //! of read-only connections.
 
 mod automations;
+mod idempotency;
 mod migrations;
 mod orders;
 mod read_pool;
@@ -566,6 +567,61 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         self.write(move |conn| automations::finish(conn, run_id, claim, outcome, now))
             .await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        request: crate::IdempotencyRequest,
+        now: Timestamp,
+    ) -> StoreResult<crate::IdempotencyBegin> {
+        self.write(move |conn| idempotency::begin(conn, &request, now))
+            .await
+    }
+
+    async fn idempotency_complete(
+        &self,
+        store_id: &str,
+        key: &str,
+        response: crate::StoredResponse,
+    ) -> StoreResult<()> {
+        let (store_id, key) = (store_id.to_owned(), key.to_owned());
+        self.write(move |conn| idempotency::complete(conn, &store_id, &key, &response))
+            .await
+    }
+
+    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()> {
+        let (store_id, key) = (store_id.to_owned(), key.to_owned());
+        self.write(move |conn| idempotency::release(conn, &store_id, &key))
+            .await
+    }
+
+    async fn purge_idempotency_keys(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |conn| idempotency::purge(conn, now)).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+        new_secret: &str,
+        overlap: Duration,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let (store_id, webhook_id, new_secret) = (
+            store_id.to_owned(),
+            webhook_id.to_owned(),
+            new_secret.to_owned(),
+        );
+        self.write(move |conn| {
+            idempotency::rotate_secret(
+                conn,
+                &store_id,
+                &webhook_id,
+                &new_secret,
+                overlap,
+                time::now(),
+            )
+        })
+        .await
     }
 
     async fn create_webhook(

@@ -18,7 +18,7 @@ use crate::webhooks::{
 };
 use crate::{StoreError, StoreResult};
 
-const SUBSCRIPTION_COLUMNS: &str = "id, store_id, flavor, url, topics, external_id, bearer_token, secret, enabled, disabled_reason, failing_since, created_at, updated_at";
+const SUBSCRIPTION_COLUMNS: &str = "id, store_id, flavor, url, topics, external_id, bearer_token, secret, enabled, disabled_reason, failing_since, created_at, updated_at, previous_secret, previous_secret_until";
 
 fn topics_text(topics: &[String]) -> String {
     topics.join(",")
@@ -47,6 +47,8 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
         failing_since: r.get::<_, Option<i64>>(10)?.map(time::from_millis),
         created_at: time::from_millis(r.get(11)?),
         updated_at: time::from_millis(r.get(12)?),
+        previous_secret: r.get(13)?,
+        previous_secret_until: r.get::<_, Option<i64>>(14)?.map(time::from_millis),
     })
 }
 

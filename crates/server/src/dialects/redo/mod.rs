@@ -94,6 +94,10 @@ pub fn routes() -> Router<AppState> {
             post(webhooks::replay_webhook),
         )
         .route(
+            "/stores/{store_id}/webhooks/{webhook_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
             "/stores/{store_id}/webhooks/{webhook_id}/deliveries",
             get(webhooks::list_deliveries),
         )

@@ -507,3 +507,52 @@ pub(crate) async fn redeliver(
     }
     Ok((StatusCode::ACCEPTED, Json(Enqueued { enqueued: 1 })).into_response())
 }
+
+/// `{"overlapHours": 1–168}` (default 24): how long the old secret keeps signing.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotateRequest {
+    #[serde(default)]
+    overlap_hours: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/rotate-secret", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
+    request_body(content = RotateRequest, description = "Optional; an empty body keeps the default overlap"),
+    responses((status = 200, description = "The webhook with its new secret (shown only here); until the overlap ends, deliveries carry signatures by both secrets", body = WebhookEnvelope),
+        (status = 400, description = "Bad overlap", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<WebhookEnvelope>, RedoError> {
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?
+    };
+    let hours = match request.overlap_hours {
+        None => 24,
+        Some(h @ 1..=168) => h,
+        Some(h) => return Err(bad(format!("overlapHours must be from 1 to 168; got {h}"))),
+    };
+    let rotated = state
+        .store
+        .rotate_webhook_secret(
+            &store_id,
+            &webhook_id,
+            &sign::generate_secret(),
+            std::time::Duration::from_secs(hours * 3600),
+        )
+        .await?
+        .ok_or_else(|| not_found(&webhook_id))?;
+    Ok(Json(WebhookEnvelope {
+        webhook: WebhookJson::new(&rotated, true),
+    }))
+}

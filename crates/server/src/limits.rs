@@ -1,0 +1,224 @@
+//! Limits that keep one caller from hurting the others: a rate per API key (429 with
+//! `Retry-After`), a bound on each key's requests in flight (429), a time limit per request
+//! (503), and a bound on the request's header bytes (431). Requests without credentials are
+//! counted per client address. Every limit is configurable and answered in the format of the
+//! dialect the path belongs to. Body size (413) and page sizes (at most 500) are bounded where
+//! they are read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::dialects::error_for_path;
+
+/// The limits' settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSettings {
+    /// Sustained requests per second per API key; 0 turns rate limiting off.
+    pub rate_per_second: u32,
+    /// Requests a key may send at once above the sustained rate.
+    pub burst: u32,
+    /// Requests of one key in flight at once; 0 turns the bound off.
+    pub max_in_flight_per_key: usize,
+    /// A request not answered within this is answered 503.
+    pub request_timeout: Duration,
+    /// Largest sum of header names and values accepted.
+    pub max_header_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            rate_per_second: 0,
+            burst: 0,
+            max_in_flight_per_key: 0,
+            request_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+type Key = [u8; 32];
+
+/// The limits' state, shared by every request.
+pub struct Limits {
+    settings: LimitSettings,
+    rate: Option<DefaultKeyedRateLimiter<Key>>,
+    in_flight: Mutex<HashMap<Key, usize>>,
+    seen: AtomicU64,
+}
+
+impl Limits {
+    pub fn new(settings: LimitSettings) -> Limits {
+        let rate = NonZeroU32::new(settings.rate_per_second).map(|per_second| {
+            let burst = NonZeroU32::new(settings.burst).unwrap_or(per_second);
+            RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
+        });
+        Limits {
+            settings,
+            rate,
+            in_flight: Mutex::new(HashMap::new()),
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &LimitSettings {
+        &self.settings
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new(LimitSettings::default())
+    }
+}
+
+/// Whom a request is counted against: its credentials, else its client address.
+fn caller(request: &Request) -> Key {
+    let mut hash = Sha256::new();
+    match request.headers().get(AUTHORIZATION) {
+        Some(value) => {
+            hash.update(b"auth:");
+            hash.update(value.as_bytes());
+        }
+        None => {
+            hash.update(b"addr:");
+            if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+                hash.update(addr.ip().to_string().as_bytes());
+            }
+        }
+    }
+    hash.finalize().into()
+}
+
+/// Releases a key's in-flight slot when the request ends, however it ends.
+struct Slot<'a> {
+    limits: &'a Limits,
+    key: Key,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.limits.in_flight.lock()
+            && let Some(n) = map.get_mut(&self.key)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn too_many(path: &str, retry_after: Duration, message: &str) -> Response {
+    let mut response = error_for_path(
+        path,
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_REQUESTS",
+        "Too Many Requests",
+        message,
+    );
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The limits, as middleware.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = state.limits.clone();
+    let path = request.uri().path().to_owned();
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > limits.settings.max_header_bytes {
+        return error_for_path(
+            &path,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            "Request Header Fields Too Large",
+            format!(
+                "the request's headers hold {header_bytes} bytes; at most {} are accepted",
+                limits.settings.max_header_bytes
+            ),
+        );
+    }
+    let key = caller(&request);
+    if let Some(rate) = &limits.rate {
+        if limits.seen.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            rate.retain_recent();
+        }
+        if let Err(not_until) = rate.check_key(&key) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(rate.clock()));
+            return too_many(
+                &path,
+                wait,
+                &format!(
+                    "rate limit of {} requests per second for this API key exceeded; retry after the Retry-After header's seconds",
+                    limits.settings.rate_per_second
+                ),
+            );
+        }
+    }
+    let _slot = if limits.settings.max_in_flight_per_key > 0 {
+        let admitted = match limits.in_flight.lock() {
+            Ok(mut map) => {
+                let n = map.entry(key).or_insert(0);
+                if *n >= limits.settings.max_in_flight_per_key {
+                    false
+                } else {
+                    *n += 1;
+                    true
+                }
+            }
+            Err(_) => true,
+        };
+        if !admitted {
+            return too_many(
+                &path,
+                Duration::from_secs(1),
+                &format!(
+                    "this API key already has {} requests in flight; retry when one has finished",
+                    limits.settings.max_in_flight_per_key
+                ),
+            );
+        }
+        Some(Slot {
+            limits: &limits,
+            key,
+        })
+    } else {
+        None
+    };
+    match tokio::time::timeout(limits.settings.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, "request timed out");
+            error_for_path(
+                &path,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                "Service Unavailable",
+                "the request took too long and was abandoned; its outcome is unknown, so retry it with the same Idempotency-Key",
+            )
+        }
+    }
+}
+
+/// Shared handle, as `AppState` keeps it.
+pub type SharedLimits = Arc<Limits>;
