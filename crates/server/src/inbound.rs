@@ -176,8 +176,11 @@ async fn easypost(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // An unknown store answers as one without a secret: the endpoint does not tell which
+    // store ids exist.
     let settings = match state.store.store_settings(&store_id).await {
         Ok(s) => s,
+        Err(StoreError::Domain(_)) => Default::default(),
         Err(e) => return store_problem(e),
     };
     let Some(secret) = settings.easypost_secret else {

@@ -553,6 +553,20 @@ async fn a_webhook_action_goes_through_the_dispatcher_signed() {
     verify_standard(&secret, &receipts[0]);
     assert_eq!(list[0]["status"], "succeeded");
     assert_eq!(list[0]["deliveryStatus"], "delivered", "{list:?}");
+    // The automation's own subscription is not a Redo webhook: not listed, not reachable.
+    let stored = app
+        .store
+        .get_automation(&t.id, rule["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let hook = stored
+        .webhook_id
+        .expect("a webhook action owns a subscription");
+    let (status, body) = app.get(&t, &format!("/webhooks/{hook}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (_, list) = app.get(&t, "/webhooks").await;
+    assert!(list["webhooks"].as_array().unwrap().is_empty(), "{list}");
     // The listing does not show the secret again.
     let (_, got) = app
         .get(

@@ -181,6 +181,19 @@ fn not_found(id: &str) -> RedoError {
     )
 }
 
+/// The store's Redo-shaped webhook `id`; other flavors (Fourthwall's, automations' own) are
+/// not this API's to see or change.
+async fn ensure_redo(
+    state: &AppState,
+    store_id: &str,
+    id: &str,
+) -> Result<WebhookRecord, RedoError> {
+    match state.store.get_webhook(store_id, id).await? {
+        Some(w) if w.flavor == WebhookFlavor::Redo => Ok(w),
+        _ => Err(not_found(id)),
+    }
+}
+
 fn bad(message: impl Into<String>) -> RedoError {
     RedoError::plain(StatusCode::BAD_REQUEST, message)
 }
@@ -310,11 +323,7 @@ pub(crate) async fn get_webhook(
     RedoStore(store_id): RedoStore,
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
 ) -> Result<Json<WebhookEnvelope>, RedoError> {
-    let record = state
-        .store
-        .get_webhook(&store_id, &webhook_id)
-        .await?
-        .ok_or_else(|| not_found(&webhook_id))?;
+    let record = ensure_redo(&state, &store_id, &webhook_id).await?;
     Ok(Json(WebhookEnvelope {
         webhook: WebhookJson::new(&record, false),
     }))
@@ -337,6 +346,7 @@ pub(crate) async fn update_webhook(
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
     crate::extract::JsonBody(request, _): Body<WebhookRequest>,
 ) -> Result<Json<WebhookEnvelope>, RedoError> {
+    ensure_redo(&state, &store_id, &webhook_id).await?;
     let input = request.webhook;
     let checked = check(&state, &input).await?;
     let record = state
@@ -371,6 +381,7 @@ pub(crate) async fn delete_webhook(
     RedoStore(store_id): RedoStore,
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
 ) -> Result<Json<serde_json::Value>, RedoError> {
+    ensure_redo(&state, &store_id, &webhook_id).await?;
     if !state.store.delete_webhook(&store_id, &webhook_id).await? {
         return Err(not_found(&webhook_id));
     }
@@ -393,6 +404,7 @@ pub(crate) async fn replay_webhook(
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
     crate::extract::JsonBody(request, _): Body<ReplayRequest>,
 ) -> Result<Response, RedoError> {
+    ensure_redo(&state, &store_id, &webhook_id).await?;
     let since = time::parse_datetime("start", &request.start)?;
     let count = state
         .store
@@ -421,6 +433,7 @@ pub(crate) async fn list_deliveries(
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, RedoError> {
+    ensure_redo(&state, &store_id, &webhook_id).await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let size = match header("x-page-size") {
         Some(v) => v
@@ -487,14 +500,7 @@ pub(crate) async fn redeliver(
     RedoStore(store_id): RedoStore,
     RedoPath((_, webhook_id, event_id)): RedoPath<(String, String, String)>,
 ) -> Result<Response, RedoError> {
-    if state
-        .store
-        .get_webhook(&store_id, &webhook_id)
-        .await?
-        .is_none()
-    {
-        return Err(not_found(&webhook_id));
-    }
+    ensure_redo(&state, &store_id, &webhook_id).await?;
     if !state
         .store
         .redeliver_webhook_event(&store_id, &webhook_id, &event_id)
@@ -532,6 +538,7 @@ pub(crate) async fn rotate_secret(
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<WebhookEnvelope>, RedoError> {
+    ensure_redo(&state, &store_id, &webhook_id).await?;
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {
