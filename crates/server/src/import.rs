@@ -463,7 +463,11 @@ async fn try_row(
     )
     .map_err(|e| RowError::Refused(e.to_string()))?;
     match store
-        .create_fulfillment(store_id, &order_ref, fulfillment)
+        .create_fulfillment(
+            store_id,
+            &order_ref,
+            crate::carriers::normalize(fulfillment),
+        )
         .await
     {
         Ok(_) => Ok(RowResult::Created),
