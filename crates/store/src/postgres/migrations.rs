@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automations",
         include_str!("migrations/0003_automations.sql"),
     ),
+    (
+        4,
+        "order_search",
+        include_str!("migrations/0004_order_search.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

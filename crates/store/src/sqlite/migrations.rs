@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automations",
         include_str!("migrations/0004_automations.sql"),
     ),
+    (
+        5,
+        "order_search",
+        include_str!("migrations/0005_order_search.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two
