@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod problem;
+pub mod ui;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
             dialects::fourthwall::routes().merge(dialects::fourthwall_webhooks::routes()),
         )
         .nest("/v1", dialects::orderprotection::routes())
+        .nest("/ui", ui::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
