@@ -289,9 +289,7 @@ async fn deliver(shared: &Shared, d: ClaimedDelivery) {
     let now = config.clock.now();
     let success = match (d.webhook.flavor, outcome.status) {
         (WebhookFlavor::Fourthwall, Some(code)) => code == 200,
-        (WebhookFlavor::Redo | WebhookFlavor::Automation, Some(code)) => {
-            (200..300).contains(&code)
-        }
+        (WebhookFlavor::Redo | WebhookFlavor::Automation, Some(code)) => (200..300).contains(&code),
         (_, None) => false,
     };
     let (next, health) = if success {
