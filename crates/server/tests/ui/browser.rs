@@ -28,7 +28,7 @@ fn artifacts_dir() -> PathBuf {
 /// A program from an environment variable, or found on the PATH.
 fn program(env: &str, name: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(name))
