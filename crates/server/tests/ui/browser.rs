@@ -47,7 +47,12 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(chromedriver)
+        let mut command = Command::new(chromedriver);
+        // Its own process group, which the browsers it starts join: dropping the driver ends
+        // them all, even when the test fails half-way.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -79,6 +84,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole group (chromedriver and the browsers it started), by its id.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -126,16 +136,30 @@ async fn wait_for_path(client: &Client, what: &str, ok: impl Fn(&str) -> bool) -
     }
 }
 
+/// The text of the first element matching `css`, once it satisfies `ok`. Retried until then:
+/// right after a click the old page may still be there, or go away mid-read.
+async fn wait_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let last = match client.find(Locator::Css(css)).await {
+            Ok(element) => match element.text().await {
+                Ok(text) if ok(&text) => return text,
+                Ok(text) => text,
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{css}: never as expected; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The text of the first element matching `css`, once there is one.
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    wait_text(client, css, |_| true).await
 }
 
 async fn sign_in(client: &Client, base: &str, secret: &str) {
@@ -209,7 +233,7 @@ async fn run_in_browser(chromedriver: &Path, chromium: &Path) {
     // The right one opens the orders list.
     sign_in(&client, &base, &seeded.secret).await;
     wait_for_path(&client, "orders", |p| p == "/ui/orders").await;
-    assert_eq!(text(&client, "main h1").await, "Orders");
+    wait_text(&client, "main h1", |t| t == "Orders").await;
 
     // Search by tracking number.
     let search = client.find(Locator::Id("q")).await.expect("search box");
@@ -239,7 +263,7 @@ async fn run_in_browser(chromedriver: &Path, chromium: &Path) {
         p.starts_with("/ui/orders/") && !p.contains("fulfillments")
     })
     .await;
-    assert_eq!(text(&client, "main h1").await, "Order 1001");
+    wait_text(&client, "main h1", |t| t == "Order 1001").await;
     let lines = text(&client, "main table").await;
     assert!(
         lines.contains("T-shirt") && lines.contains("TEE-M"),
@@ -258,7 +282,7 @@ async fn run_in_browser(chromedriver: &Path, chromium: &Path) {
         p.contains("/fulfillments/ful-1")
     })
     .await;
-    assert_eq!(text(&client, "main h1").await, "Fulfillment ful-1");
+    wait_text(&client, "main h1", |t| t == "Fulfillment ful-1").await;
     let entries = client
         .find_all(Locator::Css("ol.timeline > li"))
         .await
@@ -360,19 +384,13 @@ async fn run_in_browser(chromedriver: &Path, chromium: &Path) {
         .click()
         .await
         .expect("sign out");
-    let heading = text(&client, "main h1").await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut heading = heading;
-    while !heading.contains("403") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        heading = text(&client, "main h1").await;
-    }
+    let heading = wait_text(&client, "main h1", |t| t.contains("403")).await;
     assert_eq!(heading, "403 Forbidden");
     client
         .goto(&format!("{base}/ui/orders"))
         .await
         .expect("orders");
-    assert_eq!(text(&client, "main h1").await, "Orders");
+    wait_text(&client, "main h1", |t| t == "Orders").await;
 
     // Revoking the key ends the session on the next request.
     assert!(
