@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod request_id;
+pub mod ui;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -98,6 +99,11 @@ pub fn app(state: AppState) -> Router {
         )
         .nest("/v1", dialects::orderprotection::routes())
         .nest("/inbound", inbound::routes())
+        .nest("/ui", ui::routes())
+        .route(
+            "/ui/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/ui/orders") }),
+        )
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

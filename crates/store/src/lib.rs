@@ -90,12 +90,45 @@ pub struct OrderQuery {
     pub updated_before: Option<Timestamp>,
     /// Derived statuses to keep; empty keeps all.
     pub statuses: Vec<OrderStatus>,
+    /// Free text (trimmed; blank matches everything) that an order matches through any of: its
+    /// external id (exactly or as a prefix), its customer email (exactly, case-insensitively),
+    /// a line's SKU or a package's tracking number (both exactly).
+    pub search: Option<String>,
     /// Keyset paging: orders after this internal id (in id order, which is creation order).
     pub after: Option<String>,
     /// Offset paging (used when `after` is `None`).
     pub offset: u64,
     /// Page size, at most [`MAX_PAGE_SIZE`].
     pub limit: u32,
+}
+
+impl OrderQuery {
+    /// The search text to apply, if any: trimmed, `None` when blank.
+    pub fn search_text(&self) -> Option<&str> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// The least string above every string that starts with `prefix` (in code point order, which is
+/// also UTF-8 byte order), so that `prefix <= x < bound` selects exactly the strings starting
+/// with `prefix` through an ordinary index. `None` when no such string exists (the prefix is
+/// made only of the last code point, or is empty).
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = u32::from(last) + 1;
+        if next == 0xD800 {
+            next = 0xE000; // skip the surrogates, which are not chars
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// Largest page any listing returns.
@@ -458,6 +491,36 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_prefixed_strings() {
+        assert_eq!(prefix_upper_bound("10"), Some("11".to_owned()));
+        assert_eq!(
+            prefix_upper_bound("a\u{d7ff}"),
+            Some("a\u{e000}".to_owned())
+        );
+        assert_eq!(prefix_upper_bound("a\u{10ffff}"), Some("b".to_owned()));
+        assert_eq!(prefix_upper_bound("\u{10ffff}"), None);
+        assert_eq!(prefix_upper_bound(""), None);
+        let bound = prefix_upper_bound("ab").unwrap_or_default();
+        for inside in ["ab", "ab\u{10ffff}\u{10ffff}", "abz"] {
+            assert!("ab" <= inside && inside < bound.as_str(), "{inside}");
+        }
+        for outside in ["aa\u{10ffff}", "ac", "b"] {
+            assert!(!("ab" <= outside && outside < bound.as_str()), "{outside}");
+        }
+    }
+
+    #[test]
+    fn blank_search_text_is_no_search() {
+        let q = |s: &str| OrderQuery {
+            search: Some(s.to_owned()),
+            ..OrderQuery::default()
+        };
+        assert_eq!(q("  ").search_text(), None);
+        assert_eq!(q(" 1Z9 ").search_text(), Some("1Z9"));
+        assert_eq!(OrderQuery::default().search_text(), None);
+    }
 
     #[test]
     fn redacts_passwords_only() {

@@ -16,6 +16,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0003_automations.sql"),
     ),
     (
+        4,
+        "order_search",
+        include_str!("migrations/0004_order_search.sql"),
+    ),
+    (
         5,
         "idempotency",
         include_str!("migrations/0005_idempotency.sql"),

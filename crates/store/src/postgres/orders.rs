@@ -1467,6 +1467,29 @@ pub(super) async fn list_orders(
         let n = push(&mut args, Box::new(statuses));
         filters.push_str(&format!(" AND status = ANY(${n})"));
     }
+    if let Some(text) = query_spec.search_text() {
+        // One indexed lookup per way an order can match, united; see OrderQuery::search.
+        // external_id is COLLATE "C", so the range is a bytewise prefix match on its index.
+        let n = push(&mut args, Box::new(text.to_owned()));
+        let upper = match crate::prefix_upper_bound(text) {
+            Some(bound) => {
+                let m = push(&mut args, Box::new(bound));
+                format!(" AND external_id < ${m}")
+            }
+            None => String::new(),
+        };
+        filters.push_str(&format!(
+            " AND id IN (
+                SELECT id FROM orders WHERE store_id = $1 AND external_id >= ${n}{upper}
+                UNION SELECT id FROM orders
+                 WHERE store_id = $1 AND lower(customer_email) = lower(${n})
+                UNION SELECT l.order_id FROM line_items l JOIN orders o ON o.id = l.order_id
+                 WHERE l.sku = ${n} AND o.store_id = $1
+                UNION SELECT f.order_id FROM packages p
+                  JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
+                 WHERE p.store_id = $1 AND p.tracking_number = ${n})"
+        ));
+    }
     let params: Vec<&(dyn ToSql + Sync)> =
         args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
     let total: i64 = tx

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_automations.sql"),
     ),
     (
+        5,
+        "order_search",
+        include_str!("migrations/0005_order_search.sql"),
+    ),
+    (
         6,
         "idempotency",
         include_str!("migrations/0006_idempotency.sql"),

@@ -1234,7 +1234,13 @@ pub(super) fn list_orders(
     store_id: &str,
     query: &OrderQuery,
 ) -> StoreResult<OrderPage> {
-    let mut filters = String::from("store_id = ?");
+    // With a search, its few matches drive the query through the primary key; the unary `+`
+    // keeps SQLite from walking all the store's orders on a store_id index instead.
+    let mut filters = String::from(if query.search_text().is_some() {
+        "+store_id = ?"
+    } else {
+        "store_id = ?"
+    });
     let mut args: Vec<rusqlite::types::Value> = vec![store_id.to_owned().into()];
     if let Some(email) = &query.email {
         filters.push_str(" AND customer_email = ? COLLATE NOCASE");
@@ -1255,6 +1261,38 @@ pub(super) fn list_orders(
         let marks = vec!["?"; query.statuses.len()].join(", ");
         filters.push_str(&format!(" AND status IN ({marks})"));
         args.extend(query.statuses.iter().map(|s| s.as_str().to_owned().into()));
+    }
+    if let Some(text) = query.search_text() {
+        // One indexed lookup per way an order can match, united; see OrderQuery::search.
+        // (CROSS JOIN fixes SQLite's join order: from the SKU or tracking number index.)
+        let upper = crate::prefix_upper_bound(text);
+        filters.push_str(
+            " AND id IN (
+                SELECT id FROM orders WHERE store_id = ? AND external_id >= ?",
+        );
+        args.extend([store_id.to_owned().into(), text.to_owned().into()]);
+        if let Some(upper) = upper {
+            filters.push_str(" AND external_id < ?");
+            args.push(upper.into());
+        }
+        filters.push_str(
+            "
+                UNION SELECT id FROM orders
+                 WHERE store_id = ? AND customer_email = ? COLLATE NOCASE
+                UNION SELECT l.order_id FROM line_items l CROSS JOIN orders o ON o.id = l.order_id
+                 WHERE l.sku = ? AND o.store_id = ?
+                UNION SELECT f.order_id FROM packages p
+                  CROSS JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
+                 WHERE p.store_id = ? AND p.tracking_number = ?)",
+        );
+        args.extend([
+            store_id.to_owned().into(),
+            text.to_owned().into(),
+            text.to_owned().into(),
+            store_id.to_owned().into(),
+            store_id.to_owned().into(),
+            text.to_owned().into(),
+        ]);
     }
     let total: i64 = conn
         .prepare(&format!("SELECT COUNT(*) FROM orders WHERE {filters}"))

@@ -29,6 +29,9 @@ pub struct OrderFilters {
     /// The customer's email, matched case-insensitively.
     #[serde(default)]
     email: Option<String>,
+    /// An order id (or its beginning), a customer email, a SKU or a tracking number.
+    #[serde(default)]
+    search: Option<String>,
     #[serde(default)]
     created_after: Option<String>,
     #[serde(default)]
@@ -68,6 +71,7 @@ fn instant(field: &str, value: Option<String>) -> Result<Option<time::Timestamp>
     params(("storeId" = String, Path, description = "Store id"),
         ("status" = Option<String>, Query, description = "Derived statuses, comma-separated"),
         ("email" = Option<String>, Query, description = "Customer email"),
+        ("search" = Option<String>, Query, description = "An order id or its beginning, a customer email, a SKU or a tracking number"),
         ("createdAfter" = Option<String>, Query, description = "RFC 3339"), ("createdBefore" = Option<String>, Query, description = "RFC 3339"),
         ("updatedAfter" = Option<String>, Query, description = "RFC 3339"), ("updatedBefore" = Option<String>, Query, description = "RFC 3339"),
         ("X-Page-Size" = Option<u32>, Header, description = "1-500, default 20"),
@@ -115,6 +119,10 @@ pub(crate) async fn list_orders(
     };
     let query = OrderQuery {
         email: filters.email.filter(|e| !e.trim().is_empty()),
+        search: filters
+            .search
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
         created_after: instant("createdAfter", filters.created_after)?,
         created_before: instant("createdBefore", filters.created_before)?,
         updated_after: instant("updatedAfter", filters.updated_after)?,

@@ -1,0 +1,934 @@
+//! The dashboard's pages: orders, an order, a fulfillment's tracking timeline, webhook
+//! subscriptions with their delivery logs, automations with their runs.
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use waybill_core::order_status::{self, OrderStatus};
+use waybill_core::{Fulfillment, Order, OrderRef, Package, time};
+use waybill_store::{AttemptQuery, AutomationAction, OrderQuery, WebhookFlavor, WebhookRecord};
+
+use super::render::{When, location_text, page, safe_link, segment, status_text};
+use super::{Form, Signed, not_found_page, redirect, store_error};
+use crate::AppState;
+
+/// Orders per page of the list.
+const PAGE_SIZE: u32 = 25;
+/// Longest search text taken (longer text is cut; no id, email or number is that long).
+const MAX_SEARCH_CHARS: usize = 256;
+/// Highest page number accepted (beyond that the offset would be absurd).
+const MAX_PAGE: u64 = 100_000;
+/// Deliveries, attempts and runs shown per page.
+const LOG_ROWS: u32 = 50;
+
+/// Whether a path or form value could be an id at all (ids are validated on the way in: not
+/// blank, not too long, no control characters). Anything else is not found without a query,
+/// which also keeps NUL bytes away from PostgreSQL.
+fn plausible_id(text: &str) -> bool {
+    waybill_core::order::validate_id("id", text).is_ok()
+}
+
+/// The path's parameters if they could name something; `None` answers 404.
+fn path_ids<T>(path: Result<Path<T>, PathRejection>, ids: impl Fn(&T) -> Vec<&str>) -> Option<T> {
+    let Path(value) = path.ok()?;
+    ids(&value).into_iter().all(plausible_id).then_some(value)
+}
+
+fn order_href(order_id: &str) -> String {
+    format!("/ui/orders/{}", segment(order_id))
+}
+
+fn fulfillment_href(order_id: &str, fulfillment_id: &str) -> String {
+    format!(
+        "/ui/orders/{}/fulfillments/{}",
+        segment(order_id),
+        segment(fulfillment_id)
+    )
+}
+
+fn status_label(status: OrderStatus) -> String {
+    let text = status.as_str().replace('_', " ").to_lowercase();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+// ---- orders ----
+
+#[derive(Serialize)]
+struct OrderRow {
+    href: String,
+    external_id: String,
+    created: When,
+    email: Option<String>,
+    status: String,
+    status_class: String,
+    ordered: u32,
+    fulfilled: u32,
+    tracking_numbers: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct StatusOption {
+    value: &'static str,
+    label: String,
+    checked: bool,
+}
+
+#[derive(Serialize)]
+struct OrdersBody {
+    q: String,
+    statuses: Vec<StatusOption>,
+    filtered: bool,
+    orders: Vec<OrderRow>,
+    total: u64,
+    page: u64,
+    pages: u64,
+    first_shown: u64,
+    last_shown: u64,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+}
+
+fn orders_href(q: &str, statuses: &[OrderStatus], page: u64) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        query.append_pair("q", q);
+    }
+    for s in statuses {
+        query.append_pair("status", s.as_str());
+    }
+    if page > 1 {
+        query.append_pair("page", &page.to_string());
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        "/ui/orders".to_owned()
+    } else {
+        format!("/ui/orders?{query}")
+    }
+}
+
+pub async fn orders(
+    signed: Signed,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let query = Form::parse(raw.unwrap_or_default().as_bytes());
+    let q: String = query
+        .get("q")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SEARCH_CHARS)
+        .collect();
+    // Unknown status values are ignored, as a form could never send them.
+    let mut statuses: Vec<OrderStatus> =
+        query.all("status").filter_map(OrderStatus::parse).collect();
+    statuses.dedup();
+    let page_no = query
+        .get("page")
+        .and_then(|p| p.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .clamp(1, MAX_PAGE);
+    let layout = signed.layout("Orders", "orders");
+    let result = state
+        .store
+        .list_orders(
+            signed.store_id(),
+            OrderQuery {
+                search: (!q.is_empty()).then(|| q.clone()),
+                statuses: statuses.clone(),
+                offset: (page_no - 1) * u64::from(PAGE_SIZE),
+                limit: PAGE_SIZE,
+                ..OrderQuery::default()
+            },
+        )
+        .await;
+    let listed = match result {
+        Ok(page) => page,
+        Err(e) => return store_error(e, layout),
+    };
+    let rows: Vec<OrderRow> = listed.orders.iter().map(order_row).collect();
+    let first_shown = (page_no - 1) * u64::from(PAGE_SIZE) + 1;
+    let body = OrdersBody {
+        filtered: !q.is_empty() || !statuses.is_empty(),
+        statuses: OrderStatus::ALL
+            .into_iter()
+            .map(|s| StatusOption {
+                value: s.as_str(),
+                label: status_label(s),
+                checked: statuses.contains(&s),
+            })
+            .collect(),
+        total: listed.total,
+        page: page_no,
+        pages: listed.total.div_ceil(u64::from(PAGE_SIZE)).max(1),
+        first_shown: if rows.is_empty() { 0 } else { first_shown },
+        last_shown: first_shown + rows.len() as u64 - 1,
+        prev_href: (page_no > 1).then(|| orders_href(&q, &statuses, page_no - 1)),
+        next_href: listed
+            .has_more
+            .then(|| orders_href(&q, &statuses, page_no + 1)),
+        orders: rows,
+        q,
+    };
+    page(StatusCode::OK, "orders.html", &layout, &body)
+}
+
+fn order_row(order: &Order) -> OrderRow {
+    let status = order_status::derive(order);
+    OrderRow {
+        href: order_href(&order.id.to_string()),
+        external_id: order.external_id.clone(),
+        created: order.created_at.into(),
+        email: order.details.customer_email().map(str::to_owned),
+        status: status_label(status),
+        status_class: status.as_str().to_lowercase(),
+        ordered: order.line_items.iter().map(|l| l.quantity).sum(),
+        fulfilled: order.line_items.iter().map(|l| l.fulfilled).sum(),
+        tracking_numbers: order
+            .fulfillments
+            .iter()
+            .flat_map(|f| f.packages.iter().map(|p| p.tracking_number.clone()))
+            .collect(),
+    }
+}
+
+// ---- an order ----
+
+#[derive(Serialize)]
+struct LineRow {
+    id: String,
+    title: String,
+    sku: Option<String>,
+    ordered: u32,
+    fulfilled: u32,
+    remaining: u32,
+}
+
+#[derive(Serialize)]
+struct FulfillmentRow {
+    href: String,
+    id: String,
+    status: String,
+    status_class: &'static str,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    eta: Option<String>,
+    updated: When,
+    units: u32,
+}
+
+#[derive(Serialize)]
+struct OrderBody {
+    external_id: String,
+    internal_id: String,
+    created: When,
+    updated: When,
+    status: String,
+    status_class: String,
+    email: Option<String>,
+    customer_name: Option<String>,
+    total: Option<String>,
+    lines: Vec<LineRow>,
+    fulfillments: Vec<FulfillmentRow>,
+}
+
+async fn load_order(
+    signed: &Signed,
+    state: &AppState,
+    order: &str,
+    title: &str,
+) -> Result<Order, Response> {
+    state
+        .store
+        .get_order(signed.store_id(), &OrderRef::new(order))
+        .await
+        .map_err(|e| store_error(e, signed.layout(title, "orders")))
+}
+
+pub async fn order(
+    signed: Signed,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Some(order_ref) = path_ids(path, |id| vec![id.as_str()]) else {
+        return not_found_page(signed.layout("Order", "orders"));
+    };
+    let order = match load_order(&signed, &state, &order_ref, "Order").await {
+        Ok(order) => order,
+        Err(response) => return response,
+    };
+    let status = order_status::derive(&order);
+    let internal_id = order.id.to_string();
+    let customer = order.details.customer.as_ref();
+    let body = OrderBody {
+        external_id: order.external_id.clone(),
+        created: order.created_at.into(),
+        updated: order.updated_at.into(),
+        status: status_label(status),
+        status_class: status.as_str().to_lowercase(),
+        email: order.details.customer_email().map(str::to_owned),
+        customer_name: customer.and_then(|c| {
+            c.name.clone().or_else(|| {
+                let parts: Vec<&str> = [c.first_name.as_deref(), c.last_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            })
+        }),
+        total: order
+            .details
+            .total_price
+            .map(|p| match &order.details.currency_code {
+                Some(currency) => format!("{p} {currency}"),
+                None => p.to_string(),
+            }),
+        lines: order
+            .line_items
+            .iter()
+            .map(|l| LineRow {
+                id: l.id.clone(),
+                title: l.title.clone(),
+                sku: l.sku.clone(),
+                ordered: l.quantity,
+                fulfilled: l.fulfilled,
+                remaining: l.remaining(),
+            })
+            .collect(),
+        fulfillments: order
+            .fulfillments
+            .iter()
+            .map(|f| FulfillmentRow {
+                href: fulfillment_href(&internal_id, &f.id),
+                id: f.id.clone(),
+                status: f.status.description().to_owned(),
+                status_class: f.status.as_str(),
+                carrier: f.first_package().and_then(|p| p.carrier.clone()),
+                tracking_number: f.first_package().map(|p| p.tracking_number.clone()),
+                eta: f.estimated_delivery.map(time::format_date),
+                updated: f.updated_at.into(),
+                units: f.lines.iter().map(|l| l.quantity).sum(),
+            })
+            .collect(),
+        internal_id,
+    };
+    let title = format!("Order {}", order.external_id);
+    page(
+        StatusCode::OK,
+        "order.html",
+        &signed.layout(title, "orders"),
+        &body,
+    )
+}
+
+// ---- a fulfillment ----
+
+#[derive(Serialize)]
+struct PackageView {
+    carrier: Option<String>,
+    tracking_number: String,
+    tracking_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TimelineEntry {
+    status: String,
+    status_code: String,
+    message: Option<String>,
+    at: When,
+    location: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FulfillmentLineView {
+    title: String,
+    sku: Option<String>,
+    quantity: u32,
+}
+
+#[derive(Serialize)]
+struct FulfillmentBody {
+    id: String,
+    order_external_id: String,
+    order_href: String,
+    status: String,
+    status_class: &'static str,
+    status_label: Option<String>,
+    eta: Option<String>,
+    delivered: Option<When>,
+    created: When,
+    packages: Vec<PackageView>,
+    lines: Vec<FulfillmentLineView>,
+    timeline: Vec<TimelineEntry>,
+}
+
+/// A package as shown: its own tracking URL when it has a usable one, otherwise the carrier's
+/// public tracking page when the carrier is recognised (`waybill_carriers`).
+fn package_view(package: &Package) -> PackageView {
+    let own = package.tracking_url.as_deref().and_then(safe_link);
+    let tracking_url = own.or_else(|| {
+        waybill_carriers::normalize_package(package)
+            .package
+            .tracking_url
+            .as_deref()
+            .and_then(safe_link)
+    });
+    PackageView {
+        carrier: package.carrier.clone(),
+        tracking_number: package.tracking_number.clone(),
+        tracking_url,
+    }
+}
+
+fn fulfillment_body(order: &Order, f: &Fulfillment) -> FulfillmentBody {
+    FulfillmentBody {
+        id: f.id.clone(),
+        order_external_id: order.external_id.clone(),
+        order_href: order_href(&order.id.to_string()),
+        status: f.status.description().to_owned(),
+        status_class: f.status.as_str(),
+        status_label: f.status_label.clone(),
+        eta: f.estimated_delivery.map(time::format_date),
+        delivered: f.delivered_at.map(When::from),
+        created: f.created_at.into(),
+        packages: f.packages.iter().map(package_view).collect(),
+        lines: f
+            .lines
+            .iter()
+            .map(|l| FulfillmentLineView {
+                title: l.title.clone(),
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect(),
+        // History is stored and read back in event-time order: oldest first.
+        timeline: f
+            .history
+            .iter()
+            .map(|h| {
+                let status = status_text(&h.status);
+                TimelineEntry {
+                    // A message that only repeats the status is not shown twice.
+                    message: (h.message.trim() != status && !h.message.trim().is_empty())
+                        .then(|| h.message.clone()),
+                    status,
+                    status_code: h.status.clone(),
+                    at: h.datetime.into(),
+                    location: location_text(h.location.as_ref()),
+                }
+            })
+            .collect(),
+    }
+}
+
+pub async fn fulfillment(
+    signed: Signed,
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Some((order_ref, fulfillment_id)) = path_ids(path, |(o, f)| vec![o.as_str(), f.as_str()])
+    else {
+        return not_found_page(signed.layout("Fulfillment", "orders"));
+    };
+    let order = match load_order(&signed, &state, &order_ref, "Fulfillment").await {
+        Ok(order) => order,
+        Err(response) => return response,
+    };
+    let Some(f) = order.fulfillments.iter().find(|f| f.id == fulfillment_id) else {
+        return not_found_page(signed.layout("Fulfillment", "orders"));
+    };
+    let title = format!("Fulfillment {} of order {}", f.id, order.external_id);
+    page(
+        StatusCode::OK,
+        "fulfillment.html",
+        &signed.layout(title, "orders"),
+        &fulfillment_body(&order, f),
+    )
+}
+
+// ---- webhooks ----
+
+#[derive(Serialize)]
+struct WebhookRow {
+    href: String,
+    id: String,
+    url: String,
+    topics: Vec<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    failing_since: Option<When>,
+    created: When,
+}
+
+#[derive(Serialize)]
+struct FlavorSection {
+    name: &'static str,
+    webhooks: Vec<WebhookRow>,
+}
+
+#[derive(Serialize)]
+struct WebhooksBody {
+    sections: Vec<FlavorSection>,
+}
+
+fn flavor_name(flavor: WebhookFlavor) -> &'static str {
+    match flavor {
+        WebhookFlavor::Redo => "Redo",
+        WebhookFlavor::Fourthwall => "Fourthwall",
+        WebhookFlavor::Automation => "Automation",
+    }
+}
+
+/// A subscription as listed: never its signing secret or bearer token.
+fn webhook_row(w: &WebhookRecord) -> WebhookRow {
+    WebhookRow {
+        href: format!("/ui/webhooks/{}", segment(&w.id)),
+        id: w.id.clone(),
+        url: w.url.clone(),
+        topics: w.topics.clone(),
+        enabled: w.enabled,
+        disabled_reason: w.disabled_reason.clone(),
+        failing_since: w.failing_since.map(When::from),
+        created: w.created_at.into(),
+    }
+}
+
+pub async fn webhooks(signed: Signed, State(state): State<AppState>) -> Response {
+    let layout = signed.layout("Webhooks", "webhooks");
+    let mut sections = Vec::new();
+    for flavor in [WebhookFlavor::Redo, WebhookFlavor::Fourthwall] {
+        match state.store.list_webhooks(signed.store_id(), flavor).await {
+            Ok(list) => sections.push(FlavorSection {
+                name: flavor_name(flavor),
+                webhooks: list.iter().map(webhook_row).collect(),
+            }),
+            Err(e) => return store_error(e, layout),
+        }
+    }
+    page(
+        StatusCode::OK,
+        "webhooks.html",
+        &layout,
+        &WebhooksBody { sections },
+    )
+}
+
+#[derive(Serialize)]
+struct DeliveryRow {
+    event_id: String,
+    event_type: String,
+    order_href: String,
+    seq: i64,
+    status: String,
+    attempts: u32,
+    next_attempt: When,
+    last_error: Option<String>,
+    created: When,
+}
+
+#[derive(Serialize)]
+struct AttemptRow {
+    event_id: String,
+    event_type: String,
+    attempt: u32,
+    at: When,
+    status_code: Option<u16>,
+    latency_ms: u64,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WebhookBody {
+    webhook: WebhookRow,
+    flavor: &'static str,
+    redeliver_href: String,
+    notice: Option<&'static str>,
+    deliveries: Vec<DeliveryRow>,
+    attempts: Vec<AttemptRow>,
+}
+
+pub async fn webhook(
+    signed: Signed,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let layout = signed.layout("Webhook", "webhooks");
+    let Some(webhook_id) = path_ids(path, |id| vec![id.as_str()]) else {
+        return not_found_page(layout);
+    };
+    let store_id = signed.store_id();
+    let record = match state.store.get_webhook(store_id, &webhook_id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return not_found_page(layout),
+        Err(e) => return store_error(e, layout),
+    };
+    // The delivery listing covers every subscription of the flavour; this one's are picked out
+    // of a generous window of the latest.
+    let deliveries = match state
+        .store
+        .list_webhook_deliveries(store_id, record.flavor, None, LOG_ROWS * 10)
+        .await
+    {
+        Ok(list) => list,
+        Err(e) => return store_error(e, layout),
+    };
+    let attempts = match state
+        .store
+        .list_webhook_attempts(
+            store_id,
+            AttemptQuery {
+                webhook_id: Some(record.id.clone()),
+                flavor: record.flavor,
+                before: None,
+                limit: LOG_ROWS,
+            },
+        )
+        .await
+    {
+        Ok(list) => list,
+        Err(e) => return store_error(e, layout),
+    };
+    let notice = match Form::parse(raw.unwrap_or_default().as_bytes()).get("done") {
+        Some("redelivered") => Some("The event is queued for delivery again."),
+        _ => None,
+    };
+    let body = WebhookBody {
+        redeliver_href: format!("/ui/webhooks/{}/redeliver", segment(&record.id)),
+        flavor: flavor_name(record.flavor),
+        webhook: webhook_row(&record),
+        notice,
+        deliveries: deliveries
+            .into_iter()
+            .filter(|d| d.webhook_id == record.id)
+            .take(LOG_ROWS as usize)
+            .map(|d| DeliveryRow {
+                order_href: order_href(&d.order_id),
+                event_id: d.event_id,
+                event_type: d.event_type,
+                seq: d.seq,
+                status: d.status,
+                attempts: d.attempts,
+                next_attempt: d.next_attempt_at.into(),
+                last_error: d.last_error,
+                created: d.created_at.into(),
+            })
+            .collect(),
+        attempts: attempts
+            .into_iter()
+            .map(|a| AttemptRow {
+                event_id: a.event_id,
+                event_type: a.event_type,
+                attempt: a.attempt,
+                at: a.at.into(),
+                status_code: a.status_code,
+                latency_ms: a.latency_ms,
+                error: a.error,
+            })
+            .collect(),
+    };
+    let title = format!("Webhook {}", record.id);
+    page(
+        StatusCode::OK,
+        "webhook.html",
+        &signed.layout(title, "webhooks"),
+        &body,
+    )
+}
+
+pub async fn redeliver(
+    signed: Signed,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !signed.csrf_ok(&form) {
+        return signed.forbidden();
+    }
+    let layout = signed.layout("Redeliver", "webhooks");
+    let Some(webhook_id) = path_ids(path, |id| vec![id.as_str()]) else {
+        return not_found_page(layout);
+    };
+    let event_id = form.get("event_id").unwrap_or_default().trim();
+    if !plausible_id(event_id) {
+        return not_found_page(layout);
+    }
+    match state
+        .store
+        .redeliver_webhook_event(signed.store_id(), &webhook_id, event_id)
+        .await
+    {
+        Ok(true) => redirect(&format!(
+            "/ui/webhooks/{}?done=redelivered",
+            segment(&webhook_id)
+        )),
+        Ok(false) => not_found_page(layout),
+        Err(e) => store_error(e, layout),
+    }
+}
+
+// ---- automations ----
+
+#[derive(Serialize)]
+struct AutomationRow {
+    href: String,
+    id: String,
+    name: String,
+    trigger: &'static str,
+    carrier: Option<String>,
+    action: &'static str,
+    action_detail: String,
+    enabled: bool,
+    created: When,
+}
+
+fn automation_row(a: &waybill_store::AutomationRecord) -> AutomationRow {
+    AutomationRow {
+        href: format!("/ui/automations/{}", segment(&a.id)),
+        id: a.id.clone(),
+        name: a.name.clone(),
+        trigger: a.trigger.description(),
+        carrier: a.carrier.clone(),
+        action: a.action.kind(),
+        action_detail: match &a.action {
+            AutomationAction::Email { to, subject, .. } => match to {
+                Some(to) => format!("“{subject}” to {to}"),
+                None => format!("“{subject}” to the customer"),
+            },
+            AutomationAction::Webhook { url, .. } => format!("POST to {url}"),
+        },
+        enabled: a.enabled,
+        created: a.created_at.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct AutomationsBody {
+    automations: Vec<AutomationRow>,
+}
+
+pub async fn automations(signed: Signed, State(state): State<AppState>) -> Response {
+    let layout = signed.layout("Automations", "automations");
+    match state.store.list_automations(signed.store_id()).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            "automations.html",
+            &layout,
+            &AutomationsBody {
+                automations: list.iter().map(automation_row).collect(),
+            },
+        ),
+        Err(e) => store_error(e, layout),
+    }
+}
+
+#[derive(Serialize)]
+struct RunRow {
+    id: i64,
+    order_href: String,
+    fulfillment_href: String,
+    fulfillment_id: String,
+    trigger: String,
+    status: String,
+    attempts: u32,
+    last_error: Option<String>,
+    detail: Option<String>,
+    delivery_status: Option<String>,
+    created: When,
+    updated: When,
+}
+
+#[derive(Serialize)]
+struct AutomationBody {
+    automation: AutomationRow,
+    runs: Vec<RunRow>,
+}
+
+pub async fn automation(
+    signed: Signed,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let layout = signed.layout("Automation", "automations");
+    let Some(automation_id) = path_ids(path, |id| vec![id.as_str()]) else {
+        return not_found_page(layout);
+    };
+    let store_id = signed.store_id();
+    let record = match state.store.get_automation(store_id, &automation_id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return not_found_page(layout),
+        Err(e) => return store_error(e, layout),
+    };
+    let runs = match state
+        .store
+        .list_automation_runs(store_id, &record.id, LOG_ROWS * 2)
+        .await
+    {
+        Ok(Some(runs)) => runs,
+        Ok(None) => return not_found_page(layout),
+        Err(e) => return store_error(e, layout),
+    };
+    let body = AutomationBody {
+        automation: automation_row(&record),
+        runs: runs
+            .into_iter()
+            .map(|r| RunRow {
+                id: r.id,
+                order_href: order_href(&r.order_id),
+                fulfillment_href: fulfillment_href(&r.order_id, &r.fulfillment_id),
+                fulfillment_id: r.fulfillment_id,
+                trigger: status_text(&r.trigger),
+                status: r.status,
+                attempts: r.attempts,
+                last_error: r.last_error,
+                detail: r.detail,
+                delivery_status: r.delivery_status,
+                created: r.created_at.into(),
+                updated: r.updated_at.into(),
+            })
+            .collect(),
+    };
+    let title = format!("Automation {}", record.name);
+    page(
+        StatusCode::OK,
+        "automation.html",
+        &signed.layout(title, "automations"),
+        &body,
+    )
+}
+
+// ---- CSV import ----
+
+/// Rows of the report shown on the page (the summary counts them all).
+const REPORT_ROWS_SHOWN: usize = 1000;
+
+#[derive(Serialize, Default)]
+struct ImportPage {
+    error: Option<String>,
+    report: Vec<ImportRow>,
+    summary: Option<ImportSummary>,
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+struct ImportRow {
+    row: u64,
+    result: &'static str,
+    fulfillment_id: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ImportSummary {
+    total: u64,
+    created: u64,
+    duplicate: u64,
+    error: u64,
+}
+
+pub async fn import_form(signed: Signed) -> Response {
+    page(
+        StatusCode::OK,
+        "import.html",
+        &signed.layout("Import", "import"),
+        &ImportPage::default(),
+    )
+}
+
+/// Runs an uploaded CSV through the importer (the same as `waybill import fulfillments`) and
+/// shows its report: errors first, then the rest, in row order.
+pub async fn import(
+    signed: Signed,
+    State(state): State<AppState>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let layout = signed.layout("Import", "import");
+    let refused = |message: String| {
+        page(
+            StatusCode::BAD_REQUEST,
+            "import.html",
+            &layout,
+            &ImportPage {
+                error: Some(message),
+                ..ImportPage::default()
+            },
+        )
+    };
+    let Ok(mut multipart) = multipart else {
+        return refused("the form could not be read; choose a CSV file and try again".into());
+    };
+    let (mut csrf, mut file) = (None, None);
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                match field.bytes().await {
+                    Ok(bytes) if name == "csrf" => {
+                        csrf = Some(String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                    Ok(bytes) if name == "file" => file = Some(bytes),
+                    Ok(_) => {}
+                    Err(e) => return refused(format!("the upload could not be read: {e}")),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return refused(format!("the upload could not be read: {e}")),
+        }
+    }
+    if !super::session::tokens_match(&signed.session.csrf, csrf.as_deref().unwrap_or_default()) {
+        return signed.forbidden();
+    }
+    let Some(file) = file.filter(|f| !f.is_empty()) else {
+        return refused("choose a non-empty CSV file".into());
+    };
+    let store_id = signed.store_id().to_owned();
+    let rows = match crate::import::parse(&store_id, file.as_ref()) {
+        Ok(rows) => rows,
+        Err(e) => return refused(e.to_string()),
+    };
+    let results = crate::import::execute(state.store.clone(), store_id, rows, 8);
+    let mut results = std::pin::pin!(results);
+    let mut summary = crate::import::Summary::default();
+    let mut report = Vec::new();
+    while let Some(row) = futures_util::StreamExt::next(&mut results).await {
+        summary.add(&row);
+        report.push(row);
+    }
+    report.sort_by_key(|r| (r.result != crate::import::RowResult::Error, r.row));
+    let truncated = report.len() > REPORT_ROWS_SHOWN;
+    report.truncate(REPORT_ROWS_SHOWN);
+    page(
+        StatusCode::OK,
+        "import.html",
+        &layout,
+        &ImportPage {
+            error: None,
+            report: report
+                .into_iter()
+                .map(|r| ImportRow {
+                    row: r.row,
+                    result: r.result.as_str(),
+                    fulfillment_id: r.fulfillment_id,
+                    error: r.error,
+                })
+                .collect(),
+            summary: Some(ImportSummary {
+                total: summary.rows,
+                created: summary.created,
+                duplicate: summary.duplicate,
+                error: summary.error,
+            }),
+            truncated,
+        },
+    )
+}

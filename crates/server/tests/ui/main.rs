@@ -1,0 +1,7 @@
+//! Dashboard tests: the real server on a loopback port over a fresh database (a temporary SQLite
+//! file, or a schema of its own on PostgreSQL when `WAYBILL_TEST_POSTGRES_URL` is set).
+//! `http` drives `/ui` with plain HTTP requests; `browser` drives it in headless Chromium.
+
+mod browser;
+mod harness;
+mod http;
