@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod inbound;
 pub mod openapi;
+pub mod parse;
 pub mod problem;
 pub mod webhooks;
 

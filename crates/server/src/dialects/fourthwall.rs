@@ -118,6 +118,40 @@ pub(crate) struct FulfillmentRequest {
     shipping_label: ShippingLabel,
 }
 
+/// A fulfillment request checked without the order: the order's id, the label's carrier and
+/// number, and the units wanted per variant.
+pub(crate) type CheckedRequest = (Uuid, String, String, Vec<(String, u32)>);
+
+impl FulfillmentRequest {
+    pub(crate) fn validate(&self) -> Result<CheckedRequest, FourthwallError> {
+        let order_uuid = Uuid::parse_str(&self.order_id)
+            .map_err(|_| FourthwallError::invalid("orderId must be a UUID"))?;
+        let company = self.shipping_label.tracking_company.trim().to_owned();
+        let number = self.shipping_label.tracking_number.trim().to_owned();
+        if company.is_empty() || number.is_empty() {
+            return Err(FourthwallError::invalid(
+                "shippingLabel.trackingNumber and shippingLabel.trackingCompany must not be empty",
+            ));
+        }
+        if self.items.is_empty() {
+            return Err(FourthwallError::invalid(
+                "items must contain at least one item",
+            ));
+        }
+        let mut wanted = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.iter().enumerate() {
+            if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&item.quantity) {
+                return Err(FourthwallError::invalid(format!(
+                    "items[{i}].quantity must be between 1 and {}",
+                    waybill_core::Quantity::MAX
+                )));
+            }
+            wanted.push((item.variant_id.clone(), item.quantity as u32));
+        }
+        Ok((order_uuid, company, number, wanted))
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ItemRequest {
@@ -154,31 +188,7 @@ pub(crate) async fn create_fulfillment(
     Caller(store_id, _): Caller<FourthwallError>,
     JsonBody(request, _): JsonBody<FulfillmentRequest, FourthwallError>,
 ) -> Result<(StatusCode, Json<FulfillmentCreated>), FourthwallError> {
-    let order_uuid = Uuid::parse_str(&request.order_id)
-        .map_err(|_| FourthwallError::invalid("orderId must be a UUID"))?;
-    let company = request.shipping_label.tracking_company.trim().to_owned();
-    let number = request.shipping_label.tracking_number.trim().to_owned();
-    if company.is_empty() || number.is_empty() {
-        return Err(FourthwallError::invalid(
-            "shippingLabel.trackingNumber and shippingLabel.trackingCompany must not be empty",
-        ));
-    }
-    if request.items.is_empty() {
-        return Err(FourthwallError::invalid(
-            "items must contain at least one item",
-        ));
-    }
-    let mut wanted = Vec::with_capacity(request.items.len());
-    for (i, item) in request.items.iter().enumerate() {
-        if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&item.quantity) {
-            return Err(FourthwallError::invalid(format!(
-                "items[{i}].quantity must be between 1 and {}",
-                waybill_core::Quantity::MAX
-            )));
-        }
-        wanted.push((item.variant_id.clone(), item.quantity as u32));
-    }
-
+    let (order_uuid, company, number, wanted) = request.validate()?;
     let order_ref = OrderRef::new(order_uuid.to_string());
     let order = state
         .store
