@@ -112,6 +112,7 @@ impl From<AuthError> for FourthwallError {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallFulfillmentRequest)]
 pub(crate) struct FulfillmentRequest {
     order_id: String,
     items: Vec<ItemRequest>,
@@ -154,6 +155,7 @@ impl FulfillmentRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallItemRequest)]
 pub(crate) struct ItemRequest {
     variant_id: String,
     quantity: i64,
@@ -324,6 +326,7 @@ pub struct FulfillmentCreated {
 /// A page of orders.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallOrderList)]
 pub struct OrderList {
     results: Vec<OrderV1>,
     total: u64,
@@ -444,10 +447,18 @@ fn parse_list_query(raw: Option<&str>) -> Result<(u32, u32, OrderQuery), Fourthw
         .map_err(|e| FourthwallError::invalid(format!("the query string is malformed: {e}")))?;
     let mut query = OrderQuery::default();
     let (mut page, mut size) = (0u32, DEFAULT_PAGE_SIZE);
+    // Both are documented as 32-bit integers (`Option<u32>` renders as int32), so larger values
+    // are refused rather than silently accepted.
     let number = |key: &str, v: &str| {
-        v.parse::<u32>().map_err(|_| {
-            FourthwallError::invalid(format!("{key} must be a non-negative integer; got '{v}'"))
-        })
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| {
+                FourthwallError::invalid(format!(
+                    "{key} must be an integer from 0 to {}; got '{v}'",
+                    i32::MAX
+                ))
+            })
     };
     for (key, value) in &pairs {
         match key.as_str() {

@@ -9,6 +9,7 @@ mod auth;
 mod automations;
 mod backend;
 mod concurrency;
+mod conformance;
 mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
