@@ -13,6 +13,7 @@ mod conformance;
 mod cross_dialect;
 mod fourthwall;
 mod fulfillments;
+mod isolation;
 mod lifecycle;
 mod limits;
 mod openapi;
