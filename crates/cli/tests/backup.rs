@@ -52,6 +52,8 @@ fn serve(db: &str) -> Server {
             return Server(child, format!("http://{addr}"));
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not start");
 }
 

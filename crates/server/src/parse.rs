@@ -51,11 +51,12 @@ pub fn parse_adm_request(bytes: &[u8]) -> Result<(Vec<(String, u32)>, Package), 
     request.validate().map_err(status_of)
 }
 
-/// Fourthwall `POST /open-api/v1.0/fulfillments`: the order, the label's carrier and number, and
-/// the units wanted per variant.
-pub fn parse_fourthwall_request(
-    bytes: &[u8],
-) -> Result<(uuid::Uuid, String, String, Vec<(String, u32)>), StatusCode> {
+/// A Fourthwall fulfillment request: the order, the label's carrier and number, and the units
+/// wanted per variant.
+pub type FourthwallRequest = (uuid::Uuid, String, String, Vec<(String, u32)>);
+
+/// Fourthwall `POST /open-api/v1.0/fulfillments`.
+pub fn parse_fourthwall_request(bytes: &[u8]) -> Result<FourthwallRequest, StatusCode> {
     let request: fourthwall::FulfillmentRequest = body::<_, fourthwall::FourthwallError>(bytes)?;
     request.validate().map_err(status_of)
 }
