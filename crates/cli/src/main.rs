@@ -179,6 +179,15 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure webhook deliveries per second to a local receiver (see docs/PERFORMANCE.md).
     BenchWebhooks(bench_webhooks::BenchWebhooksArgs),
+    /// Copy the live SQLite database to PATH while servers keep running (SQLite's online backup
+    /// API). For PostgreSQL use pg_dump; see docs/OPERATIONS.md.
+    Backup {
+        /// Where to write the copy.
+        path: std::path::PathBuf,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// How long a stopping process may take.
@@ -357,7 +366,33 @@ async fn main() -> anyhow::Result<()> {
         Command::Import { command } => import::run(open().await?, command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchWebhooks(args) => bench_webhooks::run(args).await,
+        Command::Backup { path, force } => backup(&config.database_url, &path, force),
     }
+}
+
+/// `waybill backup PATH`: SQLite's online backup of the database; PostgreSQL is pg_dump's job.
+fn backup(database: &str, path: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let Some(source) = waybill_store::sqlite::path_from_url(database) else {
+        bail!(
+            "waybill backup copies SQLite databases only; for PostgreSQL ({}) use pg_dump, \
+             for example: pg_dump --format=custom --file=waybill.dump \"$DATABASE_URL\" \
+             (restore with pg_restore; see docs/OPERATIONS.md)",
+            waybill_store::redact_url(database)
+        );
+    };
+    let started = std::time::Instant::now();
+    let report = waybill_store::sqlite::backup(&source, path, force)
+        .with_context(|| format!("backing up {} to {}", source.display(), path.display()))?;
+    println!(
+        "{}",
+        json!({
+            "backup": report.path.display().to_string(),
+            "pages": report.pages,
+            "bytes": report.bytes,
+            "millis": started.elapsed().as_millis() as u64,
+        })
+    );
+    Ok(())
 }
 
 /// When the shutdown signal arrived, once it has.

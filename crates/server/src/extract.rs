@@ -65,6 +65,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
             "the request body is empty; a JSON object is required".into(),
         ));
     }
+    // Every request body is a JSON object. (Derived deserializers would otherwise also take a
+    // struct from an array of its fields in order, so `[null, null]` could pass as a body.)
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(BodyError::Malformed(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => "invalid request body: expected a JSON object".into(),
+                Err(e) => format!("the request body is not valid JSON ({e})"),
+            },
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -118,6 +128,18 @@ mod tests {
                 .unwrap_err()
                 .message()
                 .contains("empty")
+        );
+        assert!(
+            parse_json::<Body>(br#"[[{"quantity": 1}]]"#)
+                .unwrap_err()
+                .message()
+                .contains("expected a JSON object")
+        );
+        assert!(
+            parse_json::<Body>(b"[1,")
+                .unwrap_err()
+                .message()
+                .contains("not valid JSON")
         );
         assert!(
             parse_json::<Body>(b"{}")

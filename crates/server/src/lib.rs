@@ -15,6 +15,7 @@ pub mod inbound;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod parse;
 pub mod problem;
 pub mod request_id;
 pub mod ui;

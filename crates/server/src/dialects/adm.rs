@@ -149,6 +149,37 @@ pub(crate) struct CreateRequest {
     tracking_number: String,
 }
 
+impl CreateRequest {
+    /// Checks what can be checked without the order: a tracking number, at least one line,
+    /// quantities in range. Returns the units wanted per SKU and the parcel.
+    pub(crate) fn validate(&self) -> Result<(Vec<(String, u32)>, Package), AdmError> {
+        if self.tracking_number.trim().is_empty() {
+            return Err(AdmError::invalid("tracking_number must not be empty."));
+        }
+        if self.line_items.is_empty() {
+            return Err(AdmError::invalid(
+                "line_items must contain at least one item.",
+            ));
+        }
+        let mut wanted = Vec::with_capacity(self.line_items.len());
+        for (i, line) in self.line_items.iter().enumerate() {
+            if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&line.quantity) {
+                return Err(AdmError::invalid(format!(
+                    "line_items[{i}].quantity must be between 1 and {}.",
+                    waybill_core::Quantity::MAX
+                )));
+            }
+            wanted.push((line.sku.0.clone(), line.quantity as u32));
+        }
+        let package = Package {
+            carrier: None,
+            tracking_number: self.tracking_number.trim().to_owned(),
+            tracking_url: None,
+        };
+        Ok((wanted, package))
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LineRequest {
     sku: Sku,
@@ -183,25 +214,7 @@ pub(crate) async fn create_fulfillment(
     Caller(store_id, _): Caller<AdmError>,
     JsonBody(request, _): JsonBody<CreateRequest, AdmError>,
 ) -> Result<Json<CreatedResponse>, AdmError> {
-    if request.tracking_number.trim().is_empty() {
-        return Err(AdmError::invalid("tracking_number must not be empty."));
-    }
-    if request.line_items.is_empty() {
-        return Err(AdmError::invalid(
-            "line_items must contain at least one item.",
-        ));
-    }
-    let mut wanted = Vec::with_capacity(request.line_items.len());
-    for (i, line) in request.line_items.iter().enumerate() {
-        if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&line.quantity) {
-            return Err(AdmError::invalid(format!(
-                "line_items[{i}].quantity must be between 1 and {}.",
-                waybill_core::Quantity::MAX
-            )));
-        }
-        wanted.push((line.sku.0.clone(), line.quantity as u32));
-    }
-
+    let (wanted, package) = request.validate()?;
     let order_ref = OrderRef::new(request.order_id.to_string());
     let order = state.store.get_order(&store_id, &order_ref).await?;
     let lines = allocate_by_key(
@@ -228,11 +241,6 @@ pub(crate) async fn create_fulfillment(
         },
         KeyAllocationError::Invalid(d) => AdmError::invalid(d.to_string()),
     })?;
-    let package = Package {
-        carrier: None,
-        tracking_number: request.tracking_number.trim().to_owned(),
-        tracking_url: None,
-    };
     let fulfillment = NewFulfillment::new(None, lines, vec![package], ShipmentStatus::PreTransit)
         .map_err(|e| AdmError::invalid(e.to_string()))?;
     let created = state

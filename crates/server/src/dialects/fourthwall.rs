@@ -112,14 +112,50 @@ impl From<AuthError> for FourthwallError {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallFulfillmentRequest)]
 pub(crate) struct FulfillmentRequest {
     order_id: String,
     items: Vec<ItemRequest>,
     shipping_label: ShippingLabel,
 }
 
+/// A fulfillment request checked without the order: the order's id, the label's carrier and
+/// number, and the units wanted per variant.
+pub(crate) type CheckedRequest = (Uuid, String, String, Vec<(String, u32)>);
+
+impl FulfillmentRequest {
+    pub(crate) fn validate(&self) -> Result<CheckedRequest, FourthwallError> {
+        let order_uuid = Uuid::parse_str(&self.order_id)
+            .map_err(|_| FourthwallError::invalid("orderId must be a UUID"))?;
+        let company = self.shipping_label.tracking_company.trim().to_owned();
+        let number = self.shipping_label.tracking_number.trim().to_owned();
+        if company.is_empty() || number.is_empty() {
+            return Err(FourthwallError::invalid(
+                "shippingLabel.trackingNumber and shippingLabel.trackingCompany must not be empty",
+            ));
+        }
+        if self.items.is_empty() {
+            return Err(FourthwallError::invalid(
+                "items must contain at least one item",
+            ));
+        }
+        let mut wanted = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.iter().enumerate() {
+            if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&item.quantity) {
+                return Err(FourthwallError::invalid(format!(
+                    "items[{i}].quantity must be between 1 and {}",
+                    waybill_core::Quantity::MAX
+                )));
+            }
+            wanted.push((item.variant_id.clone(), item.quantity as u32));
+        }
+        Ok((order_uuid, company, number, wanted))
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallItemRequest)]
 pub(crate) struct ItemRequest {
     variant_id: String,
     quantity: i64,
@@ -154,31 +190,7 @@ pub(crate) async fn create_fulfillment(
     Caller(store_id, _): Caller<FourthwallError>,
     JsonBody(request, _): JsonBody<FulfillmentRequest, FourthwallError>,
 ) -> Result<(StatusCode, Json<FulfillmentCreated>), FourthwallError> {
-    let order_uuid = Uuid::parse_str(&request.order_id)
-        .map_err(|_| FourthwallError::invalid("orderId must be a UUID"))?;
-    let company = request.shipping_label.tracking_company.trim().to_owned();
-    let number = request.shipping_label.tracking_number.trim().to_owned();
-    if company.is_empty() || number.is_empty() {
-        return Err(FourthwallError::invalid(
-            "shippingLabel.trackingNumber and shippingLabel.trackingCompany must not be empty",
-        ));
-    }
-    if request.items.is_empty() {
-        return Err(FourthwallError::invalid(
-            "items must contain at least one item",
-        ));
-    }
-    let mut wanted = Vec::with_capacity(request.items.len());
-    for (i, item) in request.items.iter().enumerate() {
-        if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&item.quantity) {
-            return Err(FourthwallError::invalid(format!(
-                "items[{i}].quantity must be between 1 and {}",
-                waybill_core::Quantity::MAX
-            )));
-        }
-        wanted.push((item.variant_id.clone(), item.quantity as u32));
-    }
-
+    let (order_uuid, company, number, wanted) = request.validate()?;
     let order_ref = OrderRef::new(order_uuid.to_string());
     let order = state
         .store
@@ -314,6 +326,7 @@ pub struct FulfillmentCreated {
 /// A page of orders.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallOrderList)]
 pub struct OrderList {
     results: Vec<OrderV1>,
     total: u64,
@@ -434,10 +447,18 @@ fn parse_list_query(raw: Option<&str>) -> Result<(u32, u32, OrderQuery), Fourthw
         .map_err(|e| FourthwallError::invalid(format!("the query string is malformed: {e}")))?;
     let mut query = OrderQuery::default();
     let (mut page, mut size) = (0u32, DEFAULT_PAGE_SIZE);
+    // Both are documented as 32-bit integers (`Option<u32>` renders as int32), so larger values
+    // are refused rather than silently accepted.
     let number = |key: &str, v: &str| {
-        v.parse::<u32>().map_err(|_| {
-            FourthwallError::invalid(format!("{key} must be a non-negative integer; got '{v}'"))
-        })
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| {
+                FourthwallError::invalid(format!(
+                    "{key} must be an integer from 0 to {}; got '{v}'",
+                    i32::MAX
+                ))
+            })
     };
     for (key, value) in &pairs {
         match key.as_str() {

@@ -291,7 +291,7 @@ pub(crate) struct ParsedOrder {
 }
 
 impl OrderRequest {
-    fn into_domain(self) -> Result<(NewOrder, Vec<FulfillmentRequest>), OpError> {
+    pub(crate) fn into_domain(self) -> Result<(NewOrder, Vec<FulfillmentRequest>), OpError> {
         let parsed = self.parse()?;
         let order = NewOrder::new(
             parsed.external_id,
@@ -659,7 +659,7 @@ pub(crate) struct ItemQuantity {
 
 impl FulfillmentRequest {
     /// `prefix` locates the fulfillment in error messages (`fulfillments[0].`).
-    fn into_domain(self, prefix: &str) -> Result<NewFulfillment, OpError> {
+    pub(crate) fn into_domain(self, prefix: &str) -> Result<NewFulfillment, OpError> {
         let (label, meaning) = parse_status(
             &format!("{prefix}fulfillmentStatus"),
             &self.fulfillment_status,
@@ -786,6 +786,15 @@ pub(crate) struct StatusRequest {
     status: String,
 }
 
+impl StatusRequest {
+    pub(crate) fn into_domain(self) -> Result<StatusUpdate, OpError> {
+        let (label, meaning) = parse_status("status", &self.status)?;
+        let mut update = StatusUpdate::new(meaning);
+        update.status_label = Some(label.to_owned());
+        Ok(update)
+    }
+}
+
 #[utoipa::path(put, path = "/v1/orders/{sourceOrderId}/fulfillments/{sourceFulfillmentId}", tag = "OrderProtection",
     params(("sourceOrderId" = String, Path, description = "The caller's order id"), ("sourceFulfillmentId" = String, Path, description = "The caller's fulfillment id")),
     request_body = StatusRequest,
@@ -798,9 +807,7 @@ pub(crate) async fn update_fulfillment_status(
     Path((source_order_id, fulfillment_id)): Path<(String, String)>,
     JsonBody(request, _): JsonBody<StatusRequest, OpError>,
 ) -> Result<Json<Value>, OpError> {
-    let (label, meaning) = parse_status("status", &request.status)?;
-    let mut update = StatusUpdate::new(meaning);
-    update.status_label = Some(label.to_owned());
+    let update = request.into_domain()?;
     state
         .store
         .update_shipment_status(

@@ -2,6 +2,7 @@
 //! of read-only connections.
 
 mod automations;
+mod backup;
 mod idempotency;
 mod migrations;
 mod orders;
@@ -29,6 +30,8 @@ use crate::{
 };
 use read_pool::ReadPool;
 use writer::Writer;
+
+pub use backup::{BackupReport, backup};
 
 /// How durable a commit is. `Full` (the default) survives power loss; `Normal` may lose the
 /// last transactions on power loss (never on a process crash) and is faster.
