@@ -106,7 +106,7 @@ fn serve(bin: &str, db: &str) -> anyhow::Result<(Child, String)> {
         .env("WAYBILL_LOG", "info")
         // The load comes from one key; per-key limits are not what this measures.
         .env("WAYBILL_RATE_LIMIT", "0")
-        .env("WAYBILL_MAX_IN_FLIGHT_PER_KEY", "0")
+        .env("WAYBILL_MAX_IN_FLIGHT_PER_STORE", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -278,7 +278,7 @@ async fn start_server(db: &BenchDatabase, synchronous: &str) -> anyhow::Result<S
         .env("WAYBILL_LOG", "info,tower_http=warn")
         // One API key drives the whole load: per-key limits would measure themselves.
         .env("WAYBILL_RATE_LIMIT", "0")
-        .env("WAYBILL_MAX_IN_FLIGHT_PER_KEY", "0")
+        .env("WAYBILL_MAX_IN_FLIGHT_PER_STORE", "0")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -168,8 +168,8 @@ pub const KEYS: &[Key] = &[
     key("rate_limit", "WAYBILL_RATE_LIMIT", None, "1000"),
     key("rate_limit_burst", "WAYBILL_RATE_LIMIT_BURST", None, "2000"),
     key(
-        "max_in_flight_per_key",
-        "WAYBILL_MAX_IN_FLIGHT_PER_KEY",
+        "max_in_flight_per_store",
+        "WAYBILL_MAX_IN_FLIGHT_PER_STORE",
         None,
         "256",
     ),
@@ -556,7 +556,7 @@ impl Config {
             burst: layers.parse("rate_limit_burst", |v| {
                 whole(v).and_then(|n| u32::try_from(n).map_err(|_| "too large".into()))
             })?,
-            max_in_flight_per_key: layers.parse("max_in_flight_per_key", |v| {
+            max_in_flight_per_store: layers.parse("max_in_flight_per_store", |v| {
                 whole(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
             })?,
             request_timeout: layers.parse("request_timeout", positive_duration)?,

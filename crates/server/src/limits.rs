@@ -1,7 +1,9 @@
 //! Limits that keep one caller from hurting the others: a rate per API key (429 with
-//! `Retry-After`), a bound on each key's requests in flight (429), a time limit per request
+//! `Retry-After`), a bound on each store's requests in flight (429), a time limit per request
 //! (503), and a bound on the request's header bytes (431). Requests without credentials are
-//! counted per client address. Every limit is configurable and answered in the format of the
+//! counted per client address. A key's store is learned the first time the key authenticates
+//! (one lookup per key and process); until then, and for a key that does not authenticate, the
+//! bound applies to the key itself. Every limit is configurable and answered in the format of the
 //! dialect the path belongs to. Body size (413) and page sizes (at most 500) are bounded where
 //! they are read.
 
@@ -30,8 +32,8 @@ pub struct LimitSettings {
     pub rate_per_second: u32,
     /// Requests a key may send at once above the sustained rate.
     pub burst: u32,
-    /// Requests of one key in flight at once; 0 turns the bound off.
-    pub max_in_flight_per_key: usize,
+    /// Requests of one store (all its keys together) in flight at once; 0 turns the bound off.
+    pub max_in_flight_per_store: usize,
     /// A request not answered within this is answered 503.
     pub request_timeout: Duration,
     /// Largest sum of header names and values accepted.
@@ -43,7 +45,7 @@ impl Default for LimitSettings {
         LimitSettings {
             rate_per_second: 0,
             burst: 0,
-            max_in_flight_per_key: 0,
+            max_in_flight_per_store: 0,
             request_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
         }
@@ -57,8 +59,13 @@ pub struct Limits {
     settings: LimitSettings,
     rate: Option<DefaultKeyedRateLimiter<Key>>,
     in_flight: Mutex<HashMap<Key, usize>>,
+    /// The store each key that authenticated belongs to (cleared when it grows large).
+    stores: Mutex<HashMap<Key, Key>>,
     seen: AtomicU64,
 }
+
+/// Keys remembered with their store before the map is cleared.
+const MAX_KNOWN_KEYS: usize = 100_000;
 
 impl Limits {
     pub fn new(settings: LimitSettings) -> Limits {
@@ -70,12 +77,42 @@ impl Limits {
             settings,
             rate,
             in_flight: Mutex::new(HashMap::new()),
+            stores: Mutex::new(HashMap::new()),
             seen: AtomicU64::new(0),
         }
     }
 
     pub fn settings(&self) -> &LimitSettings {
         &self.settings
+    }
+
+    /// Whom the in-flight bound counts a request against: its key's store when known (looked
+    /// up once per key), else the key itself.
+    async fn holder(
+        &self,
+        key: Key,
+        store: &dyn waybill_store::Store,
+        headers: &axum::http::HeaderMap,
+    ) -> Key {
+        if let Some(found) = self.stores.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return found;
+        }
+        if headers.get(AUTHORIZATION).is_none() {
+            return key;
+        }
+        match crate::auth::authenticate(store, headers).await {
+            Ok(store_id) => {
+                let holder: Key = Sha256::digest(format!("store:{store_id}").as_bytes()).into();
+                if let Ok(mut map) = self.stores.lock() {
+                    if map.len() >= MAX_KNOWN_KEYS {
+                        map.clear();
+                    }
+                    map.insert(key, holder);
+                }
+                holder
+            }
+            Err(_) => key,
+        }
     }
 }
 
@@ -175,11 +212,14 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
             );
         }
     }
-    let _slot = if limits.settings.max_in_flight_per_key > 0 {
+    let _slot = if limits.settings.max_in_flight_per_store > 0 {
+        let key = limits
+            .holder(key, state.store.as_ref(), request.headers())
+            .await;
         let admitted = match limits.in_flight.lock() {
             Ok(mut map) => {
                 let n = map.entry(key).or_insert(0);
-                if *n >= limits.settings.max_in_flight_per_key {
+                if *n >= limits.settings.max_in_flight_per_store {
                     false
                 } else {
                     *n += 1;
@@ -193,8 +233,8 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
                 &path,
                 Duration::from_secs(1),
                 &format!(
-                    "this API key already has {} requests in flight; retry when one has finished",
-                    limits.settings.max_in_flight_per_key
+                    "this store already has {} requests in flight; retry when one has finished",
+                    limits.settings.max_in_flight_per_store
                 ),
             );
         }

@@ -319,3 +319,59 @@ async fn a_rotated_webhook_secret_signs_beside_the_old_one_during_the_overlap() 
         "new first, then old"
     );
 }
+
+#[tokio::test]
+async fn a_store_in_flight_bound_counts_all_its_keys() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_configured(|s| {
+        s.with_limits(LimitSettings {
+            max_in_flight_per_store: 1,
+            ..LimitSettings::default()
+        })
+    })
+    .await;
+    let t = app.tenant("busy").await;
+    let second_key = app.store.create_api_key(&t.id).await.unwrap().secret;
+    let other = app.tenant("calm").await;
+    // Each key's store is learned on its first request.
+    for secret in [&t.secret, &second_key] {
+        let (status, _) = app
+            .call(Method::GET, &t.path("/orders"), Some(secret), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // A request whose body is still arriving holds the store's only slot.
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{{",
+        t.path("/orders"),
+        t.secret
+    );
+    held.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = app
+        .call(Method::GET, &t.path("/orders"), Some(&second_key), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the store's other key: {body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("in flight"),
+        "{body}"
+    );
+    let (status, _) = app.get(&other, "/orders").await;
+    assert_eq!(status, StatusCode::OK, "another store is not held back");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = app
+        .call(Method::GET, &t.path("/orders"), Some(&second_key), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the slot is free once the request ends"
+    );
+}
