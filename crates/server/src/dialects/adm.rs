@@ -33,6 +33,14 @@ pub struct AdmError {
 }
 
 impl AdmError {
+    pub(crate) fn new(status: StatusCode, title: &'static str, message: String) -> Self {
+        AdmError {
+            status,
+            title,
+            message,
+        }
+    }
+
     fn invalid(message: impl Into<String>) -> Self {
         AdmError {
             status: StatusCode::BAD_REQUEST,

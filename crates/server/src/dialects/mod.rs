@@ -8,14 +8,13 @@ pub mod fourthwall_webhooks;
 pub mod orderprotection;
 pub mod redo;
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// An error answered outside any handler (limits, idempotency), in the format of the dialect
-/// that owns `path`: `code` is Fourthwall's error code and ADM's title; other dialects use the
-/// sentence only. Paths no dialect owns get problem JSON.
+/// An error answered outside any handler (limits, idempotency), built with the error type of
+/// the dialect that owns `path`, so each format is written in one place: `code` is
+/// Fourthwall's error code and `title` ADM's title. Paths no dialect owns get problem JSON.
 pub fn error_for_path(
     path: &str,
     status: StatusCode,
@@ -25,18 +24,15 @@ pub fn error_for_path(
 ) -> Response {
     let message = message.into();
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    if under("/v2.2") && status != StatusCode::FORBIDDEN {
-        (status, Json(json!({ "error": message }))).into_response()
+    if under("/v2.2") {
+        redo::RedoError::plain(status, message).into_response()
     } else if under("/adm") {
-        (status, Json(json!({ "error": title, "message": message }))).into_response()
+        adm::AdmError::new(status, title, message).into_response()
     } else if under("/open-api/v1.0") {
-        (status, Json(json!({ "code": code, "message": message }))).into_response()
-    } else if under("/v1") {
-        (
-            status,
-            Json(json!({ "status": "error", "message": message })),
-        )
+        fourthwall::FourthwallError::new(status, json!({ "code": code, "message": message }))
             .into_response()
+    } else if under("/v1") {
+        orderprotection::OpError::new(status, message).into_response()
     } else {
         crate::problem::Problem::new(status, message).into_response()
     }

@@ -108,6 +108,10 @@ fn status_label(f: &Fulfillment) -> String {
 pub struct OpError(StatusCode, String);
 
 impl OpError {
+    pub(crate) fn new(status: StatusCode, message: String) -> Self {
+        OpError(status, message)
+    }
+
     fn bad_request(message: impl Into<String>) -> Self {
         OpError(StatusCode::BAD_REQUEST, message.into())
     }

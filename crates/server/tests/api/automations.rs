@@ -539,11 +539,8 @@ async fn a_webhook_action_goes_through_the_dispatcher_signed() {
     let receipts = receiver.all();
     assert_eq!(receipts.len(), 1, "only the automation's delivery");
     let body = receipts[0].json();
-    assert_eq!(
-        body,
-        json!({"order": "1001".replace("1001", "5001"), "status": "out_for_delivery",
-                            "track": body["track"].clone()})
-    );
+    assert_eq!(body["order"], "5001", "{body}");
+    assert_eq!(body["status"], "out_for_delivery", "{body}");
     assert!(
         body["track"]
             .as_str()

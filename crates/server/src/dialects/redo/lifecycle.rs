@@ -48,18 +48,6 @@ pub struct OrderList {
     orders: Vec<OrderJson>,
 }
 
-fn page_size(headers: &HeaderMap) -> Result<u32, RedoError> {
-    match headers.get("x-page-size") {
-        None => Ok(20),
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| bad("X-Page-Size must be a whole number from 1 to 500")),
-    }
-}
-
 fn instant(field: &str, value: Option<String>) -> Result<Option<time::Timestamp>, RedoError> {
     value
         .map(|v| time::parse_datetime(field, &v))
@@ -90,7 +78,7 @@ pub(crate) async fn list_orders(
     filters: Result<Query<OrderFilters>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, RedoError> {
     let Query(filters) = filters.map_err(|e| bad(e.body_text()))?;
-    let limit = page_size(&headers)?;
+    let limit = super::page_size(&headers)?;
     let after = match headers.get("x-page-continue") {
         None => None,
         Some(v) => Some(

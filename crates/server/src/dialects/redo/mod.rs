@@ -117,7 +117,7 @@ pub enum RedoError {
 }
 
 impl RedoError {
-    fn plain(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn plain(status: StatusCode, message: impl Into<String>) -> Self {
         RedoError::Plain(status, message.into())
     }
 
@@ -220,6 +220,30 @@ impl FromRequestParts<AppState> for RedoStore {
 }
 
 type Body<T> = JsonBody<T, RedoError>;
+
+/// Items per page when `X-Page-Size` is not sent.
+const DEFAULT_PAGE: u32 = 20;
+
+/// `X-Page-Size`: 1 to [`waybill_store::MAX_PAGE_SIZE`], 20 when absent.
+fn page_size(headers: &axum::http::HeaderMap) -> Result<u32, RedoError> {
+    match headers.get("x-page-size") {
+        None => Ok(DEFAULT_PAGE),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| (1..=waybill_store::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                RedoError::plain(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "X-Page-Size must be a whole number from 1 to {}",
+                        waybill_store::MAX_PAGE_SIZE
+                    ),
+                )
+            }),
+    }
+}
 
 /// Path parameters, with failures answered in Redo's format.
 #[derive(FromRequestParts)]

@@ -414,8 +414,6 @@ pub(crate) async fn replay_webhook(
     Ok((StatusCode::ACCEPTED, Json(Enqueued { enqueued: count })).into_response())
 }
 
-const DEFAULT_PAGE: u32 = 20;
-
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/deliveries", tag = "Redo webhooks",
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id"),
         ("X-Page-Size" = Option<u32>, Header, description = "Page size, 1 to 500 (default 20)"),
@@ -435,15 +433,7 @@ pub(crate) async fn list_deliveries(
 ) -> Result<Response, RedoError> {
     ensure_redo(&state, &store_id, &webhook_id).await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let size = match header("x-page-size") {
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=waybill_store::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| bad("X-Page-Size must be a number from 1 to 500"))?,
-        None => DEFAULT_PAGE,
-    };
+    let size = super::page_size(&headers)?;
     let before = match header("x-page-continue") {
         Some(v) => Some(
             v.trim()
@@ -452,14 +442,6 @@ pub(crate) async fn list_deliveries(
         ),
         None => None,
     };
-    if state
-        .store
-        .get_webhook(&store_id, &webhook_id)
-        .await?
-        .is_none()
-    {
-        return Err(not_found(&webhook_id));
-    }
     let mut page = state
         .store
         .list_webhook_attempts(
