@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use waybill_core::{
     Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, Timestamp, time,
@@ -106,6 +107,11 @@ fn configure(conn: &Connection, options: &SqliteOptions, writer: bool) -> StoreR
         conn.execute_batch("PRAGMA query_only = ON")
             .map_err(|e| map_err("making a reader read-only", e))?;
     }
+    // Query planner stability: without it, SQLite marks any statement whose plan *might*
+    // depend on a bound value (here: every query on `fulfillments`, because of its partial
+    // index) to be compiled again on every run, which took a third of the read path's CPU.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(|e| map_err("enabling query planner stability", e))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -810,6 +816,47 @@ mod tests {
             ShipmentStatus::PreTransit,
         )
         .unwrap()
+    }
+
+    /// A cached statement on `fulfillments` runs again without being compiled again: the
+    /// table's partial index made SQLite recompile every such query on each run until the
+    /// connections asked for query planner stability.
+    #[tokio::test]
+    async fn cached_statements_are_not_compiled_again_on_each_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let (record, _) = store.create_store("shop").await.unwrap();
+        for n in 0..3 {
+            let external = format!("Q-{n}");
+            store
+                .create_order(&record.id, order(&external, 5))
+                .await
+                .unwrap();
+            store
+                .create_fulfillment(&record.id, &OrderRef::new(external), one_unit())
+                .await
+                .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        configure(&conn, &SqliteOptions::default(), false).unwrap();
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM orders")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let sql = "SELECT id, status FROM fulfillments WHERE order_id = ?1 ORDER BY created_at";
+        for id in &ids {
+            let mut stmt = conn.prepare_cached(sql).unwrap();
+            let found = stmt.query_map([id], |_| Ok(())).unwrap().count();
+            assert_eq!(found, 1);
+        }
+        let stmt = conn.prepare_cached(sql).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
     /// Group commit: four requests wait while the writer is busy, then run as one batch in one
