@@ -21,18 +21,26 @@ use waybill_core::Package;
 const IN_SCOPE: [&str; 7] = ["ups", "usps", "fedex", "dhl", "amazon", "canadapost", "s10"];
 
 fn data_dir() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .output()
-        .expect("cargo metadata runs");
+    // Offline first: the crate is built, so its source is on disk. But `cargo metadata` reads
+    // the manifest of every package in the lock file, for every platform, and a fresh machine
+    // has only downloaded the ones it builds; then it is asked again, allowed to fetch them.
+    let metadata = |offline: bool| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args(["metadata", "--format-version", "1", "--locked"]);
+        if offline {
+            command.arg("--offline");
+        }
+        command
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .output()
+            .expect("cargo metadata runs")
+    };
+    let mut output = metadata(true);
+    if !output.status.success() {
+        output = metadata(false);
+    }
     assert!(
         output.status.success(),
         "cargo metadata failed: {}",

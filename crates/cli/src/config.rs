@@ -165,6 +165,7 @@ pub const KEYS: &[Key] = &[
         "Waybill <waybill@localhost>",
     ),
     key("idempotency_ttl", "WAYBILL_IDEMPOTENCY_TTL", None, "24h"),
+    key("auth_cache_ttl", "WAYBILL_AUTH_CACHE_TTL", None, "2s"),
     key("rate_limit", "WAYBILL_RATE_LIMIT", None, "1000"),
     key("rate_limit_burst", "WAYBILL_RATE_LIMIT_BURST", None, "2000"),
     key(
@@ -438,6 +439,7 @@ impl Config {
                 _ => Err("expected full or normal".into()),
             }
         })?;
+        let auth_cache_ttl = layers.parse("auth_cache_ttl", parse_seconds)?;
         let store = waybill_store::OpenOptions {
             postgres: waybill_store::postgres::PgOptions {
                 pool_size: layers.parse("pg_pool_size", parse_positive::<usize>)?,
@@ -447,10 +449,12 @@ impl Config {
                 statement_timeout: Duration::from_millis(
                     layers.parse("pg_statement_timeout_ms", parse_positive::<u64>)?,
                 ),
+                auth_cache_ttl,
                 ..Default::default()
             },
             sqlite: waybill_store::sqlite::SqliteOptions {
                 synchronous,
+                auth_cache_ttl,
                 ..Default::default()
             },
         };

@@ -5,6 +5,7 @@
 //! notification are never separated. The domain rules themselves live in `waybill-core`; a store
 //! loads what a rule needs inside the transaction, asks the rule, and writes the outcome.
 
+mod auth_cache;
 pub mod automations;
 pub mod idempotency;
 pub mod postgres;
@@ -437,6 +438,9 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Options for whichever backend a URL selects.
+/// How long a live API key is remembered without asking the database, unless configured.
+pub const DEFAULT_AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     pub sqlite: sqlite::SqliteOptions,

@@ -27,6 +27,7 @@ use waybill_core::{
     time,
 };
 
+use crate::auth_cache::AuthCache;
 use crate::secrets::{self, NewApiKey};
 use crate::webhooks::{
     AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryResult, NewWebhook,
@@ -50,6 +51,8 @@ pub struct PgOptions {
     /// How often a transaction that hit a deadlock, a serialization failure or a lost
     /// connection is run again before the request is answered 503.
     pub max_retries: u32,
+    /// How long a live API key is remembered without asking the database (zero: always ask).
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for PgOptions {
@@ -59,6 +62,7 @@ impl Default for PgOptions {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             max_retries: 5,
+            auth_cache_ttl: crate::DEFAULT_AUTH_CACHE_TTL,
         }
     }
 }
@@ -207,6 +211,7 @@ pub struct PgStore {
     pool: Pool,
     description: String,
     options: PgOptions,
+    auth_cache: AuthCache,
 }
 
 impl PgStore {
@@ -250,6 +255,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             description: redact_url(url),
+            auth_cache: AuthCache::new(options.auth_cache_ttl),
             options,
         };
         let applied = write_tx!(&store, "applying migrations", |tx| migrations::migrate(&tx))?;
@@ -518,7 +524,7 @@ impl Store for PgStore {
     }
 
     async fn revoke_api_key(&self, key_id: &str) -> StoreResult<bool> {
-        write_tx!(self, "revoking an API key", |tx| async {
+        let revoked = write_tx!(self, "revoking an API key", |tx| async {
             let changed = tx
                 .execute(
                     "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
@@ -527,11 +533,18 @@ impl Store for PgStore {
                 .await
                 .map_err(|e| map_err("revoking an API key", e))?;
             Ok::<_, PgError>(changed == 1)
-        })
+        });
+        // After the commit, so no lookup can read the key as live and be remembered after.
+        self.auth_cache.forget_all();
+        revoked
     }
 
     async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
         let hash = secrets::hash_secret(secret);
+        if let Some(store_id) = self.auth_cache.get(&hash) {
+            return Ok(Some(store_id));
+        }
+        let seen = self.auth_cache.generation();
         // One statement: no transaction around it.
         let mut attempt = 0u32;
         loop {
@@ -552,7 +565,12 @@ impl Store for PgStore {
             }
             .await;
             match result {
-                Ok(found) => return Ok(found),
+                Ok(found) => {
+                    if let Some(store_id) = &found {
+                        self.auth_cache.remember(seen, hash, store_id.clone());
+                    }
+                    return Ok(found);
+                }
                 Err(err) => tokio::time::sleep(self.retry_after(err, attempt)?).await,
             }
         }

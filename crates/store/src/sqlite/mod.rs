@@ -21,6 +21,7 @@ use waybill_core::{
     Fulfillment, NewFulfillment, NewOrder, Order, OrderRef, StatusUpdate, Timestamp, time,
 };
 
+use crate::auth_cache::AuthCache;
 use crate::secrets::{self, NewApiKey};
 use crate::webhooks::{
     AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryResult, NewWebhook,
@@ -52,6 +53,8 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// Most write requests committed together in one transaction.
     pub max_batch: usize,
+    /// How long a live API key is remembered without asking the database (zero: always ask).
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -61,6 +64,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             read_connections: 4,
             max_batch: 256,
+            auth_cache_ttl: crate::DEFAULT_AUTH_CACHE_TTL,
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReadPool>,
+    auth_cache: AuthCache,
 }
 
 /// Turns a SQLite error into a store error: lock contention is `Unavailable` (retryable),
@@ -171,6 +176,7 @@ impl SqliteStore {
             path,
             writer,
             readers,
+            auth_cache: AuthCache::new(options.auth_cache_ttl),
         })
     }
 
@@ -318,28 +324,42 @@ impl Store for SqliteStore {
 
     async fn revoke_api_key(&self, key_id: &str) -> StoreResult<bool> {
         let key_id = key_id.to_owned();
-        self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                    params![key_id, time::to_millis(time::now())],
-                )
-                .map_err(|e| map_err("revoking an API key", e))?;
-            Ok(changed == 1)
-        })
-        .await
+        let revoked = self
+            .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                        params![key_id, time::to_millis(time::now())],
+                    )
+                    .map_err(|e| map_err("revoking an API key", e))?;
+                Ok(changed == 1)
+            })
+            .await;
+        // After the commit, so no lookup can read the key as live and be remembered after.
+        self.auth_cache.forget_all();
+        revoked
     }
 
     async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
         let hash = secrets::hash_secret(secret);
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT store_id FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL",
-            )
-            .and_then(|mut stmt| stmt.query_row([&hash], |r| r.get(0)).optional())
-            .map_err(|e| map_err("authenticating", e))
-        })
-        .await
+        if let Some(store_id) = self.auth_cache.get(&hash) {
+            return Ok(Some(store_id));
+        }
+        let seen = self.auth_cache.generation();
+        let key = hash.clone();
+        let found: Option<String> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT store_id FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL",
+                )
+                .and_then(|mut stmt| stmt.query_row([&key], |r| r.get(0)).optional())
+                .map_err(|e| map_err("authenticating", e))
+            })
+            .await?;
+        if let Some(store_id) = &found {
+            self.auth_cache.remember(seen, hash, store_id.clone());
+        }
+        Ok(found)
     }
 
     async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {
