@@ -51,16 +51,17 @@ impl ReadPool {
             };
             // One read transaction per call: every query of a read sees the same snapshot, even
             // while the writer commits.
-            let result = match conn.execute_batch("BEGIN") {
+            let result = match super::run_cached(&conn, "BEGIN", "starting a read transaction") {
                 Ok(()) => {
                     let result = work(&conn);
-                    if let Err(e) = conn.execute_batch("COMMIT") {
+                    if let Err(e) = super::run_cached(&conn, "COMMIT", "ending a read transaction")
+                    {
                         tracing::warn!(error = %e, "ending a read transaction failed");
                         let _ = conn.execute_batch("ROLLBACK");
                     }
                     result
                 }
-                Err(e) => Err(super::map_err("starting a read transaction", e)),
+                Err(e) => Err(e),
             };
             if let Ok(mut idle) = pool.idle.lock() {
                 idle.push(conn);

@@ -147,22 +147,16 @@ fn writer_loop(
 
 /// Runs one batch in one transaction. `Err` means nothing of the batch was committed.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| super::map_err("starting a write transaction", e))?;
+    super::run_cached(conn, "BEGIN IMMEDIATE", "starting a write transaction")?;
     let result = (|| {
         for job in batch.iter_mut() {
-            conn.execute_batch("SAVEPOINT request")
-                .map_err(|e| super::map_err("opening a savepoint", e))?;
-            if job.run(conn) {
-                conn.execute_batch("RELEASE request")
-                    .map_err(|e| super::map_err("releasing a savepoint", e))?;
-            } else {
-                conn.execute_batch("ROLLBACK TO request; RELEASE request")
-                    .map_err(|e| super::map_err("rolling back a refused request", e))?;
+            super::run_cached(conn, "SAVEPOINT request", "opening a savepoint")?;
+            if !job.run(conn) {
+                super::run_cached(conn, "ROLLBACK TO request", "rolling back a refused request")?;
             }
+            super::run_cached(conn, "RELEASE request", "releasing a savepoint")?;
         }
-        conn.execute_batch("COMMIT")
-            .map_err(|e| super::map_err("committing", e))
+        super::run_cached(conn, "COMMIT", "committing")
     })();
     if let Err(e) = &result {
         tracing::error!(error = %e, batch = batch.len(), "write batch failed; rolling back");
