@@ -329,6 +329,12 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// mimalloc instead of glibc's allocator: the request path allocates many small, short-lived
+/// buffers across threads, where glibc's arenas cost a tenth of the server's CPU (see
+/// docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
