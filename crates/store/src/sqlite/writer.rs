@@ -152,7 +152,11 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreE
         for job in batch.iter_mut() {
             super::run_cached(conn, "SAVEPOINT request", "opening a savepoint")?;
             if !job.run(conn) {
-                super::run_cached(conn, "ROLLBACK TO request", "rolling back a refused request")?;
+                super::run_cached(
+                    conn,
+                    "ROLLBACK TO request",
+                    "rolling back a refused request",
+                )?;
             }
             super::run_cached(conn, "RELEASE request", "releasing a savepoint")?;
         }
