@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
+use crate::StoreResult;
+
 /// Most secrets remembered at once (each entry is two short strings).
 const CAPACITY: u64 = 10_000;
 
@@ -42,17 +44,35 @@ impl AuthCache {
         }
     }
 
+    /// The store whose live key has this secret hash: remembered, else asked of `fetch` (an
+    /// unpolled database lookup) and remembered if live. Both backends authenticate through this.
+    pub(crate) async fn lookup(
+        &self,
+        secret_hash: &str,
+        fetch: impl Future<Output = StoreResult<Option<String>>>,
+    ) -> StoreResult<Option<String>> {
+        if let Some(store_id) = self.get(secret_hash) {
+            return Ok(Some(store_id));
+        }
+        let seen = self.generation();
+        let found = fetch.await?;
+        if let Some(store_id) = &found {
+            self.remember(seen, secret_hash.to_owned(), store_id.clone());
+        }
+        Ok(found)
+    }
+
     /// The store of a remembered live key.
-    pub(crate) fn get(&self, secret_hash: &str) -> Option<String> {
+    fn get(&self, secret_hash: &str) -> Option<String> {
         self.entries.as_ref()?.get(secret_hash)
     }
 
     /// Call before reading the database, and pass to [`AuthCache::remember`].
-    pub(crate) fn generation(&self) -> Generation {
+    fn generation(&self) -> Generation {
         Generation(self.generation.read().map(|g| *g).unwrap_or(u64::MAX))
     }
 
-    pub(crate) fn remember(&self, seen: Generation, secret_hash: String, store_id: String) {
+    fn remember(&self, seen: Generation, secret_hash: String, store_id: String) {
         let Some(entries) = &self.entries else { return };
         // Held while inserting, so a revocation cannot slip between the check and the insert.
         if let Ok(current) = self.generation.read()

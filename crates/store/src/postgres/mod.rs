@@ -541,15 +541,12 @@ impl Store for PgStore {
 
     async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
         let hash = secrets::hash_secret(secret);
-        if let Some(store_id) = self.auth_cache.get(&hash) {
-            return Ok(Some(store_id));
-        }
-        let seen = self.auth_cache.generation();
-        // One statement: no transaction around it.
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let result = async {
+        let lookup = async {
+            // One statement: no transaction around it.
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                let result = async {
                 let client = self.client().await?;
                 let stmt = client
                     .prepare_cached(
@@ -564,16 +561,13 @@ impl Store for PgStore {
                 Ok::<_, PgError>(row.map(|r| r.get::<_, String>(0)))
             }
             .await;
-            match result {
-                Ok(found) => {
-                    if let Some(store_id) = &found {
-                        self.auth_cache.remember(seen, hash, store_id.clone());
-                    }
-                    return Ok(found);
+                match result {
+                    Ok(found) => return Ok(found),
+                    Err(err) => tokio::time::sleep(self.retry_after(err, attempt)?).await,
                 }
-                Err(err) => tokio::time::sleep(self.retry_after(err, attempt)?).await,
             }
-        }
+        };
+        self.auth_cache.lookup(&hash, lookup).await
     }
 
     async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {

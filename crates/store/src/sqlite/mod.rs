@@ -351,24 +351,15 @@ impl Store for SqliteStore {
 
     async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
         let hash = secrets::hash_secret(secret);
-        if let Some(store_id) = self.auth_cache.get(&hash) {
-            return Ok(Some(store_id));
-        }
-        let seen = self.auth_cache.generation();
         let key = hash.clone();
-        let found: Option<String> = self
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT store_id FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL",
-                )
-                .and_then(|mut stmt| stmt.query_row([&key], |r| r.get(0)).optional())
-                .map_err(|e| map_err("authenticating", e))
-            })
-            .await?;
-        if let Some(store_id) = &found {
-            self.auth_cache.remember(seen, hash, store_id.clone());
-        }
-        Ok(found)
+        let lookup = self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT store_id FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL",
+            )
+            .and_then(|mut stmt| stmt.query_row([&key], |r| r.get(0)).optional())
+            .map_err(|e| map_err("authenticating", e))
+        });
+        self.auth_cache.lookup(&hash, lookup).await
     }
 
     async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {
