@@ -55,6 +55,36 @@ pub struct BenchArgs {
     /// pgbench clients for the database's own rate (PostgreSQL only).
     #[arg(long, default_value_t = 8)]
     pgbench_clients: u32,
+    /// Run only these phases (all by default). The orders are prepared whatever is chosen.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    phases: Vec<Phase>,
+}
+
+/// The phases of a run, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Create fulfillment straight through the store.
+    RawCreate,
+    /// Get order straight through the store.
+    RawGet,
+    /// The equivalent transaction in pgbench (PostgreSQL only).
+    Pgbench,
+    /// Create fulfillment over HTTP at maximum rate.
+    HttpCreate,
+    /// Create fulfillment over HTTP at each of `--rates`.
+    HttpRates,
+    /// Shipment status update over HTTP.
+    HttpStatus,
+    /// Get order over HTTP.
+    HttpGet,
+    /// `GET /healthz` over HTTP: the HTTP stack and the load generator, no database work.
+    HttpFloor,
+}
+
+impl BenchArgs {
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.is_empty() || self.phases.contains(&phase)
+    }
 }
 
 type Op = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
@@ -442,15 +472,17 @@ async fn run_on(
                 .is_ok()
         })
     });
-    results.push(
-        phase(
-            "raw create fulfillment",
-            args.concurrency,
-            args.seconds,
-            raw,
-        )
-        .await,
-    );
+    if args.runs(Phase::RawCreate) {
+        results.push(
+            phase(
+                "raw create fulfillment",
+                args.concurrency,
+                args.seconds,
+                raw,
+            )
+            .await,
+        );
+    }
 
     let read_store = store.clone();
     let read_id = store_id.clone();
@@ -464,9 +496,11 @@ async fn run_on(
                 .is_ok()
         })
     });
-    results.push(phase("raw get order", args.concurrency, args.seconds, raw_get).await);
+    if args.runs(Phase::RawGet) {
+        results.push(phase("raw get order", args.concurrency, args.seconds, raw_get).await);
+    }
 
-    let pgbench_tps = if db.schema.is_some() {
+    let pgbench_tps = if db.schema.is_some() && args.runs(Phase::Pgbench) {
         match run_pgbench(db, &store_id, args).await {
             Ok(tps) => Some(tps),
             Err(e) => {
@@ -504,16 +538,22 @@ async fn run_on(
                 .is_ok_and(|r| r.status().is_success())
         })
     });
-    results.push(
-        phase(
-            "http create fulfillment",
-            args.concurrency,
-            args.seconds,
-            create.clone(),
-        )
-        .await,
-    );
-    for &rate in args.rates.iter().filter(|r| **r > 0) {
+    if args.runs(Phase::HttpCreate) {
+        results.push(
+            phase(
+                "http create fulfillment",
+                args.concurrency,
+                args.seconds,
+                create.clone(),
+            )
+            .await,
+        );
+    }
+    let rates = args
+        .rates
+        .iter()
+        .filter(|r| **r > 0 && args.runs(Phase::HttpRates));
+    for &rate in rates {
         results.push(
             fixed_rate(
                 format!("http create @ {rate}/s"),
@@ -538,15 +578,17 @@ async fn run_on(
                 .is_ok_and(|r| r.status().is_success())
         })
     });
-    results.push(
-        phase(
-            "http shipment status",
-            args.concurrency,
-            args.seconds,
-            status,
-        )
-        .await,
-    );
+    if args.runs(Phase::HttpStatus) {
+        results.push(
+            phase(
+                "http shipment status",
+                args.concurrency,
+                args.seconds,
+                status,
+            )
+            .await,
+        );
+    }
 
     let (c, b, s) = (client.clone(), base.clone(), secret.clone());
     let get: Op = Arc::new(move |n| {
@@ -561,7 +603,31 @@ async fn run_on(
                 .is_ok_and(|r| r.status().is_success())
         })
     });
-    results.push(phase("http get order", args.concurrency, args.seconds, get).await);
+    if args.runs(Phase::HttpGet) {
+        results.push(phase("http get order", args.concurrency, args.seconds, get).await);
+    }
+
+    let (c, health) = (client.clone(), Arc::new(format!("{}/healthz", server.base)));
+    let floor: Op = Arc::new(move |_| {
+        let (c, health) = (c.clone(), health.clone());
+        Box::pin(async move {
+            c.get(health.as_str())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+    });
+    if args.runs(Phase::HttpFloor) {
+        results.push(
+            phase(
+                "http floor (/healthz)",
+                args.concurrency,
+                args.seconds,
+                floor,
+            )
+            .await,
+        );
+    }
     let server_peak = proc_mb(Some(server_pid), "VmHWM:");
     let startup = server.startup;
     drop(server);

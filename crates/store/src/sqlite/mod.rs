@@ -197,6 +197,15 @@ impl SqliteStore {
         self.readers.read(work).await
     }
 
+    /// A read of a few indexed lookups, run on the calling thread (see [`ReadPool::read_short`]).
+    async fn read_short<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read_short(work).await
+    }
+
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -242,7 +251,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| {
+        self.read_short(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(|e| map_err("pinging the database", e))
         })
@@ -293,7 +302,8 @@ impl Store for SqliteStore {
 
     async fn store_exists(&self, store_id: &str) -> StoreResult<bool> {
         let store_id = store_id.to_owned();
-        self.read(move |conn| store_exists(conn, &store_id)).await
+        self.read_short(move |conn| store_exists(conn, &store_id))
+            .await
     }
 
     async fn create_api_key(&self, store_id: &str) -> StoreResult<NewApiKey> {
@@ -352,7 +362,7 @@ impl Store for SqliteStore {
     async fn authenticate(&self, secret: &str) -> StoreResult<Option<String>> {
         let hash = secrets::hash_secret(secret);
         let key = hash.clone();
-        let lookup = self.read(move |conn| {
+        let lookup = self.read_short(move |conn| {
             conn.prepare_cached(
                 "SELECT store_id FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL",
             )
@@ -370,7 +380,7 @@ impl Store for SqliteStore {
 
     async fn get_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
         let (store_id, order) = (store_id.to_owned(), order.clone());
-        self.read(move |conn| orders::load_order(conn, &store_id, &order))
+        self.read_short(move |conn| orders::load_order(conn, &store_id, &order))
             .await
     }
 
@@ -509,7 +519,7 @@ impl Store for SqliteStore {
 
     async fn store_settings(&self, store_id: &str) -> StoreResult<crate::StoreSettings> {
         let store_id = store_id.to_owned();
-        self.read(move |conn| automations::settings(conn, &store_id))
+        self.read_short(move |conn| automations::settings(conn, &store_id))
             .await
     }
 
@@ -545,7 +555,7 @@ impl Store for SqliteStore {
         automation_id: &str,
     ) -> StoreResult<Option<crate::AutomationRecord>> {
         let (store_id, id) = (store_id.to_owned(), automation_id.to_owned());
-        self.read(move |conn| automations::get(conn, &store_id, &id))
+        self.read_short(move |conn| automations::get(conn, &store_id, &id))
             .await
     }
 
@@ -679,7 +689,7 @@ impl Store for SqliteStore {
         webhook_id: &str,
     ) -> StoreResult<Option<WebhookRecord>> {
         let (store_id, webhook_id) = (store_id.to_owned(), webhook_id.to_owned());
-        self.read(move |conn| webhooks::load_webhook(conn, &store_id, &webhook_id))
+        self.read_short(move |conn| webhooks::load_webhook(conn, &store_id, &webhook_id))
             .await
     }
 
