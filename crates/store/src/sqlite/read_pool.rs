@@ -155,7 +155,10 @@ mod tests {
             .read_short(move |conn| Ok((std::thread::current().id(), count(conn)?)))
             .await
             .expect("the second read");
-        assert_eq!(second.0, caller, "an idle connection serves the read inline");
+        assert_eq!(
+            second.0, caller,
+            "an idle connection serves the read inline"
+        );
         assert_eq!(opened.load(Ordering::SeqCst), 1, "the connection is reused");
     }
 
