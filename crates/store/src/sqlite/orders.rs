@@ -61,7 +61,7 @@ fn resolve_order(
 
 /// The derived status of an order from its stored units, computed in SQL with the core's
 /// rule.
-fn refresh_status(conn: &Connection, order_id: &str) -> StoreResult<()> {
+fn derived_status(conn: &Connection, order_id: &str) -> StoreResult<&'static str> {
     let shipped: Vec<String> = ShipmentStatus::ALL
         .iter()
         .filter(|s| s.is_shipped())
@@ -90,10 +90,7 @@ fn refresh_status(conn: &Connection, order_id: &str) -> StoreResult<()> {
             })
         })
         .map_err(|e| map_err("counting an order's units", e))?;
-    conn.prepare_cached("UPDATE orders SET status = ?2 WHERE id = ?1")
-        .and_then(|mut stmt| stmt.execute(params![order_id, counts.status().as_str()]))
-        .map_err(|e| map_err("updating an order's status", e))?;
-    Ok(())
+    Ok(counts.status().as_str())
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
@@ -107,14 +104,19 @@ fn record_event(
     data: Option<String>,
     now: Timestamp,
 ) -> StoreResult<i64> {
+    // One write of the order row: its sequence, `updated_at` and derived status together.
+    let status = derived_status(conn, order_id)?;
     let seq: i64 = conn
         .prepare_cached(
-            "UPDATE orders SET event_seq = event_seq + 1, updated_at = ?2
+            "UPDATE orders SET event_seq = event_seq + 1, updated_at = ?2, status = ?3
              WHERE id = ?1 RETURNING event_seq",
         )
-        .and_then(|mut stmt| stmt.query_row(params![order_id, time::to_millis(now)], |r| r.get(0)))
+        .and_then(|mut stmt| {
+            stmt.query_row(params![order_id, time::to_millis(now), status], |r| {
+                r.get(0)
+            })
+        })
         .map_err(|e| map_err("sequencing an event", e))?;
-    refresh_status(conn, order_id)?;
     insert_outbox(
         conn,
         store_id,
@@ -547,6 +549,44 @@ fn load_ledger(conn: &Connection, order_id: &str) -> StoreResult<Vec<LedgerLine>
         .map_err(|e| map_err("loading the ledger", e))
 }
 
+/// A line item's title, product id, variant id and SKU.
+type LineDetails = (String, Option<String>, Option<String>, Option<String>);
+
+/// The ledger and each line's details in one query.
+fn load_ledger_with_details(
+    conn: &Connection,
+    order_id: &str,
+) -> StoreResult<(Vec<LedgerLine>, HashMap<String, LineDetails>)> {
+    let mut ledger = Vec::new();
+    let mut details = HashMap::new();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
+             FROM line_items WHERE order_id = ?1",
+        )
+        .map_err(|e| map_err("loading the ledger", e))?;
+    let mut rows = stmt
+        .query([order_id])
+        .map_err(|e| map_err("loading the ledger", e))?;
+    while let Some(r) = rows.next().map_err(|e| map_err("loading the ledger", e))? {
+        let read = |e| map_err("reading the ledger", e);
+        let id: String = r.get(0).map_err(read)?;
+        ledger.push(LedgerLine {
+            id: id.clone(),
+            ordered: r.get(1).map_err(read)?,
+            fulfilled: r.get(2).map_err(read)?,
+        });
+        let line: LineDetails = (
+            r.get(3).map_err(read)?,
+            r.get(4).map_err(read)?,
+            r.get(5).map_err(read)?,
+            r.get(6).map_err(read)?,
+        );
+        details.insert(id, line);
+    }
+    Ok((ledger, details))
+}
+
 /// Moves units in the ledger. Reserving checks the bound in the statement itself, so even
 /// without the prior check no row can exceed its ordered quantity.
 fn move_units(
@@ -622,7 +662,7 @@ pub(super) fn insert_fulfillment(
     now: Timestamp,
 ) -> StoreResult<Fulfillment> {
     let (order_id, _) = resolve_order(conn, store_id, order)?;
-    let ledger_lines = load_ledger(conn, &order_id)?;
+    let (ledger_lines, details) = load_ledger_with_details(conn, &order_id)?;
     ledger::check_allocation(&ledger_lines, &new.lines)?;
 
     let id = new.id_or_generate();
@@ -685,7 +725,6 @@ pub(super) fn insert_fulfillment(
         .iter()
         .map(|(line_id, quantity)| (line_id.clone(), quantity.get()))
         .collect();
-    let details = load_line_details(conn, &order_id)?;
     Ok(Fulfillment {
         id,
         order_id: parse_uuid(&order_id)?,
@@ -756,24 +795,6 @@ fn insert_contents(
         .map_err(|e| map_err("inserting a package", e))?;
     }
     Ok(())
-}
-
-type LineDetails = (String, Option<String>, Option<String>, Option<String>);
-
-fn load_line_details(
-    conn: &Connection,
-    order_id: &str,
-) -> StoreResult<HashMap<String, LineDetails>> {
-    conn.prepare_cached(
-        "SELECT id, title, product_id, variant_id, sku FROM line_items WHERE order_id = ?1",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_map([order_id], |r| {
-            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        })?
-        .collect::<Result<HashMap<_, _>, _>>()
-    })
-    .map_err(|e| map_err("loading line details", e))
 }
 
 pub(super) fn apply_status_update(
