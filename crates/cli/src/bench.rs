@@ -25,7 +25,7 @@ use waybill_core::order::LineItemExtra;
 use waybill_core::{
     NewFulfillment, NewLineItem, NewOrder, OrderDetails, OrderRef, Quantity, ShipmentStatus, time,
 };
-use waybill_store::sqlite::{SqliteOptions, Synchronous};
+use waybill_store::sqlite::Synchronous;
 use waybill_store::{OpenOptions, Store};
 
 /// The pgbench script of the equivalent transaction.
@@ -391,7 +391,9 @@ async fn run_pgbench(db: &BenchDatabase, store_id: &str, args: &BenchArgs) -> an
         .with_context(|| format!("no tps in pgbench's output: {stdout}"))
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// Runs the bench. `store` is the configured tuning (pool size, group commit, ...), used by the
+/// raw phases as the server (which reads the same configuration) uses it.
+pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
     if args.orders == 0 || args.concurrency == 0 || args.seconds == 0 {
         bail!("--orders, --concurrency and --seconds must be positive");
     }
@@ -401,7 +403,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         other => bail!("--synchronous must be full or normal, not {other}"),
     };
     let db = BenchDatabase::create(&args).await?;
-    let outcome = run_on(&args, &db, synchronous).await;
+    let outcome = run_on(&args, &db, store, synchronous).await;
     db.drop_schema().await;
     outcome
 }
@@ -409,15 +411,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn run_on(
     args: &BenchArgs,
     db: &BenchDatabase,
+    mut options: OpenOptions,
     synchronous: Synchronous,
 ) -> anyhow::Result<()> {
-    let options = OpenOptions {
-        sqlite: SqliteOptions {
-            synchronous,
-            ..SqliteOptions::default()
-        },
-        ..OpenOptions::default()
-    };
+    options.sqlite.synchronous = synchronous;
     let store: Arc<dyn Store> = waybill_store::open_with(&db.url, &options)
         .await
         .context("opening the bench database")?;

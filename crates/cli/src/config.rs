@@ -87,6 +87,12 @@ pub const KEYS: &[Key] = &[
         "10000",
     ),
     key(
+        "pg_group_commit",
+        "WAYBILL_PG_GROUP_COMMIT",
+        Some("--pg-group-commit"),
+        "4",
+    ),
+    key(
         "log_format",
         "WAYBILL_LOG_FORMAT",
         Some("--log-format"),
@@ -450,6 +456,13 @@ impl Config {
                     layers.parse("pg_statement_timeout_ms", parse_positive::<u64>)?,
                 ),
                 auth_cache_ttl,
+                group_commit_workers: layers.parse("pg_group_commit", |v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n <= 64)
+                        .ok_or_else(|| "expected a whole number from 0 to 64".to_owned())
+                })?,
                 ..Default::default()
             },
             sqlite: waybill_store::sqlite::SqliteOptions {

@@ -51,6 +51,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "MS")]
     pg_statement_timeout_ms: Option<String>,
 
+    /// PostgreSQL only: group commit, how many transactions at a time run queued
+    /// create-fulfillment and shipment-status requests together (0: one transaction per
+    /// request) [env: WAYBILL_PG_GROUP_COMMIT] [default: 4]
+    #[arg(long, global = true, value_name = "N")]
+    pg_group_commit: Option<String>,
+
     /// SQLite only: full (a commit survives power loss) or normal (faster; the last commits
     /// may be lost on power loss, never on a crash of the process)
     /// [env: WAYBILL_SQLITE_SYNCHRONOUS] [default: full]
@@ -73,6 +79,7 @@ impl Cli {
             ("pg_pool_size", &self.pg_pool_size),
             ("pg_acquire_timeout_ms", &self.pg_acquire_timeout_ms),
             ("pg_statement_timeout_ms", &self.pg_statement_timeout_ms),
+            ("pg_group_commit", &self.pg_group_commit),
             ("sqlite_synchronous", &self.sqlite_synchronous),
             ("log_format", &self.log_format),
         ]
@@ -370,7 +377,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Stores { command } => stores(open().await?, command).await,
         Command::Keys { command } => keys(open().await?, command).await,
         Command::Import { command } => import::run(open().await?, command).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(args, config.store.clone()).await,
         Command::BenchWebhooks(args) => bench_webhooks::run(args).await,
         Command::Backup { path, force } => backup(&config.database_url, &path, force),
     }

@@ -1,4 +1,5 @@
-//! The PostgreSQL backend: a pool of connections, one transaction per command, row locks for
+//! The PostgreSQL backend: a pool of connections, one transaction per command (or per group of
+//! queued create-fulfillment and shipment-status requests, see [`group_commit`]), row locks for
 //! the ledger, and bounded retries of deadlocks, serialization failures and connections lost
 //! before commit.
 //!
@@ -9,6 +10,7 @@
 //! guards.
 
 mod automations;
+mod group_commit;
 mod idempotency;
 mod migrations;
 mod orders;
@@ -53,6 +55,9 @@ pub struct PgOptions {
     pub max_retries: u32,
     /// How long a live API key is remembered without asking the database (zero: always ask).
     pub auth_cache_ttl: Duration,
+    /// Group commit: how many transactions at a time run queued create-fulfillment and
+    /// shipment-status requests together (zero: one transaction per request).
+    pub group_commit_workers: usize,
 }
 
 impl Default for PgOptions {
@@ -63,6 +68,7 @@ impl Default for PgOptions {
             statement_timeout: Duration::from_secs(10),
             max_retries: 5,
             auth_cache_ttl: crate::DEFAULT_AUTH_CACHE_TTL,
+            group_commit_workers: group_commit::DEFAULT_WORKERS,
         }
     }
 }
@@ -212,6 +218,7 @@ pub struct PgStore {
     description: String,
     options: PgOptions,
     auth_cache: AuthCache,
+    group_commit: Option<group_commit::GroupCommit>,
 }
 
 impl PgStore {
@@ -253,9 +260,17 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::internal("building the PostgreSQL pool", e))?;
         let store = PgStore {
-            pool,
+            pool: pool.clone(),
             description: redact_url(url),
             auth_cache: AuthCache::new(options.auth_cache_ttl),
+            group_commit: (options.group_commit_workers > 0).then(|| {
+                group_commit::GroupCommit::start(
+                    pool.clone(),
+                    options.group_commit_workers,
+                    group_commit::MAX_BATCH,
+                    options.max_retries,
+                )
+            }),
             options,
         };
         let applied = write_tx!(&store, "applying migrations", |tx| migrations::migrate(&tx))?;
@@ -266,25 +281,33 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
-        self.pool.get().await.map_err(|e| {
-            PgError::Store(StoreError::Unavailable(format!(
-                "getting a PostgreSQL connection: {e}"
-            )))
-        })
+        acquire(&self.pool).await
     }
 
-    /// After a failed attempt: how long to wait before the next one, or the error to answer
-    /// with when the failure is final or no retry is left.
     fn retry_after(&self, err: PgError, attempt: u32) -> Result<Duration, StoreError> {
-        match err {
-            PgError::Retry(detail) if attempt <= self.options.max_retries => {
-                tracing::debug!(attempt, %detail, "retrying a PostgreSQL transaction");
-                Ok(Duration::from_millis(
-                    5 * u64::from(attempt) + rand::random_range(0..10u64),
-                ))
-            }
-            err => Err(err.into_store()),
+        retry_pause(err, attempt, self.options.max_retries)
+    }
+}
+
+async fn acquire(pool: &Pool) -> Result<deadpool_postgres::Object, PgError> {
+    pool.get().await.map_err(|e| {
+        PgError::Store(StoreError::Unavailable(format!(
+            "getting a PostgreSQL connection: {e}"
+        )))
+    })
+}
+
+/// After a failed attempt: how long to wait before the next one, or the error to answer with
+/// when the failure is final or no retry is left.
+fn retry_pause(err: PgError, attempt: u32, max_retries: u32) -> Result<Duration, StoreError> {
+    match err {
+        PgError::Retry(detail) if attempt <= max_retries => {
+            tracing::debug!(attempt, %detail, "retrying a PostgreSQL transaction");
+            Ok(Duration::from_millis(
+                5 * u64::from(attempt) + rand::random_range(0..10u64),
+            ))
         }
+        err => Err(err.into_store()),
     }
 }
 
@@ -600,6 +623,25 @@ impl Store for PgStore {
         order: &OrderRef,
         fulfillment: NewFulfillment,
     ) -> StoreResult<Fulfillment> {
+        if let Some(group) = &self.group_commit {
+            let input = (store_id.to_owned(), order.clone(), fulfillment);
+            return group
+                .submit(
+                    store_id,
+                    order.as_str(),
+                    input,
+                    |tx, (store_id, order, new)| {
+                        Box::pin(orders::insert_fulfillment(
+                            tx,
+                            store_id,
+                            order,
+                            new,
+                            time::now(),
+                        ))
+                    },
+                )
+                .await;
+        }
         write_tx!(self, "creating a fulfillment", |tx| {
             orders::insert_fulfillment(&tx, store_id, order, &fulfillment, time::now())
         })
@@ -640,6 +682,31 @@ impl Store for PgStore {
         fulfillment_id: &str,
         update: StatusUpdate,
     ) -> StoreResult<Fulfillment> {
+        if let Some(group) = &self.group_commit {
+            let input = (
+                store_id.to_owned(),
+                order.clone(),
+                fulfillment_id.to_owned(),
+                update,
+            );
+            return group
+                .submit(
+                    store_id,
+                    order.as_str(),
+                    input,
+                    |tx, (store_id, order, fulfillment_id, update)| {
+                        Box::pin(orders::apply_status_update(
+                            tx,
+                            store_id,
+                            order,
+                            fulfillment_id,
+                            update,
+                            time::now(),
+                        ))
+                    },
+                )
+                .await;
+        }
         write_tx!(self, "updating a shipment status", |tx| {
             orders::apply_status_update(&tx, store_id, order, fulfillment_id, &update, time::now())
         })
@@ -1004,7 +1071,229 @@ impl Store for PgStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use waybill_core::{NewLineItem, Quantity, ShipmentStatus};
+
     use super::*;
+    use crate::testing::{Backend, POSTGRES_ENV, TestDatabase};
+
+    fn order(external_id: &str, quantity: i64) -> NewOrder {
+        NewOrder::new(
+            external_id.to_owned(),
+            time::now(),
+            vec![NewLineItem {
+                id: "L".into(),
+                product_id: None,
+                variant_id: None,
+                sku: None,
+                title: "Item".into(),
+                quantity: Quantity::new("quantity", quantity).unwrap(),
+                price: None,
+                extra: Default::default(),
+            }],
+            Default::default(),
+        )
+        .unwrap()
+    }
+
+    fn units(id: Option<&str>, quantity: i64) -> NewFulfillment {
+        NewFulfillment::new(
+            id.map(str::to_owned),
+            vec![("L".into(), Quantity::new("quantity", quantity).unwrap())],
+            vec![],
+            ShipmentStatus::PreTransit,
+        )
+        .unwrap()
+    }
+
+    /// Group commit: four requests queue while the one batch worker is busy, then run in one
+    /// transaction. The one that repeats a fulfillment id (refused after its ledger update
+    /// ran) and the one that over-fulfills are rolled back to their savepoints alone; the
+    /// other two commit together, and the ledger holds exactly their units.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_request_does_not_sink_its_group() {
+        if Backend::from_env() != Backend::Postgres {
+            eprintln!(
+                "a_refused_request_does_not_sink_its_group: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)"
+            );
+            return;
+        }
+        let db = TestDatabase::new().await.unwrap();
+        let options = PgOptions {
+            group_commit_workers: 1,
+            ..PgOptions::default()
+        };
+        let store = Arc::new(PgStore::open(&db.url, options).await.unwrap());
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        store
+            .create_order(&store_id, order("G-1", 3))
+            .await
+            .unwrap();
+        let group = store.group_commit.as_ref().unwrap();
+
+        // Hold the only worker, inside a transaction of its own, until the four are queued.
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let gate = tokio::sync::Mutex::new(Some((started, held)));
+        let blocker = {
+            let store = store.clone();
+            let store_id = store_id.clone();
+            tokio::spawn(async move {
+                let group = store.group_commit.as_ref().unwrap();
+                group
+                    .submit(&store_id, "G-0", gate, |_, gate| {
+                        Box::pin(async move {
+                            if let Some((started, held)) = gate.lock().await.take() {
+                                let _ = started.send(());
+                                let _ = held.await;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+
+        let mut requests = Vec::new();
+        for (i, (id, quantity)) in [(Some("F-1"), 1), (Some("F-1"), 1), (None, 1), (None, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let (store, store_id) = (store.clone(), store_id.clone());
+            requests.push(tokio::spawn(async move {
+                store
+                    .create_fulfillment(&store_id, &OrderRef::new("G-1"), units(id, quantity))
+                    .await
+            }));
+            // One at a time, so the batch holds them in this order.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while group.queued() < i + 1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "request {i} never queued"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        let mut results = Vec::new();
+        for r in requests {
+            results.push(r.await.unwrap());
+        }
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(
+                results[1],
+                Err(StoreError::Domain(DomainError::DuplicateFulfillment(_)))
+            ),
+            "{:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        assert!(
+            matches!(
+                results[3],
+                Err(StoreError::Domain(DomainError::OverFulfillment { .. }))
+            ),
+            "{:?}",
+            results[3]
+        );
+        assert_eq!(group.stats.groups.load(Ordering::Acquire), 1);
+        assert_eq!(group.stats.grouped.load(Ordering::Acquire), 2);
+
+        let stored = store
+            .get_order(&store_id, &OrderRef::new("G-1"))
+            .await
+            .unwrap();
+        assert_eq!(stored.line_items[0].fulfilled, 2);
+        assert_eq!(stored.fulfillments.len(), 2);
+        let client = store.pool.get().await.unwrap();
+        let events: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM outbox WHERE type = 'fulfillment.created'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(events, 2, "the refused requests wrote no event");
+    }
+
+    /// Many concurrent requests on a few orders through several workers: every acknowledged
+    /// unit is in the ledger, nothing more, and no order is over-fulfilled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_groups_keep_the_ledger_exact() {
+        if Backend::from_env() != Backend::Postgres {
+            eprintln!(
+                "concurrent_groups_keep_the_ledger_exact: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)"
+            );
+            return;
+        }
+        let db = TestDatabase::new().await.unwrap();
+        let store = Arc::new(PgStore::open(&db.url, PgOptions::default()).await.unwrap());
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        for o in 0..4 {
+            store
+                .create_order(&store_id, order(&format!("C-{o}"), 40))
+                .await
+                .unwrap();
+        }
+        let mut requests = Vec::new();
+        for i in 0..240 {
+            let (store, store_id) = (store.clone(), store_id.clone());
+            requests.push(tokio::spawn(async move {
+                let order = OrderRef::new(format!("C-{}", i % 4));
+                store
+                    .create_fulfillment(&store_id, &order, units(None, 1))
+                    .await
+                    .map(|_| order)
+            }));
+        }
+        let mut acknowledged = std::collections::HashMap::<String, u32>::new();
+        for r in requests {
+            match r.await.unwrap() {
+                Ok(order) => *acknowledged.entry(order.as_str().to_owned()).or_default() += 1,
+                Err(StoreError::Domain(DomainError::OverFulfillment { .. })) => {}
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        for o in 0..4 {
+            let id = format!("C-{o}");
+            let stored = store
+                .get_order(&store_id, &OrderRef::new(&id))
+                .await
+                .unwrap();
+            assert_eq!(
+                stored.line_items[0].fulfilled, 40,
+                "{id} is fully fulfilled"
+            );
+            assert_eq!(
+                acknowledged.get(&id).copied(),
+                Some(40),
+                "{id}: acknowledged units"
+            );
+            assert_eq!(stored.fulfillments.len(), 40);
+        }
+        assert!(
+            group_stats(&store).0 > 0,
+            "some requests shared a transaction"
+        );
+    }
+
+    fn group_stats(store: &PgStore) -> (u64, u64) {
+        let stats = &store.group_commit.as_ref().unwrap().stats;
+        (
+            stats.groups.load(Ordering::Acquire),
+            stats.grouped.load(Ordering::Acquire),
+        )
+    }
 
     #[test]
     fn recognises_postgres_urls() {

@@ -1,0 +1,315 @@
+//! Group commit on PostgreSQL.
+//!
+//! Create-fulfillment and shipment-status requests are queued to a few batch workers instead
+//! of each opening its own transaction. A worker takes whatever requests are waiting (up to a
+//! batch limit), sorts them by order so that concurrent batches lock orders in one sequence,
+//! and runs them in one transaction, each under its own savepoint: a request that fails is
+//! rolled back to its savepoint alone and answered with its own error, and the others commit
+//! together. No request is answered before the transaction that holds it has committed.
+//!
+//! A request that meets a deadlock or a serialization failure inside a batch is rolled back to
+//! its savepoint and run again on its own after the batch. If the batch itself fails before
+//! its commit (a lost connection), nothing of it was committed, and every request is run again
+//! on its own, with the usual retries. If the commit's outcome is unknown, every request of the
+//! batch is answered `Unavailable`, as a lone request would be.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deadpool_postgres::{Pool, Transaction};
+use futures_util::future::BoxFuture;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{PgError, PgResult, acquire, commit, map_err, retry_pause};
+use crate::{StoreError, StoreResult};
+
+/// How many requests may wait for a batch worker before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+
+/// The work of one request, run inside a transaction it does not own.
+type Work<I, T> = for<'a> fn(&'a Transaction<'a>, &'a I) -> BoxFuture<'a, PgResult<T>>;
+
+trait Job: Send {
+    /// The order the request locks: batches take their orders' locks in this sequence.
+    fn key(&self) -> (&str, &str);
+    /// Runs the request in the open transaction, keeping its value for [`Job::finish`].
+    fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
+    /// Answers the request: with its value if `outcome` is `Ok`, else with the error.
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
+}
+
+struct Pending<I, T> {
+    store_id: String,
+    order: String,
+    input: I,
+    work: Work<I, T>,
+    value: Option<T>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<I, T> Job for Pending<I, T>
+where
+    I: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    fn key(&self) -> (&str, &str) {
+        (&self.store_id, &self.order)
+    }
+
+    fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>> {
+        let Pending {
+            input, work, value, ..
+        } = self;
+        Box::pin(async move {
+            *value = Some(work(tx, input).await?);
+            Ok(())
+        })
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>) {
+        let answer = match (outcome, self.value) {
+            (Ok(()), Some(value)) => Ok(value),
+            (Ok(()), None) => Err(StoreError::Internal(
+                "a grouped request committed without a result".into(),
+            )),
+            (Err(e), _) => Err(e),
+        };
+        // The caller may have gone away (client disconnected); the write stands regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Counters for tests and diagnostics.
+#[derive(Default)]
+pub(super) struct Stats {
+    /// Transactions committed with more than one request in them.
+    pub(super) groups: AtomicU64,
+    /// Requests committed in those transactions.
+    pub(super) grouped: AtomicU64,
+}
+
+/// The queue in front of the batch workers. Dropping it stops the workers once the queue is
+/// drained.
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<Box<dyn Job>>,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) stats: Arc<Stats>,
+}
+
+/// What a worker needs to run batches.
+#[derive(Clone)]
+struct Worker {
+    pool: Pool,
+    max_batch: usize,
+    max_retries: u32,
+    stats: Arc<Stats>,
+}
+
+impl GroupCommit {
+    /// Starts `workers` batch workers on the pool (on the current Tokio runtime).
+    pub(super) fn start(
+        pool: Pool,
+        workers: usize,
+        max_batch: usize,
+        max_retries: u32,
+    ) -> GroupCommit {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(Stats::default());
+        let worker = Worker {
+            pool,
+            max_batch: max_batch.max(1),
+            max_retries,
+            stats: stats.clone(),
+        };
+        for _ in 0..workers.max(1) {
+            tokio::spawn(worker.clone().run(rx.clone()));
+        }
+        GroupCommit { queue, stats }
+    }
+
+    /// How many requests wait in the queue.
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Runs `work` on `input` in a batch transaction; its result once that has committed.
+    pub(super) async fn submit<I, T>(
+        &self,
+        store_id: &str,
+        order: &str,
+        input: I,
+        work: Work<I, T>,
+    ) -> StoreResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            store_id: store_id.to_owned(),
+            order: order.to_owned(),
+            input,
+            work,
+            value: None,
+            reply,
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the group-commit workers have stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("a group-commit worker dropped a request".into()))?
+    }
+}
+
+/// How one request of a batch came out.
+enum Outcome {
+    Done,
+    Refused(StoreError),
+    /// A deadlock or serialization failure: run it again on its own.
+    Again,
+}
+
+impl Worker {
+    async fn run(self, rx: Arc<Mutex<mpsc::Receiver<Box<dyn Job>>>>) {
+        let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(self.max_batch);
+        loop {
+            {
+                // One worker at a time waits for work; it takes what is queued and lets go.
+                let mut rx = rx.lock().await;
+                let Some(first) = rx.recv().await else {
+                    break;
+                };
+                batch.push(first);
+                while batch.len() < self.max_batch {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if batch.len() == 1 {
+                for job in batch.drain(..) {
+                    self.run_alone(job).await;
+                }
+                continue;
+            }
+            batch.sort_by(|a, b| a.key().cmp(&b.key()));
+            match self.run_batch(&mut batch).await {
+                Ok(outcomes) => {
+                    let mut again = Vec::new();
+                    let mut done = 0;
+                    for (job, outcome) in batch.drain(..).zip(outcomes) {
+                        match outcome {
+                            Outcome::Done => {
+                                done += 1;
+                                job.finish(Ok(()));
+                            }
+                            Outcome::Refused(e) => job.finish(Err(e)),
+                            Outcome::Again => again.push(job),
+                        }
+                    }
+                    self.stats.groups.fetch_add(1, Ordering::Release);
+                    self.stats.grouped.fetch_add(done, Ordering::Release);
+                    for job in again {
+                        self.run_alone(job).await;
+                    }
+                }
+                Err(BatchError::NotCommitted(detail)) => {
+                    tracing::debug!(%detail, batch = batch.len(), "group transaction failed; running its requests one by one");
+                    for job in batch.drain(..) {
+                        self.run_alone(job).await;
+                    }
+                }
+                Err(BatchError::Unknown(e)) => {
+                    tracing::error!(error = %e, batch = batch.len(), "group commit's outcome unknown");
+                    for job in batch.drain(..) {
+                        job.finish(Err(StoreError::Unavailable(e.to_string())));
+                    }
+                }
+            }
+        }
+        tracing::debug!("PostgreSQL group-commit worker stopped");
+    }
+
+    /// Runs the batch in one transaction, each request under a savepoint.
+    async fn run_batch(&self, batch: &mut [Box<dyn Job>]) -> Result<Vec<Outcome>, BatchError> {
+        let not_committed = |e: PgError| BatchError::NotCommitted(e.into_store().to_string());
+        let mut client = acquire(&self.pool).await.map_err(not_committed)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| not_committed(map_err("starting a group transaction", e)))?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch.iter_mut() {
+            // The savepoint and the request's first statement go out together.
+            let (savepoint, result) =
+                futures_util::join!(tx.batch_execute("SAVEPOINT request"), job.run(&tx));
+            savepoint.map_err(|e| not_committed(map_err("opening a savepoint", e)))?;
+            match result {
+                Ok(()) => outcomes.push(Outcome::Done),
+                Err(err) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT request")
+                        .await
+                        .map_err(|e| not_committed(map_err("rolling back a refused request", e)))?;
+                    outcomes.push(match err {
+                        PgError::Retry(_) => Outcome::Again,
+                        PgError::Store(e) => Outcome::Refused(e),
+                    });
+                }
+            }
+        }
+        commit(tx, "committing a group")
+            .await
+            .map_err(|e| match e {
+                PgError::Store(StoreError::Unavailable(detail)) => {
+                    BatchError::Unknown(StoreError::Unavailable(detail))
+                }
+                other => not_committed(other),
+            })?;
+        Ok(outcomes)
+    }
+
+    /// Runs one request in a transaction of its own, with the usual retries, and answers it.
+    async fn run_alone(&self, mut job: Box<dyn Job>) {
+        let mut attempt = 0u32;
+        let outcome = loop {
+            attempt += 1;
+            let result: PgResult<()> = async {
+                let mut client = acquire(&self.pool).await?;
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(|e| map_err("starting a transaction", e))?;
+                job.run(&tx).await?;
+                commit(tx, "committing").await
+            }
+            .await;
+            match result {
+                Ok(()) => break Ok(()),
+                Err(err) => match retry_pause(err, attempt, self.max_retries) {
+                    Ok(pause) => tokio::time::sleep(pause).await,
+                    Err(err) => break Err(err),
+                },
+            }
+        };
+        job.finish(outcome);
+    }
+}
+
+enum BatchError {
+    /// Nothing of the batch was committed; its requests may run again.
+    NotCommitted(String),
+    /// The commit's outcome is unknown.
+    Unknown(StoreError),
+}
+
+/// The default number of batch workers.
+pub const DEFAULT_WORKERS: usize = 4;
+/// The most requests one group transaction holds. PostgreSQL keeps up to 64 subtransaction ids
+/// per backend in shared memory before every snapshot must look them up elsewhere; one savepoint
+/// per request stays well under that.
+pub const MAX_BATCH: usize = 32;
