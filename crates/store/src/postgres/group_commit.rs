@@ -13,10 +13,12 @@
 //! on its own, with the usual retries. If the commit's outcome is unknown, every request of the
 //! batch is answered `Unavailable`, as a lone request would be.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use deadpool_postgres::{Pool, Transaction};
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -61,7 +63,18 @@ where
             input, work, value, ..
         } = self;
         Box::pin(async move {
-            *value = Some(work(tx, input).await?);
+            // A panic fails this request alone (its savepoint is rolled back) and leaves the
+            // worker running.
+            let result = AssertUnwindSafe(work(tx, input))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    Err(
+                        StoreError::Internal("a write request panicked; it was rolled back".into())
+                            .into(),
+                    )
+                });
+            *value = Some(result?);
             Ok(())
         })
     }

@@ -1135,28 +1135,7 @@ mod tests {
         let group = store.group_commit.as_ref().unwrap();
 
         // Hold the only worker, inside a transaction of its own, until the four are queued.
-        let (release, held) = tokio::sync::oneshot::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel::<()>();
-        let gate = tokio::sync::Mutex::new(Some((started, held)));
-        let blocker = {
-            let store = store.clone();
-            let store_id = store_id.clone();
-            tokio::spawn(async move {
-                let group = store.group_commit.as_ref().unwrap();
-                group
-                    .submit(&store_id, "G-0", gate, |_, gate| {
-                        Box::pin(async move {
-                            if let Some((started, held)) = gate.lock().await.take() {
-                                let _ = started.send(());
-                                let _ = held.await;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .await
-            })
-        };
-        running.await.unwrap();
+        let (release, blocker) = hold_worker(&store, &store_id).await;
 
         let mut requests = Vec::new();
         for (i, (id, quantity)) in [(Some("F-1"), 1), (Some("F-1"), 1), (None, 1), (None, 2)]
@@ -1285,6 +1264,122 @@ mod tests {
             group_stats(&store).0 > 0,
             "some requests shared a transaction"
         );
+    }
+
+    /// Occupies a store's batch worker (a store with one worker) with a request that waits,
+    /// inside its transaction, until the returned sender fires.
+    async fn hold_worker(
+        store: &Arc<PgStore>,
+        store_id: &str,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<StoreResult<()>>,
+    ) {
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let gate = tokio::sync::Mutex::new(Some((started, held)));
+        let blocker = {
+            let store = store.clone();
+            let store_id = store_id.to_owned();
+            tokio::spawn(async move {
+                let group = store.group_commit.as_ref().unwrap();
+                group
+                    .submit(&store_id, "G-0", gate, |_, gate| {
+                        Box::pin(async move {
+                            if let Some((started, held)) = gate.lock().await.take() {
+                                let _ = started.send(());
+                                let _ = held.await;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        (release, blocker)
+    }
+
+    /// A request that panics inside a group fails alone: the request beside it commits, and
+    /// the worker goes on to serve the next one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_request_fails_alone() {
+        if Backend::from_env() != Backend::Postgres {
+            eprintln!(
+                "a_panicking_request_fails_alone: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)"
+            );
+            return;
+        }
+        let db = TestDatabase::new().await.unwrap();
+        let options = PgOptions {
+            group_commit_workers: 1,
+            ..PgOptions::default()
+        };
+        let store = Arc::new(PgStore::open(&db.url, options).await.unwrap());
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        store
+            .create_order(&store_id, order("P-1", 5))
+            .await
+            .unwrap();
+        let group = store.group_commit.as_ref().unwrap();
+        let (release, blocker) = hold_worker(&store, &store_id).await;
+
+        let panicking = {
+            let store = store.clone();
+            let store_id = store_id.clone();
+            tokio::spawn(async move {
+                let group = store.group_commit.as_ref().unwrap();
+                group
+                    .submit(&store_id, "P-1", (), |tx, ()| {
+                        Box::pin(async move {
+                            tx.execute("SELECT 1", &[]).await.ok();
+                            panic!("a bug in a request");
+                        })
+                    })
+                    .await
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while group.queued() < 1 {
+            assert!(std::time::Instant::now() < deadline, "never queued");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let fine = {
+            let (store, store_id) = (store.clone(), store_id.clone());
+            tokio::spawn(async move {
+                store
+                    .create_fulfillment(&store_id, &OrderRef::new("P-1"), units(None, 1))
+                    .await
+            })
+        };
+        while group.queued() < 2 {
+            assert!(std::time::Instant::now() < deadline, "never queued");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        let panicked: StoreResult<()> = panicking.await.unwrap();
+        assert!(
+            matches!(panicked, Err(StoreError::Internal(_))),
+            "{panicked:?}"
+        );
+        fine.await.unwrap().unwrap();
+        assert_eq!(
+            group_stats(&store),
+            (1, 1),
+            "one group, one request committed"
+        );
+        let after = store
+            .create_fulfillment(&store_id, &OrderRef::new("P-1"), units(None, 1))
+            .await;
+        assert!(after.is_ok(), "the worker still runs: {after:?}");
+        let stored = store
+            .get_order(&store_id, &OrderRef::new("P-1"))
+            .await
+            .unwrap();
+        assert_eq!(stored.line_items[0].fulfilled, 2);
     }
 
     fn group_stats(store: &PgStore) -> (u64, u64) {
