@@ -710,9 +710,10 @@ pub(super) async fn insert_fulfillment(
 
 /// Creates a fulfillment on an order whose row this transaction has locked.
 ///
-/// Four round trips whatever the number of lines and packages: the ledger with the lines'
-/// details; then every write of the fulfillment and the unit count, pipelined in order on the
-/// connection; then the status and the sequenced outbox event, pipelined too.
+/// Two round trips whatever the number of lines and packages (then the commit): the ledger
+/// with the lines' details, together with the order's unit counts; then every write of the
+/// fulfillment, the derived status and the sequenced outbox event, pipelined in order on the
+/// connection.
 async fn insert_fulfillment_locked(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -720,14 +721,19 @@ async fn insert_fulfillment_locked(
     new: &NewFulfillment,
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
-    let rows = query(
-        tx,
-        "loading the ledger",
-        "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
-         FROM line_items WHERE order_id = $1",
-        &[&order_id],
-    )
-    .await?;
+    // The ledger and the order's unit counts so far, in one round trip (the order's row is
+    // locked, so neither can change before this transaction's own writes).
+    let order_param: [&(dyn ToSql + Sync); 1] = [&order_id];
+    let (rows, counted) = futures_util::try_join!(
+        query(
+            tx,
+            "loading the ledger",
+            "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
+             FROM line_items WHERE order_id = $1",
+            &order_param,
+        ),
+        query_one(tx, "counting an order's units", counts_sql(), &order_param),
+    )?;
     let ledger_lines = rows
         .iter()
         .map(|r| {
@@ -858,13 +864,34 @@ async fn insert_fulfillment_locked(
             Box::new(now_ms),
         ],
     )));
-    let counts = prepare(tx, "counting an order's units", counts_sql()).await?;
-    let count_params: [&(dyn ToSql + Sync); 1] = [&order_id];
-    let (results, counts) = futures_util::join!(futures_util::future::join_all(writes), async {
-        tx.query_one(&counts, &count_params)
-            .await
-            .map_err(|e| map_err("counting an order's units", e))
-    },);
+    // The counts with this fulfillment's units added, as the count query would find them
+    // after the writes: the status and the outbox event go out behind the writes, in the same
+    // round trip.
+    let mut counts = unit_counts(&counted);
+    if new.status.is_live() {
+        let units: u64 = new.lines.iter().map(|(_, q)| u64::from(q.get())).sum();
+        counts.in_fulfillment += units;
+        if new.status.is_shipped() {
+            counts.shipped += units;
+        }
+        if new.status == ShipmentStatus::Delivered {
+            counts.delivered += units;
+        }
+    }
+    let event = record_counted_event(
+        tx,
+        store_id,
+        order_id,
+        counts,
+        Event {
+            kind: "fulfillment.created",
+            fulfillment_id: Some(&id),
+            data: None,
+            trigger: Some(new.status.as_str()),
+        },
+        now,
+    );
+    let (results, recorded) = futures_util::join!(futures_util::future::join_all(writes), event);
     let mut results = results.into_iter();
     match results.next() {
         Some(Ok(0)) => return Err(DomainError::DuplicateFulfillment(id).into()),
@@ -886,20 +913,7 @@ async fn insert_fulfillment_locked(
             .into());
         }
     }
-    record_counted_event(
-        tx,
-        store_id,
-        order_id,
-        unit_counts(&counts?),
-        Event {
-            kind: "fulfillment.created",
-            fulfillment_id: Some(&id),
-            data: None,
-            trigger: Some(new.status.as_str()),
-        },
-        now,
-    )
-    .await?;
+    recorded?;
 
     let detail = |line_id: &str, column: usize| -> Option<String> {
         details.get(line_id).and_then(|r| r.get(column))
