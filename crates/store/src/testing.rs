@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tempfile::TempDir;
+use waybill_core::{NewFulfillment, NewLineItem, NewOrder, Quantity, ShipmentStatus, time};
 
 pub use crate::postgres::run_sql;
 use crate::{OpenOptions, Store, StoreError, StoreResult};
@@ -130,4 +131,39 @@ impl Drop for TestDatabase {
             eprintln!("could not drop a test schema: {err}");
         }
     }
+}
+
+/// An order with one line item, `L`, of `quantity` units.
+pub fn one_line_order(external_id: &str, quantity: i64) -> NewOrder {
+    let line = NewLineItem {
+        id: "L".into(),
+        product_id: None,
+        variant_id: None,
+        sku: None,
+        title: "Item".into(),
+        quantity: Quantity::new("quantity", quantity).expect("a positive test quantity"),
+        price: None,
+        extra: Default::default(),
+    };
+    NewOrder::new(
+        external_id.to_owned(),
+        time::now(),
+        vec![line],
+        Default::default(),
+    )
+    .expect("a valid test order")
+}
+
+/// A fulfillment of `quantity` units of line `L` (with the given id, or one generated).
+pub fn units_of_l(id: Option<&str>, quantity: i64) -> NewFulfillment {
+    NewFulfillment::new(
+        id.map(str::to_owned),
+        vec![(
+            "L".into(),
+            Quantity::new("quantity", quantity).expect("a positive test quantity"),
+        )],
+        vec![],
+        ShipmentStatus::PreTransit,
+    )
+    .expect("a valid test fulfillment")
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use waybill_core::order::LineItemExtra;
-use waybill_core::{NewLineItem, NewOrder, OrderDetails, OrderRef, Quantity, Timestamp, time};
+use waybill_core::{NewOrder, OrderDetails, OrderRef, Timestamp, time};
 use waybill_store::testing::{Backend, TestDatabase};
 use waybill_store::{
     AttemptLog, AttemptQuery, ClaimedDelivery, DeliveryNext, DeliveryResult, NewWebhook,
@@ -15,22 +14,7 @@ use waybill_store::{
 };
 
 fn order(id: &str) -> NewOrder {
-    NewOrder::new(
-        id.into(),
-        time::now(),
-        vec![NewLineItem {
-            id: "L".into(),
-            product_id: None,
-            variant_id: None,
-            sku: None,
-            title: "Item".into(),
-            quantity: Quantity::new("quantity", 1).unwrap(),
-            price: None,
-            extra: LineItemExtra::default(),
-        }],
-        OrderDetails::default(),
-    )
-    .unwrap()
+    waybill_store::testing::one_line_order(id, 1)
 }
 
 fn result(d: &ClaimedDelivery, next: DeliveryNext, health: WebhookHealth) -> DeliveryResult {

@@ -1074,51 +1074,21 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
-    use waybill_core::{NewLineItem, Quantity, ShipmentStatus};
-
     use super::*;
     use crate::testing::{Backend, POSTGRES_ENV, TestDatabase};
 
-    fn order(external_id: &str, quantity: i64) -> NewOrder {
-        NewOrder::new(
-            external_id.to_owned(),
-            time::now(),
-            vec![NewLineItem {
-                id: "L".into(),
-                product_id: None,
-                variant_id: None,
-                sku: None,
-                title: "Item".into(),
-                quantity: Quantity::new("quantity", quantity).unwrap(),
-                price: None,
-                extra: Default::default(),
-            }],
-            Default::default(),
-        )
-        .unwrap()
-    }
+    use crate::testing::{one_line_order as order, units_of_l as units};
 
-    fn units(id: Option<&str>, quantity: i64) -> NewFulfillment {
-        NewFulfillment::new(
-            id.map(str::to_owned),
-            vec![("L".into(), Quantity::new("quantity", quantity).unwrap())],
-            vec![],
-            ShipmentStatus::PreTransit,
-        )
-        .unwrap()
-    }
-
-    /// Group commit: four requests queue while the one batch worker is busy, then run in one
-    /// transaction. The one that repeats a fulfillment id (refused after its ledger update
-    /// ran) and the one that over-fulfills are rolled back to their savepoints alone; the
-    /// other two commit together, and the ledger holds exactly their units.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_refused_request_does_not_sink_its_group() {
+    /// A store with one batch worker, holding one order of `quantity` units; `None` (and a
+    /// line in the test output) when the tests run on SQLite.
+    async fn one_worker_store(
+        test: &str,
+        external_id: &str,
+        quantity: i64,
+    ) -> Option<(TestDatabase, Arc<PgStore>, String)> {
         if Backend::from_env() != Backend::Postgres {
-            eprintln!(
-                "a_refused_request_does_not_sink_its_group: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)"
-            );
-            return;
+            eprintln!("{test}: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)");
+            return None;
         }
         let db = TestDatabase::new().await.unwrap();
         let options = PgOptions {
@@ -1127,11 +1097,37 @@ mod tests {
         };
         let store = Arc::new(PgStore::open(&db.url, options).await.unwrap());
         let (record, _) = store.create_store("shop").await.unwrap();
-        let store_id = record.id;
         store
-            .create_order(&store_id, order("G-1", 3))
+            .create_order(&record.id, order(external_id, quantity))
             .await
             .unwrap();
+        Some((db, store, record.id))
+    }
+
+    /// Waits until `n` requests wait in the store's group-commit queue.
+    async fn wait_queued(store: &PgStore, n: usize) {
+        let group = store.group_commit.as_ref().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while group.queued() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} requests never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Group commit: four requests queue while the one batch worker is busy, then run in one
+    /// transaction. The one that repeats a fulfillment id (refused after its ledger update
+    /// ran) and the one that over-fulfills are rolled back to their savepoints alone; the
+    /// other two commit together, and the ledger holds exactly their units.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_request_does_not_sink_its_group() {
+        let Some((_db, store, store_id)) =
+            one_worker_store("a_refused_request_does_not_sink_its_group", "G-1", 3).await
+        else {
+            return;
+        };
         let group = store.group_commit.as_ref().unwrap();
 
         // Hold the only worker, inside a transaction of its own, until the four are queued.
@@ -1142,21 +1138,14 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let (store, store_id) = (store.clone(), store_id.clone());
+            let (shared, store_id) = (store.clone(), store_id.clone());
             requests.push(tokio::spawn(async move {
-                store
+                shared
                     .create_fulfillment(&store_id, &OrderRef::new("G-1"), units(id, quantity))
                     .await
             }));
             // One at a time, so the batch holds them in this order.
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while group.queued() < i + 1 {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "request {i} never queued"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            wait_queued(&store, i + 1).await;
         }
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
@@ -1304,25 +1293,11 @@ mod tests {
     /// the worker goes on to serve the next one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_request_fails_alone() {
-        if Backend::from_env() != Backend::Postgres {
-            eprintln!(
-                "a_panicking_request_fails_alone: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)"
-            );
+        let Some((_db, store, store_id)) =
+            one_worker_store("a_panicking_request_fails_alone", "P-1", 5).await
+        else {
             return;
-        }
-        let db = TestDatabase::new().await.unwrap();
-        let options = PgOptions {
-            group_commit_workers: 1,
-            ..PgOptions::default()
         };
-        let store = Arc::new(PgStore::open(&db.url, options).await.unwrap());
-        let (record, _) = store.create_store("shop").await.unwrap();
-        let store_id = record.id;
-        store
-            .create_order(&store_id, order("P-1", 5))
-            .await
-            .unwrap();
-        let group = store.group_commit.as_ref().unwrap();
         let (release, blocker) = hold_worker(&store, &store_id).await;
 
         let panicking = {
@@ -1340,11 +1315,7 @@ mod tests {
                     .await
             })
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while group.queued() < 1 {
-            assert!(std::time::Instant::now() < deadline, "never queued");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_queued(&store, 1).await;
         let fine = {
             let (store, store_id) = (store.clone(), store_id.clone());
             tokio::spawn(async move {
@@ -1353,10 +1324,7 @@ mod tests {
                     .await
             })
         };
-        while group.queued() < 2 {
-            assert!(std::time::Instant::now() < deadline, "never queued");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_queued(&store, 2).await;
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
 

@@ -817,35 +817,14 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use waybill_core::{DomainError, NewLineItem, Quantity, ShipmentStatus};
+    use waybill_core::DomainError;
 
     fn order(external_id: &str, quantity: i64) -> NewOrder {
-        NewOrder::new(
-            external_id.to_owned(),
-            time::now(),
-            vec![NewLineItem {
-                id: "L".into(),
-                product_id: None,
-                variant_id: None,
-                sku: None,
-                title: "Item".into(),
-                quantity: Quantity::new("quantity", quantity).unwrap(),
-                price: None,
-                extra: Default::default(),
-            }],
-            Default::default(),
-        )
-        .unwrap()
+        crate::testing::one_line_order(external_id, quantity)
     }
 
     fn one_unit() -> NewFulfillment {
-        NewFulfillment::new(
-            None,
-            vec![("L".into(), Quantity::new("quantity", 1).unwrap())],
-            vec![],
-            ShipmentStatus::PreTransit,
-        )
-        .unwrap()
+        crate::testing::units_of_l(None, 1)
     }
 
     /// A cached statement on `fulfillments` runs again without being compiled again: the
