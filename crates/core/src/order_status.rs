@@ -64,17 +64,25 @@ impl UnitCounts {
             ordered: order.line_items.iter().map(|l| u64::from(l.quantity)).sum(),
             ..UnitCounts::default()
         };
-        for f in order.fulfillments.iter().filter(|f| f.status.is_live()) {
+        for f in &order.fulfillments {
             let units: u64 = f.lines.iter().map(|l| u64::from(l.quantity)).sum();
-            counts.in_fulfillment += units;
-            if f.status.is_shipped() {
-                counts.shipped += units;
-            }
-            if f.status == ShipmentStatus::Delivered {
-                counts.delivered += units;
-            }
+            counts.add_fulfillment(f.status, units);
         }
         counts
+    }
+
+    /// Counts a fulfillment of `units` units in `status` (nothing if it is not live).
+    pub fn add_fulfillment(&mut self, status: ShipmentStatus, units: u64) {
+        if !status.is_live() {
+            return;
+        }
+        self.in_fulfillment += units;
+        if status.is_shipped() {
+            self.shipped += units;
+        }
+        if status == ShipmentStatus::Delivered {
+            self.delivered += units;
+        }
     }
 
     /// The rule: the furthest stage any unit has reached, qualified by whether every unit has.

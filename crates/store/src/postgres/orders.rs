@@ -868,16 +868,10 @@ async fn insert_fulfillment_locked(
     // after the writes: the status and the outbox event go out behind the writes, in the same
     // round trip.
     let mut counts = unit_counts(&counted);
-    if new.status.is_live() {
-        let units: u64 = new.lines.iter().map(|(_, q)| u64::from(q.get())).sum();
-        counts.in_fulfillment += units;
-        if new.status.is_shipped() {
-            counts.shipped += units;
-        }
-        if new.status == ShipmentStatus::Delivered {
-            counts.delivered += units;
-        }
-    }
+    counts.add_fulfillment(
+        new.status,
+        new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
+    );
     let event = record_counted_event(
         tx,
         store_id,
