@@ -100,18 +100,19 @@ async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
     Ok(())
 }
 
-/// The statement that counts an order's units for its derived status. The `OFFSET 0` keeps
-/// the lateral subquery from being pulled up into a hash join, which the planner picks (a
-/// sequential scan of every fulfillment line in the database) while its statistics still
-/// think orders have many fulfillments: per fulfillment, a key lookup is always cheap.
-fn build_counts_sql() -> String {
+/// The statement that counts an order's units for its derived status; `order` is the SQL
+/// expression for the order's id. The `OFFSET 0` keeps the lateral subquery from being pulled
+/// up into a hash join, which the planner picks (a sequential scan of every fulfillment line
+/// in the database) while its statistics still think orders have many fulfillments: per
+/// fulfillment, a key lookup is always cheap.
+fn build_counts_sql(order: &str) -> String {
     let shipped: Vec<String> = ShipmentStatus::ALL
         .iter()
         .filter(|s| s.is_shipped())
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
     format!(
-        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
+        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = {order})::BIGINT,
                 COALESCE(SUM(fl.quantity), 0)::BIGINT,
                 COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0)::BIGINT,
                 COALESCE(SUM(CASE WHEN f.status = 'delivered' THEN fl.quantity END), 0)::BIGINT
@@ -120,14 +121,44 @@ fn build_counts_sql() -> String {
              SELECT quantity FROM fulfillment_lines l
              WHERE l.store_id = f.store_id AND l.fulfillment_id = f.id
              OFFSET 0) fl
-         WHERE f.order_id = $1 AND f.status <> 'cancelled'",
+         WHERE f.order_id = {order} AND f.status <> 'cancelled'",
         shipped.join(", ")
     )
 }
 
-/// [`build_counts_sql`], formatted once: it is part of every write.
+/// [`build_counts_sql`] for an order id in `$1`, formatted once: it is part of every write.
 fn counts_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(build_counts_sql);
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| build_counts_sql("$1"));
+    &SQL
+}
+
+/// The order an external id names in `$1` (store) and `$2` (external id), as a subquery.
+const ORDER_BY_EXTERNAL_ID: &str =
+    "(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)";
+
+/// [`build_counts_sql`] for the order [`ORDER_BY_EXTERNAL_ID`] names.
+fn counts_by_external_id_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| build_counts_sql(ORDER_BY_EXTERNAL_ID));
+    &SQL
+}
+
+/// The ledger of an order with its lines' details; `order` is the SQL expression for its id.
+fn ledger_sql(order: &str) -> String {
+    format!(
+        "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
+         FROM line_items WHERE order_id = {order}"
+    )
+}
+
+fn ledger_by_id_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ledger_sql("$1"));
+    &SQL
+}
+
+fn ledger_by_external_id_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| ledger_sql(ORDER_BY_EXTERNAL_ID));
     &SQL
 }
 
@@ -704,16 +735,54 @@ pub(super) async fn insert_fulfillment(
     new: &NewFulfillment,
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
-    let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
-    insert_fulfillment_locked(tx, store_id, &order_id, new, now).await
+    // The lock, the ledger and the unit counts in one round trip. The server runs the three
+    // statements in the order they were sent, and each takes its snapshot when it starts, so
+    // the two reads see the order as the lock left it even when the lock had to wait. (One
+    // statement would not do: a `FOR UPDATE` that waits keeps the snapshot it began with.)
+    let lock = prepare(
+        tx,
+        "looking up an order",
+        "SELECT id FROM orders WHERE store_id = $1 AND external_id = $2 FOR UPDATE",
+    )
+    .await?;
+    let ledger = prepare(tx, "loading the ledger", ledger_by_external_id_sql()).await?;
+    let counts = prepare(tx, "counting an order's units", counts_by_external_id_sql()).await?;
+    let params: [&(dyn ToSql + Sync); 2] = [&store_id, &order.as_str()];
+    let map = |what: &'static str| move |e| map_err(what, e);
+    let (locked, rows, counted) = futures_util::try_join!(
+        async {
+            tx.query_opt(&lock, &params)
+                .await
+                .map_err(map("looking up an order"))
+        },
+        async {
+            tx.query(&ledger, &params)
+                .await
+                .map_err(map("loading the ledger"))
+        },
+        async {
+            let counted = tx.query_one(&counts, &params).await;
+            counted.map_err(map("counting an order's units"))
+        },
+    )?;
+    match locked {
+        Some(row) => {
+            let order_id: String = row.get(0);
+            write_fulfillment(tx, store_id, &order_id, new, now, &rows, &counted).await
+        }
+        // Not an external id: an internal one, or no order at all.
+        None => {
+            let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
+            insert_fulfillment_locked(tx, store_id, &order_id, new, now).await
+        }
+    }
 }
 
 /// Creates a fulfillment on an order whose row this transaction has locked.
 ///
 /// Two round trips whatever the number of lines and packages (then the commit): the ledger
-/// with the lines' details, together with the order's unit counts; then every write of the
-/// fulfillment, the derived status and the sequenced outbox event, pipelined in order on the
-/// connection.
+/// with the lines' details, together with the order's unit counts; then the writes
+/// ([`write_fulfillment`]).
 async fn insert_fulfillment_locked(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -725,15 +794,24 @@ async fn insert_fulfillment_locked(
     // locked, so neither can change before this transaction's own writes).
     let order_param: [&(dyn ToSql + Sync); 1] = [&order_id];
     let (rows, counted) = futures_util::try_join!(
-        query(
-            tx,
-            "loading the ledger",
-            "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
-             FROM line_items WHERE order_id = $1",
-            &order_param,
-        ),
+        query(tx, "loading the ledger", ledger_by_id_sql(), &order_param),
         query_one(tx, "counting an order's units", counts_sql(), &order_param),
     )?;
+    write_fulfillment(tx, store_id, order_id, new, now, &rows, &counted).await
+}
+
+/// Checks a new fulfillment against the ledger `rows` of its locked order and writes it, with
+/// the derived status and the sequenced outbox event, pipelined in order on the connection:
+/// one round trip whatever the number of lines and packages.
+async fn write_fulfillment(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    new: &NewFulfillment,
+    now: Timestamp,
+    rows: &[Row],
+    counted: &Row,
+) -> PgResult<Fulfillment> {
     let ledger_lines = rows
         .iter()
         .map(|r| {
@@ -867,7 +945,7 @@ async fn insert_fulfillment_locked(
     // The counts with this fulfillment's units added, as the count query would find them
     // after the writes: the status and the outbox event go out behind the writes, in the same
     // round trip.
-    let mut counts = unit_counts(&counted);
+    let mut counts = unit_counts(counted);
     counts.add_fulfillment(
         new.status,
         new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
