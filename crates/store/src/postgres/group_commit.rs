@@ -99,6 +99,8 @@ pub(super) struct Stats {
     pub(super) groups: AtomicU64,
     /// Requests committed in those transactions.
     pub(super) grouped: AtomicU64,
+    /// Requests sent to run again alone after a deadlock or serialization failure in a group.
+    pub(super) again: AtomicU64,
 }
 
 /// The queue in front of the batch workers. Dropping it stops the workers once the queue is
@@ -227,6 +229,9 @@ impl Worker {
                     }
                     self.stats.groups.fetch_add(1, Ordering::Release);
                     self.stats.grouped.fetch_add(done, Ordering::Release);
+                    self.stats
+                        .again
+                        .fetch_add(again.len() as u64, Ordering::Release);
                     for job in again {
                         self.run_alone(job).await;
                     }

@@ -1289,6 +1289,96 @@ mod tests {
         (release, blocker)
     }
 
+    /// A request that meets a deadlock inside a group is rolled back to its savepoint, the rest
+    /// of the group commits, and the request then runs again alone and commits.
+    ///
+    /// The deadlock is made on purpose: another transaction holds order Y, the group locks X
+    /// and waits for Y, then the other transaction asks for X. The other transaction's
+    /// `deadlock_timeout` is long, so PostgreSQL's detector (1 s by default) picks the group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadlocked_request_runs_again_alone() {
+        let Some((_db, store, store_id)) =
+            one_worker_store("a_deadlocked_request_runs_again_alone", "X", 5).await
+        else {
+            return;
+        };
+        store.create_order(&store_id, order("Y", 5)).await.unwrap();
+        let group = store.group_commit.as_ref().unwrap();
+        let lock = "SELECT 1 FROM orders WHERE store_id = $1 AND external_id = $2 FOR UPDATE";
+
+        let other = store.pool.get().await.unwrap();
+        other
+            .batch_execute("SET deadlock_timeout = '60s'; BEGIN")
+            .await
+            .unwrap();
+        other.execute(lock, &[&store_id, &"Y"]).await.unwrap();
+
+        let (release, blocker) = hold_worker(&store, &store_id).await;
+        let mut requests = Vec::new();
+        for (i, external_id) in ["X", "Y"].into_iter().enumerate() {
+            let (shared, store_id) = (store.clone(), store_id.clone());
+            requests.push(tokio::spawn(async move {
+                shared
+                    .create_fulfillment(&store_id, &OrderRef::new(external_id), units(None, 1))
+                    .await
+            }));
+            wait_queued(&store, i + 1).await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+
+        // The group has locked X and waits for Y. (The test's connections all carry the
+        // test's schema as their application name.)
+        let watcher = store.pool.get().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity
+                     WHERE application_name = current_setting('application_name')
+                       AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group never waited for Y"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // Close the cycle. The other transaction is not the victim: its lock on X is granted
+        // once the group has committed without the deadlocked request.
+        let closing = {
+            let store_id = store_id.clone();
+            tokio::spawn(async move {
+                other.execute(lock, &[&store_id, &"X"]).await?;
+                other.batch_execute("COMMIT").await
+            })
+        };
+        closing.await.unwrap().unwrap();
+        for request in requests {
+            let result = request.await.unwrap();
+            assert!(result.is_ok(), "{result:?}");
+        }
+        assert_eq!(group.stats.again.load(Ordering::Acquire), 1);
+        assert_eq!(group.stats.groups.load(Ordering::Acquire), 1);
+        assert_eq!(group.stats.grouped.load(Ordering::Acquire), 1);
+        for external_id in ["X", "Y"] {
+            let stored = store
+                .get_order(&store_id, &OrderRef::new(external_id))
+                .await
+                .unwrap();
+            assert_eq!(stored.line_items[0].fulfilled, 1, "order {external_id}");
+            assert_eq!(stored.fulfillments.len(), 1, "order {external_id}");
+        }
+    }
+
     /// A request that panics inside a group fails alone: the request beside it commits, and
     /// the worker goes on to serve the next one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
