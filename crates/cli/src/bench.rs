@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
-use serde_json::json;
 use waybill_core::fulfillment::InitialTracking;
 use waybill_core::order::LineItemExtra;
 use waybill_core::{
@@ -27,6 +27,8 @@ use waybill_core::{
 };
 use waybill_store::sqlite::Synchronous;
 use waybill_store::{OpenOptions, Store};
+
+use crate::bench_client::LoadClient;
 
 /// The pgbench script of the equivalent transaction.
 const PGBENCH_SCRIPT: &str = include_str!("../../../bench/pgbench/create_fulfillment.sql");
@@ -455,6 +457,11 @@ async fn run_on(
     println!("prepared in {prepare_secs:.1} s");
 
     let orders = args.orders;
+    // The write phases work on the first half of the orders and the reads on the second, so
+    // every read finds an order as prepared: one line, one fulfillment, one history entry,
+    // however many writes ran before.
+    let written = (orders / 2).max(1);
+    let read = move |n: u64| orders - 1 - n % (orders - written).max(1);
     let mut results = Vec::new();
 
     let raw_store = store.clone();
@@ -464,7 +471,7 @@ async fn run_on(
         Box::pin(async move {
             let Ok(f) = one_unit(None) else { return false };
             store
-                .create_fulfillment(&store_id, &OrderRef::new(format!("B-{}", n % orders)), f)
+                .create_fulfillment(&store_id, &OrderRef::new(format!("B-{}", n % written)), f)
                 .await
                 .is_ok()
         })
@@ -486,7 +493,7 @@ async fn run_on(
     let raw_get: Op = Arc::new(move |n| {
         let (store, store_id) = (read_store.clone(), read_id.clone());
         Box::pin(async move {
-            let i = orders - 1 - (n % orders.div_ceil(2));
+            let i = read(n);
             store
                 .get_order(&store_id, &OrderRef::new(format!("B-{i}")))
                 .await
@@ -517,22 +524,16 @@ async fn run_on(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = proc_mb(Some(server_pid), "VmRSS:");
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency.max(256))
-        .build()?;
-    let base = Arc::new(format!("{}/v2.2/stores/{store_id}/orders", server.base));
-    let secret = Arc::new(key.secret.clone());
+    let client = Arc::new(LoadClient::new(&server.base, &key.secret)?);
+    let base = Arc::new(format!("/v2.2/stores/{store_id}/orders"));
 
-    let (c, b, s) = (client.clone(), base.clone(), secret.clone());
+    let (c, b) = (client.clone(), base.clone());
     let create: Op = Arc::new(move |n| {
-        let (c, b, s) = (c.clone(), b.clone(), s.clone());
+        let (c, b) = (c.clone(), b.clone());
         Box::pin(async move {
-            c.post(format!("{b}/B-{}/fulfillments", n % orders))
-                .bearer_auth(s.as_str())
-                .json(&json!({"lineItems": [{"id": "L", "quantity": 1}]}))
-                .send()
+            let body = Bytes::from_static(br#"{"lineItems":[{"id":"L","quantity":1}]}"#);
+            c.post(format!("{b}/B-{}/fulfillments", n % written), body)
                 .await
-                .is_ok_and(|r| r.status().is_success())
         })
     });
     if args.runs(Phase::HttpCreate) {
@@ -562,17 +563,17 @@ async fn run_on(
         );
     }
 
-    let (c, b, s) = (client.clone(), base.clone(), secret.clone());
+    let (c, b) = (client.clone(), base.clone());
     let status: Op = Arc::new(move |n| {
-        let (c, b, s) = (c.clone(), b.clone(), s.clone());
+        let (c, b) = (c.clone(), b.clone());
         Box::pin(async move {
-            let i = n % orders;
-            c.post(format!("{b}/B-{i}/fulfillments/F-{i}/shipment-status"))
-                .bearer_auth(s.as_str())
-                .json(&json!({"status": "in_transit", "message": "bench"}))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            let i = n % written;
+            let body = Bytes::from_static(br#"{"status":"in_transit","message":"bench"}"#);
+            c.post(
+                format!("{b}/B-{i}/fulfillments/F-{i}/shipment-status"),
+                body,
+            )
+            .await
         })
     });
     if args.runs(Phase::HttpStatus) {
@@ -587,32 +588,22 @@ async fn run_on(
         );
     }
 
-    let (c, b, s) = (client.clone(), base.clone(), secret.clone());
+    let (c, b) = (client.clone(), base.clone());
     let get: Op = Arc::new(move |n| {
-        let (c, b, s) = (c.clone(), b.clone(), s.clone());
+        let (c, b) = (c.clone(), b.clone());
         Box::pin(async move {
-            // Orders not touched by the write phases: one line, one fulfillment, one entry.
-            let i = orders - 1 - (n % orders.div_ceil(2));
-            c.get(format!("{b}/B-{i}"))
-                .bearer_auth(s.as_str())
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            let i = read(n);
+            c.get(format!("{b}/B-{i}")).await
         })
     });
     if args.runs(Phase::HttpGet) {
         results.push(phase("http get order", args.concurrency, args.seconds, get).await);
     }
 
-    let (c, health) = (client.clone(), Arc::new(format!("{}/healthz", server.base)));
+    let c = client.clone();
     let floor: Op = Arc::new(move |_| {
-        let (c, health) = (c.clone(), health.clone());
-        Box::pin(async move {
-            c.get(health.as_str())
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
+        let c = c.clone();
+        Box::pin(async move { c.get("/healthz".to_owned()).await })
     });
     if args.runs(Phase::HttpFloor) {
         results.push(

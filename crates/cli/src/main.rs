@@ -1,6 +1,7 @@
 //! `waybill`: run the server and manage stores and keys.
 
 mod bench;
+mod bench_client;
 mod bench_webhooks;
 mod config;
 mod import;
