@@ -209,8 +209,9 @@ const ENQUEUE_RUNS_SQL: &str = "INSERT INTO automation_runs (automation_id, stor
             WHERE p.store_id = $1 AND p.fulfillment_id = $3 AND lower(p.carrier) = lower(a.carrier)))
      ON CONFLICT (automation_id, fulfillment_id, trigger) DO NOTHING";
 
-/// [`record_event`] with the units already counted: the status update and the sequenced
-/// outbox insert go out together, in one round trip.
+/// [`record_event`] with the units already counted: one statement writes the order's row
+/// (sequence, `updated_at`, derived status) and the outbox event, and the automation runs go
+/// out behind it, in the same round trip.
 async fn record_counted_event(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -222,8 +223,7 @@ async fn record_counted_event(
     let status = counts.status();
     let now_ms = time::to_millis(now);
     let event_id = Uuid::now_v7().to_string();
-    let status_params: [&(dyn ToSql + Sync); 2] = [&order_id, &status.as_str()];
-    let event_params: [&(dyn ToSql + Sync); 7] = [
+    let event_params: [&(dyn ToSql + Sync); 8] = [
         &order_id,
         &now_ms,
         &event_id,
@@ -231,6 +231,7 @@ async fn record_counted_event(
         &event.kind,
         &event.fulfillment_id,
         &event.data,
+        &status.as_str(),
     ];
     let runs_params: [&(dyn ToSql + Sync); 5] = [
         &store_id,
@@ -253,18 +254,13 @@ async fn record_counted_event(
             _ => Ok(0),
         }
     };
-    let (status_updated, inserted, _) = futures_util::try_join!(
-        execute(
-            tx,
-            "updating an order's status",
-            "UPDATE orders SET status = $2 WHERE id = $1",
-            &status_params,
-        ),
+    // One write of the order's row (sequence, `updated_at` and derived status) and the event.
+    let (inserted, _) = futures_util::try_join!(
         execute(
             tx,
             "writing an outbox event",
             "WITH seq AS (
-                 UPDATE orders SET event_seq = event_seq + 1, updated_at = $2
+                 UPDATE orders SET event_seq = event_seq + 1, updated_at = $2, status = $8
                  WHERE id = $1 RETURNING event_seq)
              INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
                                  created_at)
@@ -273,9 +269,9 @@ async fn record_counted_event(
         ),
         enqueue_runs,
     )?;
-    if status_updated != 1 || inserted != 1 {
+    if inserted != 1 {
         return Err(StoreError::Internal(format!(
-            "recording an event for order {order_id} changed {status_updated}/{inserted} rows"
+            "recording an event for order {order_id} wrote {inserted} rows"
         ))
         .into());
     }
