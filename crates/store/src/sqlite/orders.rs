@@ -322,22 +322,47 @@ pub(super) fn load_order(
     store_id: &str,
     order: &OrderRef,
 ) -> StoreResult<Order> {
-    let (order_id, _) = resolve_order(conn, store_id, order)?;
-    load_order_by_id(conn, store_id, &order_id)
+    // The order's row found by its external id in the same lookup that resolves it (reads name
+    // orders by external id far more often than by internal id).
+    let by_external = conn
+        .prepare_cached(
+            "SELECT id, external_id, created_at, updated_at, details
+             FROM orders WHERE store_id = ?1 AND external_id = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![store_id, order.as_str()], order_row)
+                .optional()
+        })
+        .map_err(|e| map_err("loading an order", e))?;
+    match by_external {
+        Some(row) => order_from_row(conn, store_id, row),
+        None => {
+            let (order_id, _) = resolve_order(conn, store_id, order)?;
+            load_order_by_id(conn, store_id, &order_id)
+        }
+    }
+}
+
+/// An order's own columns: id, external id, created, updated, details.
+type OrderRow = (String, String, i64, i64, String);
+
+fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn load_order_by_id(conn: &Connection, store_id: &str, order_id: &str) -> StoreResult<Order> {
-    let order_id = order_id.to_owned();
-    let (external_id, created_at, updated_at, details): (String, i64, i64, String) = conn
+    let row = conn
         .prepare_cached(
-            "SELECT external_id, created_at, updated_at, details FROM orders WHERE id = ?1",
+            "SELECT id, external_id, created_at, updated_at, details FROM orders WHERE id = ?1",
         )
-        .and_then(|mut stmt| {
-            stmt.query_row([&order_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-        })
+        .and_then(|mut stmt| stmt.query_row([order_id], order_row))
         .map_err(|e| map_err("loading an order", e))?;
+    order_from_row(conn, store_id, row)
+}
+
+/// An order from its row, with its line items and fulfillments.
+fn order_from_row(conn: &Connection, store_id: &str, row: OrderRow) -> StoreResult<Order> {
+    let (order_id, external_id, created_at, updated_at, details) = row;
     let details: OrderDetails = from_json("decoding order details", &details)?;
     Ok(Order {
         id: parse_uuid(&order_id)?,
