@@ -356,8 +356,14 @@ async fn start_server(db: &BenchDatabase, synchronous: &str) -> anyhow::Result<S
     })
 }
 
-/// Runs the equivalent transaction through pgbench; its transactions per second.
-async fn run_pgbench(db: &BenchDatabase, store_id: &str, args: &BenchArgs) -> anyhow::Result<f64> {
+/// Runs the equivalent transaction through pgbench on orders `B-0` to `B-{orders - 1}`; its
+/// transactions per second.
+async fn run_pgbench(
+    db: &BenchDatabase,
+    store_id: &str,
+    orders: u64,
+    args: &BenchArgs,
+) -> anyhow::Result<f64> {
     let Some((server, schema)) = db.schema.clone() else {
         bail!("pgbench runs on PostgreSQL only");
     };
@@ -369,7 +375,7 @@ async fn run_pgbench(db: &BenchDatabase, store_id: &str, args: &BenchArgs) -> an
         .args(["-j", "2"])
         .args(["-T", &args.seconds.to_string()])
         .args(["-D", &format!("store={store_id}")])
-        .args(["-D", &format!("norders={}", args.orders)])
+        .args(["-D", &format!("norders={orders}")])
         .arg("-f")
         .arg(script.path())
         .arg(&server)
@@ -505,7 +511,7 @@ async fn run_on(
     }
 
     let pgbench_tps = if db.schema.is_some() && args.runs(Phase::Pgbench) {
-        match run_pgbench(db, &store_id, args).await {
+        match run_pgbench(db, &store_id, written, args).await {
             Ok(tps) => Some(tps),
             Err(e) => {
                 eprintln!("pgbench phase skipped: {e:#}");
