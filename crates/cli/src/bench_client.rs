@@ -100,30 +100,38 @@ impl LoadClient {
 
     async fn send(&self, method: Method, path: String, json: Option<Bytes>) -> bool {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        if let Some(mut conn) = idle {
-            let Some(request) = self.request(&method, &path, &json) else {
-                return false;
-            };
-            if let Some(success) = conn.exchange(request).await {
-                self.put_back(conn);
-                return success;
-            }
-            // A kept-alive connection the server has closed (hyper's server drops one that
-            // stays idle past its header timeout, as between phases): once more on a new one.
+        if let Some(conn) = idle
+            && let Some(success) = self.exchange_on(conn, &method, &path, &json).await
+        {
+            return success;
         }
-        let Some(mut conn) = Conn::open(self.addr).await else {
-            return false;
-        };
-        let Some(request) = self.request(&method, &path, &json) else {
-            return false;
-        };
-        match conn.exchange(request).await {
-            Some(success) => {
-                self.put_back(conn);
-                success
-            }
+        // No idle connection, or a kept-alive one the server had closed (hyper's server drops
+        // one that stays idle past its header timeout, as between phases): a new one.
+        match Conn::open(self.addr).await {
+            Some(conn) => self
+                .exchange_on(conn, &method, &path, &json)
+                .await
+                .unwrap_or(false),
             None => false,
         }
+    }
+
+    /// One exchange on `conn`, which goes back to the idle ones if it can carry another.
+    async fn exchange_on(
+        &self,
+        mut conn: Conn,
+        method: &Method,
+        path: &str,
+        json: &Option<Bytes>,
+    ) -> Option<bool> {
+        let Some(request) = self.request(method, path, json) else {
+            return Some(false);
+        };
+        let success = conn.exchange(request).await?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        Some(success)
     }
 
     fn request(&self, method: &Method, path: &str, json: &Option<Bytes>) -> Option<Request<Body>> {
@@ -138,11 +146,5 @@ impl LoadClient {
         builder
             .body(Full::new(json.clone().unwrap_or_default()))
             .ok()
-    }
-
-    fn put_back(&self, conn: Conn) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
     }
 }

@@ -1117,6 +1117,22 @@ mod tests {
         }
     }
 
+    /// A create-fulfillment request on `external_id`, running in a task of its own.
+    fn spawn_create(
+        store: &Arc<PgStore>,
+        store_id: &str,
+        external_id: &str,
+        fulfillment: NewFulfillment,
+    ) -> tokio::task::JoinHandle<StoreResult<Fulfillment>> {
+        let (store, store_id) = (store.clone(), store_id.to_owned());
+        let order = OrderRef::new(external_id);
+        tokio::spawn(async move {
+            store
+                .create_fulfillment(&store_id, &order, fulfillment)
+                .await
+        })
+    }
+
     /// Group commit: four requests queue while the one batch worker is busy, then run in one
     /// transaction. The one that repeats a fulfillment id (refused after its ledger update
     /// ran) and the one that over-fulfills are rolled back to their savepoints alone; the
@@ -1138,12 +1154,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let (shared, store_id) = (store.clone(), store_id.clone());
-            requests.push(tokio::spawn(async move {
-                shared
-                    .create_fulfillment(&store_id, &OrderRef::new("G-1"), units(id, quantity))
-                    .await
-            }));
+            requests.push(spawn_create(&store, &store_id, "G-1", units(id, quantity)));
             // One at a time, so the batch holds them in this order.
             wait_queued(&store, i + 1).await;
         }
@@ -1316,12 +1327,7 @@ mod tests {
         let (release, blocker) = hold_worker(&store, &store_id).await;
         let mut requests = Vec::new();
         for (i, external_id) in ["X", "Y"].into_iter().enumerate() {
-            let (shared, store_id) = (store.clone(), store_id.clone());
-            requests.push(tokio::spawn(async move {
-                shared
-                    .create_fulfillment(&store_id, &OrderRef::new(external_id), units(None, 1))
-                    .await
-            }));
+            requests.push(spawn_create(&store, &store_id, external_id, units(None, 1)));
             wait_queued(&store, i + 1).await;
         }
         release.send(()).unwrap();
@@ -1406,14 +1412,7 @@ mod tests {
             })
         };
         wait_queued(&store, 1).await;
-        let fine = {
-            let (store, store_id) = (store.clone(), store_id.clone());
-            tokio::spawn(async move {
-                store
-                    .create_fulfillment(&store_id, &OrderRef::new("P-1"), units(None, 1))
-                    .await
-            })
-        };
+        let fine = spawn_create(&store, &store_id, "P-1", units(None, 1));
         wait_queued(&store, 2).await;
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
