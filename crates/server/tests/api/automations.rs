@@ -421,6 +421,47 @@ async fn every_trigger_kind_runs_its_automations() {
 }
 
 #[tokio::test]
+async fn a_fulfillment_created_in_a_status_runs_the_automations_of_its_carrier() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("creation").await;
+    let any = automation(&app, &t, email("in_transit")).await;
+    let ups_only = automation(
+        &app,
+        &t,
+        json!({"name": "ups", "trigger": "in_transit", "carrier": "UPS",
+               "action": {"type": "email", "subject": "x", "body": "x"}}),
+    )
+    .await;
+    let fedex_only = automation(
+        &app,
+        &t,
+        json!({"name": "fedex", "trigger": "in_transit", "carrier": "FedEx",
+               "action": {"type": "email", "subject": "x", "body": "x"}}),
+    )
+    .await;
+    app.order(&t, "4001", 4).await;
+    let (status, body) = app
+        .post(
+            &t,
+            "/orders/4001/fulfillments",
+            json!({"fulfillmentId": "f-4001", "lineItems": [{"id": "line-1", "quantity": 1}],
+                   "tracking": {"carrier": "ups", "code": "1Z999AA10123456784"},
+                   "useDummyTracking": true,
+                   "initialTracking": {"status": "in_transit", "datetime": "2024-03-19T00:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for (rule, expected) in [(&any, 1), (&ups_only, 1), (&fedex_only, 0)] {
+        let list = runs(&app, &t, rule["id"].as_str().unwrap()).await;
+        assert_eq!(list.len(), expected, "{}: {list:?}", rule["name"]);
+        if let Some(run) = list.first() {
+            assert_eq!(run["fulfillmentId"], "f-4001");
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_scheduler_raises_stalled_and_delayed_once_on_a_fake_clock() {
     let app = TestApp::spawn().await;
     let t = app.tenant("scheduler").await;

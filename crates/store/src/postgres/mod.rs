@@ -371,9 +371,6 @@ pub(crate) async fn execute(
         .map_err(|e| map_err(what, e))
 }
 
-/// A statement parameter the future that sends it owns.
-pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
-
 /// Prepares (or takes from the connection's cache) the statements a pipelined batch needs,
 /// so that every request of the batch is sent on its future's first poll, in order.
 pub(crate) async fn prepare(
@@ -382,21 +379,6 @@ pub(crate) async fn prepare(
     sql: &str,
 ) -> PgResult<tokio_postgres::Statement> {
     tx.prepare_cached(sql).await.map_err(|e| map_err(what, e))
-}
-
-/// Executes a prepared statement with owned parameters. Futures of this function polled
-/// together (in order) are pipelined on the connection: one round trip for all of them.
-pub(crate) async fn execute_prepared(
-    tx: &Transaction<'_>,
-    what: &'static str,
-    statement: &tokio_postgres::Statement,
-    params: Vec<Param>,
-) -> PgResult<u64> {
-    let refs: Vec<&(dyn ToSql + Sync)> =
-        params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-    tx.execute(statement, &refs)
-        .await
-        .map_err(|e| map_err(what, e))
 }
 
 async fn insert_api_key(tx: &Transaction<'_>, store_id: &str) -> PgResult<NewApiKey> {

@@ -16,9 +16,7 @@ use waybill_core::{
     ShipmentStatus, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
-use super::{
-    Param, PgResult, execute, execute_prepared, map_err, prepare, query, query_one, query_opt,
-};
+use super::{PgResult, execute, map_err, prepare, query, query_one, query_opt};
 use crate::automations::pick_by_carrier;
 use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError};
 use tokio_postgres::Row;
@@ -194,24 +192,75 @@ struct Event<'a> {
     trigger: Option<&'a str>,
 }
 
-/// Queues a run of every enabled automation of the store that the trigger sets off for the
-/// fulfillment, tied to the order's latest outbox event (the one just written, in the same
-/// pipelined batch). The unique key (automation, fulfillment, trigger) makes a repeated trigger
-/// add nothing.
-const ENQUEUE_RUNS_SQL: &str = "INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
-                                 fulfillment_id, trigger, next_attempt_at, created_at, updated_at)
-     SELECT a.id, a.store_id, o.order_id, o.seq, o.id, $3, a.trigger, $5, $5, $5
-     FROM automations a
-     JOIN outbox o ON o.order_id = $2 AND o.seq = (SELECT event_seq FROM orders WHERE id = $2)
-     WHERE a.store_id = $1 AND a.trigger = $4 AND a.enabled
-       AND (a.carrier IS NULL OR EXISTS (
-            SELECT 1 FROM packages p
-            WHERE p.store_id = $1 AND p.fulfillment_id = $3 AND lower(p.carrier) = lower(a.carrier)))
-     ON CONFLICT (automation_id, fulfillment_id, trigger) DO NOTHING";
+/// Where [`event_ctes`] finds the values of an event, as SQL expressions (parameters).
+struct EventSql<'a> {
+    store: &'a str,
+    order: &'a str,
+    fulfillment: &'a str,
+    kind: &'a str,
+    data: &'a str,
+    /// The order's derived status after the change.
+    status: &'a str,
+    trigger: &'a str,
+    event_id: &'a str,
+    now: &'a str,
+    /// Carriers of packages written by the same statement (which its own subqueries cannot
+    /// see in the table yet).
+    carriers: &'a str,
+    /// A condition the order's row update must also meet.
+    guard: &'a str,
+}
+
+/// The common table expressions that record an event: `seq` writes the order's row (sequence,
+/// `updated_at`, derived status), `event` the outbox event under the new sequence number, and
+/// `runs` queues a run of every enabled automation of the store that the trigger sets off for
+/// the fulfillment, tied to that event. The unique key (automation, fulfillment, trigger) makes
+/// a repeated trigger add nothing.
+fn event_ctes(e: &EventSql<'_>) -> String {
+    format!(
+        "seq AS (
+             UPDATE orders SET event_seq = event_seq + 1, updated_at = {now}, status = {status}
+             WHERE id = {order}{guard}
+             RETURNING event_seq),
+         event AS (
+             INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
+                                 created_at)
+             SELECT {event_id}, {store}, {order}, seq.event_seq, {kind}, {fulfillment}, {data},
+                    {now}
+             FROM seq
+             RETURNING id, seq),
+         runs AS (
+             INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
+                                          fulfillment_id, trigger, next_attempt_at, created_at,
+                                          updated_at)
+             SELECT a.id, a.store_id, {order}, event.seq, event.id, {fulfillment}, a.trigger,
+                    {now}, {now}, {now}
+             FROM automations a, event
+             WHERE {fulfillment} IS NOT NULL AND a.store_id = {store} AND a.trigger = {trigger}
+               AND a.enabled
+               AND (a.carrier IS NULL
+                    OR EXISTS (SELECT 1 FROM packages p
+                               WHERE p.store_id = {store} AND p.fulfillment_id = {fulfillment}
+                                 AND lower(p.carrier) = lower(a.carrier))
+                    OR EXISTS (SELECT 1 FROM unnest({carriers}) c
+                               WHERE lower(c) = lower(a.carrier)))
+             ON CONFLICT (automation_id, fulfillment_id, trigger) DO NOTHING)",
+        store = e.store,
+        order = e.order,
+        fulfillment = e.fulfillment,
+        kind = e.kind,
+        data = e.data,
+        status = e.status,
+        trigger = e.trigger,
+        event_id = e.event_id,
+        now = e.now,
+        carriers = e.carriers,
+        guard = e.guard,
+    )
+}
 
 /// [`record_event`] with the units already counted: one statement writes the order's row
-/// (sequence, `updated_at`, derived status) and the outbox event, and the automation runs go
-/// out behind it, in the same round trip.
+/// (sequence, `updated_at`, derived status), the outbox event and the automation runs.
 async fn record_counted_event(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -220,58 +269,43 @@ async fn record_counted_event(
     event: Event<'_>,
     now: Timestamp,
 ) -> PgResult<()> {
-    let status = counts.status();
-    let now_ms = time::to_millis(now);
-    let event_id = Uuid::now_v7().to_string();
-    let event_params: [&(dyn ToSql + Sync); 8] = [
-        &order_id,
-        &now_ms,
-        &event_id,
-        &store_id,
-        &event.kind,
-        &event.fulfillment_id,
-        &event.data,
-        &status.as_str(),
-    ];
-    let runs_params: [&(dyn ToSql + Sync); 5] = [
-        &store_id,
-        &order_id,
-        &event.fulfillment_id,
-        &event.trigger,
-        &now_ms,
-    ];
-    let enqueue_runs = async {
-        match (event.trigger, event.fulfillment_id) {
-            (Some(_), Some(_)) => {
-                execute(
-                    tx,
-                    "queueing automation runs",
-                    ENQUEUE_RUNS_SQL,
-                    &runs_params,
-                )
-                .await
-            }
-            _ => Ok(0),
-        }
-    };
-    // One write of the order's row (sequence, `updated_at` and derived status) and the event.
-    let (inserted, _) = futures_util::try_join!(
-        execute(
-            tx,
-            "writing an outbox event",
-            "WITH seq AS (
-                 UPDATE orders SET event_seq = event_seq + 1, updated_at = $2, status = $8
-                 WHERE id = $1 RETURNING event_seq)
-             INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
-                                 created_at)
-             SELECT $3, $4, $1, seq.event_seq, $5, $6, $7, $2 FROM seq",
-            &event_params,
-        ),
-        enqueue_runs,
-    )?;
-    if inserted != 1 {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let ctes = event_ctes(&EventSql {
+            order: "$1::text",
+            now: "$2::bigint",
+            event_id: "$3::text",
+            store: "$4::text",
+            kind: "$5::text",
+            fulfillment: "$6::text",
+            data: "$7::jsonb",
+            status: "$8::text",
+            trigger: "$9::text",
+            carriers: "ARRAY[]::text[]",
+            guard: "",
+        });
+        format!("WITH {ctes} SELECT count(*) FROM event")
+    });
+    let recorded = query_one(
+        tx,
+        "writing an outbox event",
+        &SQL,
+        &[
+            &order_id,
+            &time::to_millis(now),
+            &Uuid::now_v7().to_string(),
+            &store_id,
+            &event.kind,
+            &event.fulfillment_id,
+            &event.data,
+            &counts.status().as_str(),
+            &event.trigger,
+        ],
+    )
+    .await?;
+    let written: i64 = recorded.get(0);
+    if written != 1 {
         return Err(StoreError::Internal(format!(
-            "recording an event for order {order_id} wrote {inserted} rows"
+            "recording an event for order {order_id} wrote {written} rows"
         ))
         .into());
     }
@@ -796,6 +830,69 @@ async fn insert_fulfillment_locked(
     write_fulfillment(tx, store_id, order_id, new, now, &rows, &counted).await
 }
 
+/// The statement that writes a new fulfillment on a locked order whose ledger has been
+/// checked: the fulfillment, the reserved units (for a live status), its lines, packages and
+/// first history entry, then the order's row, the outbox event and the automation runs
+/// ([`event_ctes`]). Nothing is written when the fulfillment's id is taken. It returns how
+/// many fulfillments (0 or 1), ledger lines and events it wrote.
+///
+/// One statement instead of one per row: each statement costs the server a round of parsing
+/// messages, executor start-up and a snapshot, which outweighs these small writes.
+fn create_fulfillment_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let event = event_ctes(&EventSql {
+            store: "$1::text",
+            order: "$3::text",
+            fulfillment: "$2::text",
+            kind: "'fulfillment.created'",
+            data: "NULL::jsonb",
+            status: "$20::text",
+            trigger: "$5::text",
+            event_id: "$19::text",
+            now: "$4::bigint",
+            carriers: "$13::text[]",
+            guard: " AND EXISTS (SELECT 1 FROM f)",
+        });
+        format!(
+            "WITH f AS (
+                 INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
+                                           status_label, estimated_delivery, delivered_at,
+                                           last_tracking_at)
+                 VALUES ($1::text, $2::text, $3::text, $4::bigint, $4::bigint, $5::text,
+                         $6::text, $7::text, $8::bigint, $9::bigint)
+                 ON CONFLICT (store_id, id) DO NOTHING
+                 RETURNING id),
+             reserved AS (
+                 UPDATE line_items li SET fulfilled = li.fulfilled + u.quantity
+                 FROM unnest($10::text[], $11::int4[]) AS u (id, quantity)
+                 WHERE $12::bool AND EXISTS (SELECT 1 FROM f)
+                   AND li.order_id = $3::text AND li.id = u.id
+                   AND li.fulfilled + u.quantity <= li.quantity
+                 RETURNING 1),
+             lines AS (
+                 INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position,
+                                                quantity)
+                 SELECT $1::text, f.id, u.id, (u.n - 1)::int4, u.quantity
+                 FROM f, unnest($10::text[], $11::int4[]) WITH ORDINALITY AS u (id, quantity, n)),
+             packages_written AS (
+                 INSERT INTO packages (store_id, fulfillment_id, position, carrier,
+                                       tracking_number, tracking_url)
+                 SELECT $1::text, f.id, (p.n - 1)::int4, p.carrier, p.number, p.url
+                 FROM f, unnest($13::text[], $14::text[], $15::text[])
+                         WITH ORDINALITY AS p (carrier, number, url, n)),
+             history AS (
+                 INSERT INTO tracking_events (store_id, fulfillment_id, status, message,
+                                              happened_at, location, received_at)
+                 SELECT $1::text, f.id, $16::text, $17::text, $9::bigint, $18::jsonb, $4::bigint
+                 FROM f),
+             {event}
+             SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM reserved),
+                    (SELECT count(*) FROM event)"
+        )
+    });
+    &SQL
+}
+
 /// Checks a new fulfillment against the ledger `rows` of its locked order and writes it, with
 /// the derived status and the sequenced outbox event, pipelined in order on the connection:
 /// one round trip whatever the number of lines and packages.
@@ -825,163 +922,75 @@ async fn write_fulfillment(
     let first = new.first_entry(now);
     let delivered_at = new.delivered_at(now);
     let now_ms = time::to_millis(now);
-    let text = |s: &str| -> Param { Box::new(s.to_owned()) };
 
-    let insert_fulfillment = prepare(
-        tx,
-        "inserting a fulfillment",
-        "INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
-                                   status_label, estimated_delivery, delivered_at,
-                                   last_tracking_at)
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (store_id, id) DO NOTHING",
-    )
-    .await?;
-    let reserve = prepare(
-        tx,
-        "updating the ledger",
-        "UPDATE line_items SET fulfilled = fulfilled + $3
-                 WHERE order_id = $1 AND id = $2 AND fulfilled + $3 <= quantity",
-    )
-    .await?;
-    let insert_line = prepare(
-        tx,
-        "inserting a fulfillment line",
-        "INSERT INTO fulfillment_lines (store_id, fulfillment_id, line_item_id, position, quantity)
-             VALUES ($1, $2, $3, $4, $5)",
-    )
-    .await?;
-    let insert_package = prepare(
-        tx,
-        "inserting a package",
-        "INSERT INTO packages (store_id, fulfillment_id, position, carrier, tracking_number, tracking_url)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .await?;
-    let insert_event = prepare(
-        tx,
-        "inserting a tracking event",
-        "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
-                                      location, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .await?;
-    type Write<'f> =
-        std::pin::Pin<Box<dyn std::future::Future<Output = PgResult<u64>> + Send + 'f>>;
-    let mut writes: Vec<Write<'_>> = Vec::with_capacity(3 + 2 * new.lines.len());
-    writes.push(Box::pin(execute_prepared(
-        tx,
-        "inserting a fulfillment",
-        &insert_fulfillment,
-        vec![
-            text(store_id),
-            text(&id),
-            text(order_id),
-            Box::new(now_ms),
-            text(new.status.as_str()),
-            Box::new(new.status_label.clone()),
-            Box::new(new.estimated_delivery.map(time::format_date)),
-            Box::new(delivered_at.map(time::to_millis)),
-            Box::new(time::to_millis(first.datetime)),
-        ],
-    )));
-    if new.status.is_live() {
-        for (line_id, quantity) in &new.lines {
-            writes.push(Box::pin(execute_prepared(
-                tx,
-                "updating the ledger",
-                &reserve,
-                vec![text(order_id), text(line_id), Box::new(qty(quantity))],
-            )));
-        }
-    }
-    for (position, (line_id, quantity)) in new.lines.iter().enumerate() {
-        writes.push(Box::pin(execute_prepared(
-            tx,
-            "inserting a fulfillment line",
-            &insert_line,
-            vec![
-                text(store_id),
-                text(&id),
-                text(line_id),
-                Box::new(position as i32),
-                Box::new(qty(quantity)),
-            ],
-        )));
-    }
-    for (position, p) in new.packages.iter().enumerate() {
-        writes.push(Box::pin(execute_prepared(
-            tx,
-            "inserting a package",
-            &insert_package,
-            vec![
-                text(store_id),
-                text(&id),
-                Box::new(position as i32),
-                Box::new(p.carrier.clone()),
-                text(&p.tracking_number),
-                Box::new(p.tracking_url.clone()),
-            ],
-        )));
-    }
-    writes.push(Box::pin(execute_prepared(
-        tx,
-        "inserting a tracking event",
-        &insert_event,
-        vec![
-            text(store_id),
-            text(&id),
-            text(&first.status),
-            text(&first.message),
-            Box::new(time::to_millis(first.datetime)),
-            Box::new(first.location.clone().map(Json)),
-            Box::new(now_ms),
-        ],
-    )));
     // The counts with this fulfillment's units added, as the count query would find them
-    // after the writes: the status and the outbox event go out behind the writes, in the same
-    // round trip.
+    // after the writes: the order's derived status is written by the same statement.
     let mut counts = unit_counts(counted);
     counts.add_fulfillment(
         new.status,
         new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
     );
-    let event = record_counted_event(
+    let (line_ids, line_quantities): (Vec<&str>, Vec<i32>) = new
+        .lines
+        .iter()
+        .map(|(line_id, quantity)| (line_id.as_str(), qty(quantity)))
+        .unzip();
+    let carriers: Vec<Option<&str>> = new.packages.iter().map(|p| p.carrier.as_deref()).collect();
+    let numbers: Vec<&str> = new
+        .packages
+        .iter()
+        .map(|p| p.tracking_number.as_str())
+        .collect();
+    let urls: Vec<Option<&str>> = new
+        .packages
+        .iter()
+        .map(|p| p.tracking_url.as_deref())
+        .collect();
+    let written = query_one(
         tx,
-        store_id,
-        order_id,
-        counts,
-        Event {
-            kind: "fulfillment.created",
-            fulfillment_id: Some(&id),
-            data: None,
-            trigger: Some(new.status.as_str()),
-        },
-        now,
-    );
-    let (results, recorded) = futures_util::join!(futures_util::future::join_all(writes), event);
-    let mut results = results.into_iter();
-    match results.next() {
-        Some(Ok(0)) => return Err(DomainError::DuplicateFulfillment(id).into()),
-        Some(Ok(_)) => {}
-        Some(Err(e)) => return Err(e),
-        None => return Err(StoreError::Internal("no fulfillment insert ran".into()).into()),
+        "writing a fulfillment",
+        create_fulfillment_sql(),
+        &[
+            &store_id,
+            &id,
+            &order_id,
+            &now_ms,
+            &new.status.as_str(),
+            &new.status_label,
+            &new.estimated_delivery.map(time::format_date),
+            &delivered_at.map(time::to_millis),
+            &time::to_millis(first.datetime),
+            &line_ids,
+            &line_quantities,
+            &new.status.is_live(),
+            &carriers,
+            &numbers,
+            &urls,
+            &first.status,
+            &first.message,
+            &first.location.clone().map(Json),
+            &Uuid::now_v7().to_string(),
+            &counts.status().as_str(),
+        ],
+    )
+    .await?;
+    let (inserted, reserved, events): (i64, i64, i64) =
+        (written.get(0), written.get(1), written.get(2));
+    if inserted == 0 {
+        return Err(DomainError::DuplicateFulfillment(id).into());
     }
-    let ledger_updates = if new.status.is_live() {
-        new.lines.len()
+    let expected_reserved = if new.status.is_live() {
+        new.lines.len() as i64
     } else {
         0
     };
-    for (i, result) in results.enumerate() {
-        let changed = result?;
-        if i < ledger_updates && changed != 1 {
-            return Err(StoreError::Internal(format!(
-                "ledger update for fulfillment '{id}' matched {changed} rows"
-            ))
-            .into());
-        }
+    if reserved != expected_reserved || events != 1 {
+        return Err(StoreError::Internal(format!(
+            "writing fulfillment '{id}' reserved {reserved} of {expected_reserved} lines and \
+             recorded {events} events"
+        ))
+        .into());
     }
-    recorded?;
 
     let detail = |line_id: &str, column: usize| -> Option<String> {
         details.get(line_id).and_then(|r| r.get(column))
