@@ -134,18 +134,18 @@ fn counts_sql() -> &'static str {
 const ORDER_BY_EXTERNAL_ID: &str =
     "(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)";
 
-/// [`build_counts_sql`] for the order [`ORDER_BY_EXTERNAL_ID`] names.
-fn counts_by_external_id_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| build_counts_sql(ORDER_BY_EXTERNAL_ID));
-    &SQL
-}
-
-/// The ledger of an order with its lines' details; `order` is the SQL expression for its id.
+/// The ledger of an order with its lines' details, each row followed by the order's unit
+/// counts ([`build_counts_sql`], in columns 7 to 10): what a new fulfillment is checked
+/// against and the derived status is computed from, in one statement. `order` is the SQL
+/// expression for the order's id. An order without lines gives no rows, and no fulfillment
+/// can be made on it.
 fn ledger_sql(order: &str) -> String {
     format!(
-        "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
-         FROM line_items WHERE order_id = {order}"
+        "SELECT li.id, li.quantity, li.fulfilled, li.title, li.product_id, li.variant_id, li.sku,
+                counts.*
+         FROM line_items li, ({}) counts
+         WHERE li.order_id = {order}",
+        build_counts_sql(order)
     )
 }
 
@@ -160,14 +160,19 @@ fn ledger_by_external_id_sql() -> &'static str {
     &SQL
 }
 
-fn unit_counts(row: &Row) -> UnitCounts {
-    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+/// The unit counts in `row` from column `first` on ([`build_counts_sql`]'s columns).
+fn unit_counts_at(row: &Row, first: usize) -> UnitCounts {
+    let count = |i: usize| row.get::<_, i64>(first + i).max(0) as u64;
     UnitCounts {
         ordered: count(0),
         in_fulfillment: count(1),
         shipped: count(2),
         delivered: count(3),
     }
+}
+
+fn unit_counts(row: &Row) -> UnitCounts {
+    unit_counts_at(row, 0)
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
@@ -765,9 +770,9 @@ pub(super) async fn insert_fulfillment(
     new: &NewFulfillment,
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
-    // The lock, the ledger and the unit counts in one round trip. The server runs the three
-    // statements in the order they were sent, and each takes its snapshot when it starts, so
-    // the two reads see the order as the lock left it even when the lock had to wait. (One
+    // The lock, then the ledger with the unit counts, in one round trip. The server runs the
+    // two statements in the order they were sent, and the second takes its snapshot when it
+    // starts, so it sees the order as the lock left it even when the lock had to wait. (One
     // statement would not do: a `FOR UPDATE` that waits keeps the snapshot it began with.)
     let lock = prepare(
         tx,
@@ -776,10 +781,9 @@ pub(super) async fn insert_fulfillment(
     )
     .await?;
     let ledger = prepare(tx, "loading the ledger", ledger_by_external_id_sql()).await?;
-    let counts = prepare(tx, "counting an order's units", counts_by_external_id_sql()).await?;
     let params: [&(dyn ToSql + Sync); 2] = [&store_id, &order.as_str()];
     let map = |what: &'static str| move |e| map_err(what, e);
-    let (locked, rows, counted) = futures_util::try_join!(
+    let (locked, rows) = futures_util::try_join!(
         async {
             tx.query_opt(&lock, &params)
                 .await
@@ -790,15 +794,11 @@ pub(super) async fn insert_fulfillment(
                 .await
                 .map_err(map("loading the ledger"))
         },
-        async {
-            let counted = tx.query_one(&counts, &params).await;
-            counted.map_err(map("counting an order's units"))
-        },
     )?;
     match locked {
         Some(row) => {
             let order_id: String = row.get(0);
-            write_fulfillment(tx, store_id, &order_id, new, now, &rows, &counted).await
+            write_fulfillment(tx, store_id, &order_id, new, now, &rows).await
         }
         // Not an external id: an internal one, or no order at all.
         None => {
@@ -808,11 +808,9 @@ pub(super) async fn insert_fulfillment(
     }
 }
 
-/// Creates a fulfillment on an order whose row this transaction has locked.
-///
-/// Two round trips whatever the number of lines and packages (then the commit): the ledger
-/// with the lines' details, together with the order's unit counts; then the writes
-/// ([`write_fulfillment`]).
+/// Creates a fulfillment on an order whose row this transaction has locked: two statements
+/// whatever the number of lines and packages (then the commit), the ledger with the unit
+/// counts ([`ledger_sql`]) and the writes ([`write_fulfillment`]).
 async fn insert_fulfillment_locked(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -820,14 +818,8 @@ async fn insert_fulfillment_locked(
     new: &NewFulfillment,
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
-    // The ledger and the order's unit counts so far, in one round trip (the order's row is
-    // locked, so neither can change before this transaction's own writes).
-    let order_param: [&(dyn ToSql + Sync); 1] = [&order_id];
-    let (rows, counted) = futures_util::try_join!(
-        query(tx, "loading the ledger", ledger_by_id_sql(), &order_param),
-        query_one(tx, "counting an order's units", counts_sql(), &order_param),
-    )?;
-    write_fulfillment(tx, store_id, order_id, new, now, &rows, &counted).await
+    let rows = query(tx, "loading the ledger", ledger_by_id_sql(), &[&order_id]).await?;
+    write_fulfillment(tx, store_id, order_id, new, now, &rows).await
 }
 
 /// The statement that writes a new fulfillment on a locked order whose ledger has been
@@ -893,9 +885,9 @@ fn create_fulfillment_sql() -> &'static str {
     &SQL
 }
 
-/// Checks a new fulfillment against the ledger `rows` of its locked order and writes it, with
-/// the derived status and the sequenced outbox event, pipelined in order on the connection:
-/// one round trip whatever the number of lines and packages.
+/// Checks a new fulfillment against the ledger `rows` of its locked order ([`ledger_sql`]:
+/// the lines with the order's unit counts) and writes it, with the derived status and the
+/// sequenced outbox event, in one statement whatever the number of lines and packages.
 async fn write_fulfillment(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -903,7 +895,6 @@ async fn write_fulfillment(
     new: &NewFulfillment,
     now: Timestamp,
     rows: &[Row],
-    counted: &Row,
 ) -> PgResult<Fulfillment> {
     let ledger_lines = rows
         .iter()
@@ -925,7 +916,11 @@ async fn write_fulfillment(
 
     // The counts with this fulfillment's units added, as the count query would find them
     // after the writes: the order's derived status is written by the same statement.
-    let mut counts = unit_counts(counted);
+    // The allocation check above found every line of the request, so there is a row.
+    let Some(first_row) = rows.first() else {
+        return Err(StoreError::Internal(format!("order {order_id} has no lines")).into());
+    };
+    let mut counts = unit_counts_at(first_row, 7);
     counts.add_fulfillment(
         new.status,
         new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
