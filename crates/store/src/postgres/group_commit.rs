@@ -7,6 +7,14 @@
 //! rolled back to its savepoint alone and answered with its own error, and the others commit
 //! together. No request is answered before the transaction that holds it has committed.
 //!
+//! A request comes in steps: a first one that locks and reads, a second that checks and may
+//! write, and at most one last statement. The batch sends one request's last statement
+//! together with the next request's savepoint and first step, so a creation costs one round
+//! trip. Statements reach the server in the order their futures are first polled, and the
+//! last statement is polled first; the next request's savepoint therefore opens after it. A
+//! request refused at its last statement is rolled back to its savepoint, which also undoes
+//! the next request's savepoint and first step; that request then starts again.
+//!
 //! A request that meets a deadlock or a serialization failure inside a batch is rolled back to
 //! its savepoint and run again on its own after the batch. If the batch itself fails before
 //! its commit (a lost connection), nothing of it was committed, and every request is run again
@@ -22,59 +30,98 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{PgError, PgResult, acquire, commit, map_err, retry_pause};
+use super::{Finish, PgError, PgResult, acquire, commit, map_err, retry_pause};
 use crate::{StoreError, StoreResult};
 
 /// How many requests may wait for a batch worker before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 4096;
 
-/// The work of one request, run inside a transaction it does not own.
-type Work<I, T> = for<'a> fn(&'a Transaction<'a>, &'a I) -> BoxFuture<'a, PgResult<T>>;
+/// The first step of a request (its reads and locks), run inside a transaction it does not
+/// own; what it found goes to the second.
+type Read<I, R> = for<'a> fn(&'a Transaction<'a>, &'a I) -> BoxFuture<'a, PgResult<R>>;
+/// The second step of a request: its checks and any writes that need round trips of their own,
+/// leaving at most one last statement ([`Finish`]).
+type Plan<I, R, T> =
+    for<'a> fn(&'a Transaction<'a>, &'a I, R) -> BoxFuture<'a, PgResult<Finish<T>>>;
+
+/// A request that is done after its first step.
+fn done<'a, I, T: Send + 'static>(
+    _: &'a Transaction<'a>,
+    _: &'a I,
+    value: T,
+) -> BoxFuture<'a, PgResult<Finish<T>>> {
+    Box::pin(std::future::ready(Ok(Finish::Value(value))))
+}
+
+/// A step's outcome, with a panic turned into the request's own failure (the worker goes on).
+async fn guarded<T>(step: impl std::future::Future<Output = PgResult<T>>) -> PgResult<T> {
+    AssertUnwindSafe(step)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Internal("a write request panicked; it was rolled back".into()).into())
+        })
+}
 
 trait Job: Send {
     /// The order the request locks: batches take their orders' locks in this sequence.
     fn key(&self) -> (&str, &str);
-    /// Runs the request in the open transaction, keeping its value for [`Job::finish`].
-    fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
+    /// Runs the request's first step in the open transaction, keeping what it found.
+    fn read<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
+    /// Runs the request's second step, keeping what is left to do.
+    fn plan<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
+    /// Does what is left: sends the last statement, if any, when first polled (so that the
+    /// next request's statements, polled after it, go out after it), and keeps the value.
+    fn last<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
     /// Answers the request: with its value if `outcome` is `Ok`, else with the error.
     fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
 }
 
-struct Pending<I, T> {
+struct Pending<I, R, T> {
     store_id: String,
     order: String,
     input: I,
-    work: Work<I, T>,
+    read: Read<I, R>,
+    plan: Plan<I, R, T>,
+    found: Option<R>,
+    left: Option<Finish<T>>,
     value: Option<T>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
 
-impl<I, T> Job for Pending<I, T>
+impl<I, R, T> Job for Pending<I, R, T>
 where
     I: Send + Sync + 'static,
+    R: Send + 'static,
     T: Send + 'static,
 {
     fn key(&self) -> (&str, &str) {
         (&self.store_id, &self.order)
     }
 
-    fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>> {
-        let Pending {
-            input, work, value, ..
-        } = self;
+    fn read<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>> {
         Box::pin(async move {
-            // A panic fails this request alone (its savepoint is rolled back) and leaves the
-            // worker running.
-            let result = AssertUnwindSafe(work(tx, input))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    Err(
-                        StoreError::Internal("a write request panicked; it was rolled back".into())
-                            .into(),
-                    )
-                });
-            *value = Some(result?);
+            self.found = Some(guarded((self.read)(tx, &self.input)).await?);
+            Ok(())
+        })
+    }
+
+    fn plan<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>> {
+        Box::pin(async move {
+            let found = self.found.take().ok_or_else(|| {
+                StoreError::Internal("a grouped request was planned before its read".into())
+            })?;
+            self.left = Some(guarded((self.plan)(tx, &self.input, found)).await?);
+            Ok(())
+        })
+    }
+
+    fn last<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>> {
+        Box::pin(async move {
+            let left = self.left.take().ok_or_else(|| {
+                StoreError::Internal("a grouped request was finished before its plan".into())
+            })?;
+            self.value = Some(guarded(left.run(tx)).await?);
             Ok(())
         })
     }
@@ -155,10 +202,30 @@ impl GroupCommit {
         store_id: &str,
         order: &str,
         input: I,
-        work: Work<I, T>,
+        work: Read<I, T>,
     ) -> StoreResult<T>
     where
         I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.submit_in_steps(store_id, order, input, work, done::<I, T>)
+            .await
+    }
+
+    /// Runs `read`, then `plan` with what it found, then what `plan` left, on `input` in a
+    /// batch transaction; the result once that has committed. The last statement goes out
+    /// together with the next request's first step.
+    pub(super) async fn submit_in_steps<I, R, T>(
+        &self,
+        store_id: &str,
+        order: &str,
+        input: I,
+        read: Read<I, R>,
+        plan: Plan<I, R, T>,
+    ) -> StoreResult<T>
+    where
+        I: Send + Sync + 'static,
+        R: Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -166,7 +233,10 @@ impl GroupCommit {
             store_id: store_id.to_owned(),
             order: order.to_owned(),
             input,
-            work,
+            read,
+            plan,
+            found: None,
+            left: None,
             value: None,
             reply,
         });
@@ -253,7 +323,12 @@ impl Worker {
         tracing::debug!("PostgreSQL group-commit worker stopped");
     }
 
-    /// Runs the batch in one transaction, each request under a savepoint.
+    /// Runs the batch in one transaction, each request under a savepoint of its own.
+    ///
+    /// A request's savepoint and first step go out together, and so do its last statement and
+    /// the next request's savepoint and first step: about one round trip per request. When a
+    /// request fails, rolling back to its savepoint also undoes the next request's savepoint
+    /// and first step if they went out, and the next request starts again.
     async fn run_batch(&self, batch: &mut [Box<dyn Job>]) -> Result<Vec<Outcome>, BatchError> {
         let not_committed = |e: PgError| BatchError::NotCommitted(e.into_store().to_string());
         let mut client = acquire(&self.pool).await.map_err(not_committed)?;
@@ -262,15 +337,45 @@ impl Worker {
             .await
             .map_err(|e| not_committed(map_err("starting a group transaction", e)))?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        for job in batch.iter_mut() {
-            // The savepoint and the request's first statement go out together.
-            let (savepoint, result) =
-                futures_util::join!(tx.batch_execute("SAVEPOINT request"), job.run(&tx));
+        // The savepoint's and the first step's outcomes of a request that went out early.
+        let mut opened: Option<(Result<(), tokio_postgres::Error>, PgResult<()>)> = None;
+        for i in 0..batch.len() {
+            let (done, waiting) = batch.split_at_mut(i + 1);
+            let job = &mut done[i];
+            let (savepoint, read) = match opened.take() {
+                Some(sent) => sent,
+                None => {
+                    let savepoint = savepoint_sql(i);
+                    futures_util::join!(tx.batch_execute(&savepoint), job.read(&tx))
+                }
+            };
             savepoint.map_err(|e| not_committed(map_err("opening a savepoint", e)))?;
+            let mut result = read;
+            if result.is_ok() {
+                result = job.plan(&tx).await;
+            }
+            if result.is_ok() {
+                result = match waiting.first_mut() {
+                    // `join!` polls in order and each future sends when first polled, so the
+                    // server gets this request's last statement before the next savepoint.
+                    Some(next) => {
+                        let next_savepoint = savepoint_sql(i + 1);
+                        let (last, savepoint, read) = futures_util::join!(
+                            job.last(&tx),
+                            tx.batch_execute(&next_savepoint),
+                            next.read(&tx)
+                        );
+                        opened = Some((savepoint, read));
+                        last
+                    }
+                    None => job.last(&tx).await,
+                };
+            }
             match result {
                 Ok(()) => outcomes.push(Outcome::Done),
                 Err(err) => {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT request")
+                    opened = None;
+                    tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT request_{i}"))
                         .await
                         .map_err(|e| not_committed(map_err("rolling back a refused request", e)))?;
                     outcomes.push(match err {
@@ -302,7 +407,9 @@ impl Worker {
                     .transaction()
                     .await
                     .map_err(|e| map_err("starting a transaction", e))?;
-                job.run(&tx).await?;
+                job.read(&tx).await?;
+                job.plan(&tx).await?;
+                job.last(&tx).await?;
                 commit(tx, "committing").await
             }
             .await;
@@ -316,6 +423,11 @@ impl Worker {
         };
         job.finish(outcome);
     }
+}
+
+/// The savepoint of the `i`th request of a batch.
+fn savepoint_sql(i: usize) -> String {
+    format!("SAVEPOINT request_{i}")
 }
 
 enum BatchError {

@@ -371,6 +371,56 @@ pub(crate) async fn execute(
         .map_err(|e| map_err(what, e))
 }
 
+/// A statement parameter owned by the value that sends it.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// What a write command leaves to do once its reads and checks are done: nothing more (its
+/// value), or one last statement whose row makes its value. A group-commit batch sends the
+/// last statement of one request together with the next request's first reads.
+pub(crate) enum Finish<T> {
+    Value(T),
+    Statement(LastStatement<T>),
+}
+
+/// A prepared statement with its parameters, and what makes the command's value from the row
+/// it returns (or refuses the command).
+pub(crate) struct LastStatement<T> {
+    pub(crate) what: &'static str,
+    pub(crate) statement: tokio_postgres::Statement,
+    pub(crate) params: Vec<Param>,
+    pub(crate) value: Box<dyn FnOnce(Row) -> PgResult<T> + Send>,
+}
+
+impl<T> LastStatement<T> {
+    /// Runs the statement. Its message goes out when the future is first polled, so futures
+    /// polled in sequence reach the server in that sequence.
+    pub(crate) async fn run(self, tx: &Transaction<'_>) -> PgResult<T> {
+        let LastStatement {
+            what,
+            statement,
+            params,
+            value,
+        } = self;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let row = tx
+            .query_one(&statement, &refs)
+            .await
+            .map_err(|e| map_err(what, e))?;
+        value(row)
+    }
+}
+
+impl<T> Finish<T> {
+    /// Runs what is left, alone.
+    pub(crate) async fn run(self, tx: &Transaction<'_>) -> PgResult<T> {
+        match self {
+            Finish::Value(value) => Ok(value),
+            Finish::Statement(last) => last.run(tx).await,
+        }
+    }
+}
+
 /// Prepares (or takes from the connection's cache) the statements a pipelined batch needs,
 /// so that every request of the batch is sent on its future's first poll, in order.
 pub(crate) async fn prepare(
@@ -608,17 +658,21 @@ impl Store for PgStore {
         if let Some(group) = &self.group_commit {
             let input = (store_id.to_owned(), order.clone(), fulfillment);
             return group
-                .submit(
+                .submit_in_steps(
                     store_id,
                     order.as_str(),
                     input,
-                    |tx, (store_id, order, new)| {
-                        Box::pin(orders::insert_fulfillment(
+                    |tx, (store_id, order, _)| {
+                        Box::pin(orders::lock_for_fulfillment(tx, store_id, order))
+                    },
+                    |tx, (store_id, order, new), locked| {
+                        Box::pin(orders::plan_fulfillment(
                             tx,
                             store_id,
                             order,
                             new,
                             time::now(),
+                            locked,
                         ))
                     },
                 )
@@ -1115,10 +1169,12 @@ mod tests {
         })
     }
 
-    /// Group commit: four requests queue while the one batch worker is busy, then run in one
-    /// transaction. The one that repeats a fulfillment id (refused after its ledger update
-    /// ran) and the one that over-fulfills are rolled back to their savepoints alone; the
-    /// other two commit together, and the ledger holds exactly their units.
+    /// Group commit: five requests queue while the one batch worker is busy, then run in one
+    /// transaction. The two that repeat a fulfillment id (refused by their last statement,
+    /// after the next request's first step went out with it) and the one that over-fulfills
+    /// are rolled back to their savepoints alone; the other two commit together, and the
+    /// ledger holds exactly their units. The second repeat, right behind the first, must have
+    /// opened its savepoint again after the first's rollback undid it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_request_does_not_sink_its_group() {
         let Some((_db, store, store_id)) =
@@ -1132,10 +1188,14 @@ mod tests {
         let (release, blocker) = hold_worker(&store, &store_id).await;
 
         let mut requests = Vec::new();
-        for (i, (id, quantity)) in [(Some("F-1"), 1), (Some("F-1"), 1), (None, 1), (None, 2)]
-            .into_iter()
-            .enumerate()
-        {
+        let requests_in_order = [
+            (Some("F-1"), 1),
+            (Some("F-1"), 1),
+            (Some("F-1"), 1),
+            (None, 1),
+            (None, 2),
+        ];
+        for (i, (id, quantity)) in requests_in_order.into_iter().enumerate() {
             requests.push(spawn_create(&store, &store_id, "G-1", units(id, quantity)));
             // One at a time, so the batch holds them in this order.
             wait_queued(&store, i + 1).await;
@@ -1148,22 +1208,23 @@ mod tests {
             results.push(r.await.unwrap());
         }
         assert!(results[0].is_ok(), "{:?}", results[0]);
+        for repeat in &results[1..3] {
+            assert!(
+                matches!(
+                    repeat,
+                    Err(StoreError::Domain(DomainError::DuplicateFulfillment(_)))
+                ),
+                "{repeat:?}"
+            );
+        }
+        assert!(results[3].is_ok(), "{:?}", results[3]);
         assert!(
             matches!(
-                results[1],
-                Err(StoreError::Domain(DomainError::DuplicateFulfillment(_)))
-            ),
-            "{:?}",
-            results[1]
-        );
-        assert!(results[2].is_ok(), "{:?}", results[2]);
-        assert!(
-            matches!(
-                results[3],
+                results[4],
                 Err(StoreError::Domain(DomainError::OverFulfillment { .. }))
             ),
             "{:?}",
-            results[3]
+            results[4]
         );
         assert_eq!(group.stats.groups.load(Ordering::Acquire), 1);
         assert_eq!(group.stats.grouped.load(Ordering::Acquire), 2);

@@ -16,7 +16,9 @@ use waybill_core::{
     ShipmentStatus, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
-use super::{PgResult, execute, map_err, prepare, query, query_one, query_opt};
+use super::{
+    Finish, LastStatement, Param, PgResult, execute, map_err, prepare, query, query_one, query_opt,
+};
 use crate::automations::pick_by_carrier;
 use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError};
 use tokio_postgres::Row;
@@ -763,17 +765,23 @@ async fn insert_contents(
     Ok(())
 }
 
-pub(super) async fn insert_fulfillment(
+/// What the first step of a creation found when the request named the order by its external
+/// id: the order's internal id and its ledger rows ([`ledger_sql`]), the order's row locked.
+pub(super) struct LockedOrder {
+    order_id: String,
+    rows: Vec<Row>,
+}
+
+/// The first step of a creation: the lock, then the ledger with the unit counts, in one round
+/// trip. The server runs the two statements in the order they were sent, and the second takes
+/// its snapshot when it starts, so it sees the order as the lock left it even when the lock
+/// had to wait. (One statement would not do: a `FOR UPDATE` that waits keeps the snapshot it
+/// began with.) `None` when `order` is not an external id of the store.
+pub(super) async fn lock_for_fulfillment(
     tx: &Transaction<'_>,
     store_id: &str,
     order: &OrderRef,
-    new: &NewFulfillment,
-    now: Timestamp,
-) -> PgResult<Fulfillment> {
-    // The lock, then the ledger with the unit counts, in one round trip. The server runs the
-    // two statements in the order they were sent, and the second takes its snapshot when it
-    // starts, so it sees the order as the lock left it even when the lock had to wait. (One
-    // statement would not do: a `FOR UPDATE` that waits keeps the snapshot it began with.)
+) -> PgResult<Option<LockedOrder>> {
     let lock = prepare(
         tx,
         "looking up an order",
@@ -795,22 +803,55 @@ pub(super) async fn insert_fulfillment(
                 .map_err(map("loading the ledger"))
         },
     )?;
+    Ok(locked.map(|row| LockedOrder {
+        order_id: row.get(0),
+        rows,
+    }))
+}
+
+/// The second step of a creation, after [`lock_for_fulfillment`]: checks the request against
+/// the ledger and leaves the one statement that writes it. An order named by its internal id
+/// (or not found) is looked up and, if found, written here.
+pub(super) async fn plan_fulfillment(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    new: &NewFulfillment,
+    now: Timestamp,
+    locked: Option<LockedOrder>,
+) -> PgResult<Finish<Fulfillment>> {
     match locked {
-        Some(row) => {
-            let order_id: String = row.get(0);
-            write_fulfillment(tx, store_id, &order_id, new, now, &rows).await
+        Some(LockedOrder { order_id, rows }) => {
+            fulfillment_write(store_id, &order_id, new, now, rows, tx).await
         }
         // Not an external id: an internal one, or no order at all.
         None => {
             let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
-            insert_fulfillment_locked(tx, store_id, &order_id, new, now).await
+            insert_fulfillment_locked(tx, store_id, &order_id, new, now)
+                .await
+                .map(Finish::Value)
         }
     }
 }
 
+/// Creates a fulfillment on an order named by its external or internal id.
+pub(super) async fn insert_fulfillment(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    new: &NewFulfillment,
+    now: Timestamp,
+) -> PgResult<Fulfillment> {
+    let locked = lock_for_fulfillment(tx, store_id, order).await?;
+    plan_fulfillment(tx, store_id, order, new, now, locked)
+        .await?
+        .run(tx)
+        .await
+}
+
 /// Creates a fulfillment on an order whose row this transaction has locked: two statements
 /// whatever the number of lines and packages (then the commit), the ledger with the unit
-/// counts ([`ledger_sql`]) and the writes ([`write_fulfillment`]).
+/// counts ([`ledger_sql`]) and the writes ([`fulfillment_write`]).
 async fn insert_fulfillment_locked(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -819,7 +860,10 @@ async fn insert_fulfillment_locked(
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
     let rows = query(tx, "loading the ledger", ledger_by_id_sql(), &[&order_id]).await?;
-    write_fulfillment(tx, store_id, order_id, new, now, &rows).await
+    fulfillment_write(store_id, order_id, new, now, rows, tx)
+        .await?
+        .run(tx)
+        .await
 }
 
 /// The statement that writes a new fulfillment on a locked order whose ledger has been
@@ -886,16 +930,17 @@ fn create_fulfillment_sql() -> &'static str {
 }
 
 /// Checks a new fulfillment against the ledger `rows` of its locked order ([`ledger_sql`]:
-/// the lines with the order's unit counts) and writes it, with the derived status and the
-/// sequenced outbox event, in one statement whatever the number of lines and packages.
-async fn write_fulfillment(
-    tx: &Transaction<'_>,
+/// the lines with the order's unit counts) and makes the one statement that writes it, with
+/// the derived status and the sequenced outbox event, whatever the number of lines and
+/// packages.
+async fn fulfillment_write(
     store_id: &str,
     order_id: &str,
     new: &NewFulfillment,
     now: Timestamp,
-    rows: &[Row],
-) -> PgResult<Fulfillment> {
+    rows: Vec<Row>,
+    tx: &Transaction<'_>,
+) -> PgResult<Finish<Fulfillment>> {
     let ledger_lines = rows
         .iter()
         .map(|r| {
@@ -907,13 +952,12 @@ async fn write_fulfillment(
         })
         .collect::<PgResult<Vec<_>>>()?;
     ledger::check_allocation(&ledger_lines, &new.lines)?;
-    let details: HashMap<&str, &Row> = rows.iter().map(|r| (r.get::<_, &str>(0), r)).collect();
+    let statement = prepare(tx, "writing a fulfillment", create_fulfillment_sql()).await?;
 
     let id = new.id_or_generate();
     let first = new.first_entry(now);
     let delivered_at = new.delivered_at(now);
     let now_ms = time::to_millis(now);
-
     // The counts with this fulfillment's units added, as the count query would find them
     // after the writes: the order's derived status is written by the same statement.
     // The allocation check above found every line of the request, so there is a row.
@@ -925,72 +969,51 @@ async fn write_fulfillment(
         new.status,
         new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
     );
-    let (line_ids, line_quantities): (Vec<&str>, Vec<i32>) = new
+    let (line_ids, line_quantities): (Vec<String>, Vec<i32>) = new
         .lines
         .iter()
-        .map(|(line_id, quantity)| (line_id.as_str(), qty(quantity)))
+        .map(|(line_id, quantity)| (line_id.clone(), qty(quantity)))
         .unzip();
-    let carriers: Vec<Option<&str>> = new.packages.iter().map(|p| p.carrier.as_deref()).collect();
-    let numbers: Vec<&str> = new
+    let carriers: Vec<Option<String>> = new.packages.iter().map(|p| p.carrier.clone()).collect();
+    let numbers: Vec<String> = new
         .packages
         .iter()
-        .map(|p| p.tracking_number.as_str())
+        .map(|p| p.tracking_number.clone())
         .collect();
-    let urls: Vec<Option<&str>> = new
+    let urls: Vec<Option<String>> = new
         .packages
         .iter()
-        .map(|p| p.tracking_url.as_deref())
+        .map(|p| p.tracking_url.clone())
         .collect();
-    let written = query_one(
-        tx,
-        "writing a fulfillment",
-        create_fulfillment_sql(),
-        &[
-            &store_id,
-            &id,
-            &order_id,
-            &now_ms,
-            &new.status.as_str(),
-            &new.status_label,
-            &new.estimated_delivery.map(time::format_date),
-            &delivered_at.map(time::to_millis),
-            &time::to_millis(first.datetime),
-            &line_ids,
-            &line_quantities,
-            &new.status.is_live(),
-            &carriers,
-            &numbers,
-            &urls,
-            &first.status,
-            &first.message,
-            &first.location.clone().map(Json),
-            &Uuid::now_v7().to_string(),
-            &counts.status().as_str(),
-        ],
-    )
-    .await?;
-    let (inserted, reserved, events): (i64, i64, i64) =
-        (written.get(0), written.get(1), written.get(2));
-    if inserted == 0 {
-        return Err(DomainError::DuplicateFulfillment(id).into());
-    }
-    let expected_reserved = if new.status.is_live() {
-        new.lines.len() as i64
-    } else {
-        0
-    };
-    if reserved != expected_reserved || events != 1 {
-        return Err(StoreError::Internal(format!(
-            "writing fulfillment '{id}' reserved {reserved} of {expected_reserved} lines and \
-             recorded {events} events"
-        ))
-        .into());
-    }
+    let live = new.status.is_live();
+    let params: Vec<Param> = vec![
+        Box::new(store_id.to_owned()),
+        Box::new(id.clone()),
+        Box::new(order_id.to_owned()),
+        Box::new(now_ms),
+        Box::new(new.status.as_str()),
+        Box::new(new.status_label.clone()),
+        Box::new(new.estimated_delivery.map(time::format_date)),
+        Box::new(delivered_at.map(time::to_millis)),
+        Box::new(time::to_millis(first.datetime)),
+        Box::new(line_ids),
+        Box::new(line_quantities),
+        Box::new(live),
+        Box::new(carriers),
+        Box::new(numbers),
+        Box::new(urls),
+        Box::new(first.status.clone()),
+        Box::new(first.message.clone()),
+        Box::new(first.location.clone().map(Json)),
+        Box::new(Uuid::now_v7().to_string()),
+        Box::new(counts.status().as_str()),
+    ];
 
+    let details: HashMap<&str, &Row> = rows.iter().map(|r| (r.get::<_, &str>(0), r)).collect();
     let detail = |line_id: &str, column: usize| -> Option<String> {
         details.get(line_id).and_then(|r| r.get(column))
     };
-    Ok(Fulfillment {
+    let fulfillment = Fulfillment {
         order_id: parse_uuid(order_id)?,
         created_at: now,
         updated_at: now,
@@ -1016,7 +1039,29 @@ async fn write_fulfillment(
             .collect(),
         history: vec![first],
         id,
-    })
+    };
+    let expected_reserved = if live { new.lines.len() as i64 } else { 0 };
+    Ok(Finish::Statement(LastStatement {
+        what: "writing a fulfillment",
+        statement,
+        params,
+        value: Box::new(move |written: Row| {
+            let (inserted, reserved, events): (i64, i64, i64) =
+                (written.get(0), written.get(1), written.get(2));
+            if inserted == 0 {
+                return Err(DomainError::DuplicateFulfillment(fulfillment.id).into());
+            }
+            if reserved != expected_reserved || events != 1 {
+                return Err(StoreError::Internal(format!(
+                    "writing fulfillment '{}' reserved {reserved} of {expected_reserved} lines \
+                     and recorded {events} events",
+                    fulfillment.id
+                ))
+                .into());
+            }
+            Ok(fulfillment)
+        }),
+    }))
 }
 
 /// What a status update or a replacement sets on a fulfillment's row.
