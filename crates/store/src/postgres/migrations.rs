@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("migrations/0005_idempotency.sql"),
     ),
+    (
+        6,
+        "unit_counts",
+        include_str!("migrations/0006_unit_counts.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -1496,4 +1496,91 @@ mod tests {
         assert!(is_postgres_url("postgresql://u@h/db"));
         assert!(!is_postgres_url("sqlite://waybill.db"));
     }
+
+    /// The unit counts kept on an order's row match a recount of its fulfillment lines after
+    /// creations, status changes and a cancellation, and the migration's backfill finds the
+    /// same counts.
+    #[tokio::test]
+    async fn kept_unit_counts_match_a_recount() {
+        if Backend::from_env() != Backend::Postgres {
+            eprintln!(
+                "kept_unit_counts_match_a_recount: NOT RUN, needs PostgreSQL ({POSTGRES_ENV} unset)"
+            );
+            return;
+        }
+        let db = TestDatabase::new().await.unwrap();
+        let store = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        store
+            .create_order(&store_id, order("K-1", 10))
+            .await
+            .unwrap();
+        let o = OrderRef::new("K-1");
+        for (id, quantity) in [("A", 3), ("B", 2), ("C", 4)] {
+            store
+                .create_fulfillment(&store_id, &o, units(Some(id), quantity))
+                .await
+                .unwrap();
+        }
+        for (id, status) in [
+            ("A", waybill_core::ShipmentStatus::InTransit),
+            ("B", waybill_core::ShipmentStatus::Delivered),
+            ("C", waybill_core::ShipmentStatus::Cancelled),
+        ] {
+            let update = StatusUpdate::new(waybill_core::StatusOrEvent::Status(status));
+            store
+                .update_shipment_status(&store_id, &o, id, update)
+                .await
+                .unwrap();
+        }
+        let client = store.pool.get().await.unwrap();
+        let kept = || async {
+            let row = client
+                .query_one(
+                    "SELECT units_in_fulfillment, units_shipped, units_delivered FROM orders
+                     WHERE external_id = 'K-1'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            (
+                row.get::<_, i64>(0),
+                row.get::<_, i64>(1),
+                row.get::<_, i64>(2),
+            )
+        };
+        let order_id: String = client
+            .query_one("SELECT id FROM orders WHERE external_id = 'K-1'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let recount = client
+            .query_one(orders::counts_sql(), &[&order_id])
+            .await
+            .unwrap();
+        let recounted = (
+            recount.get::<_, i64>(1),
+            recount.get::<_, i64>(2),
+            recount.get::<_, i64>(3),
+        );
+        assert_eq!(
+            recounted,
+            (5, 5, 2),
+            "A in transit, B delivered, C cancelled"
+        );
+        assert_eq!(kept().await, recounted);
+
+        // The migration's backfill, on counts wiped.
+        client
+            .batch_execute(
+                "UPDATE orders SET units_in_fulfillment = 0, units_shipped = 0, units_delivered = 0",
+            )
+            .await
+            .unwrap();
+        let migration = include_str!("migrations/0006_unit_counts.sql");
+        let backfill = &migration[migration.find("UPDATE orders").unwrap()..];
+        client.batch_execute(backfill).await.unwrap();
+        assert_eq!(kept().await, recounted);
+    }
 }

@@ -127,7 +127,7 @@ fn build_counts_sql(order: &str) -> String {
 }
 
 /// [`build_counts_sql`] for an order id in `$1`, formatted once: it is part of every write.
-fn counts_sql() -> &'static str {
+pub(super) fn counts_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| build_counts_sql("$1"));
     &SQL
 }
@@ -136,18 +136,11 @@ fn counts_sql() -> &'static str {
 const ORDER_BY_EXTERNAL_ID: &str =
     "(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)";
 
-/// The ledger of an order with its lines' details, each row followed by the order's unit
-/// counts ([`build_counts_sql`], in columns 7 to 10): what a new fulfillment is checked
-/// against and the derived status is computed from, in one statement. `order` is the SQL
-/// expression for the order's id. An order without lines gives no rows, and no fulfillment
-/// can be made on it.
+/// The ledger of an order with its lines' details; `order` is the SQL expression for its id.
 fn ledger_sql(order: &str) -> String {
     format!(
-        "SELECT li.id, li.quantity, li.fulfilled, li.title, li.product_id, li.variant_id, li.sku,
-                counts.*
-         FROM line_items li, ({}) counts
-         WHERE li.order_id = {order}",
-        build_counts_sql(order)
+        "SELECT id, quantity, fulfilled, title, product_id, variant_id, sku
+         FROM line_items WHERE order_id = {order}"
     )
 }
 
@@ -162,19 +155,34 @@ fn ledger_by_external_id_sql() -> &'static str {
     &SQL
 }
 
-/// The unit counts in `row` from column `first` on ([`build_counts_sql`]'s columns).
-fn unit_counts_at(row: &Row, first: usize) -> UnitCounts {
-    let count = |i: usize| row.get::<_, i64>(first + i).max(0) as u64;
+/// The unit counts an order's row keeps (columns 1 to 3 of `row`: in fulfillment, shipped,
+/// delivered), with the units ordered summed from its ledger `rows`.
+fn stored_unit_counts(row: &Row, ledger: &[Row]) -> UnitCounts {
+    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
     UnitCounts {
-        ordered: count(0),
+        ordered: ledger
+            .iter()
+            .map(|r| u64::try_from(r.get::<_, i32>(1)).unwrap_or(0))
+            .sum(),
         in_fulfillment: count(1),
         shipped: count(2),
         delivered: count(3),
     }
 }
 
+/// A unit count as the order's row keeps it.
+fn stored_count(units: u64) -> i64 {
+    i64::try_from(units).unwrap_or(i64::MAX)
+}
+
 fn unit_counts(row: &Row) -> UnitCounts {
-    unit_counts_at(row, 0)
+    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+    UnitCounts {
+        ordered: count(0),
+        in_fulfillment: count(1),
+        shipped: count(2),
+        delivered: count(3),
+    }
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
@@ -208,6 +216,8 @@ struct EventSql<'a> {
     data: &'a str,
     /// The order's derived status after the change.
     status: &'a str,
+    /// The order's unit counts after the change: in fulfillment, shipped, delivered.
+    counts: [&'a str; 3],
     trigger: &'a str,
     event_id: &'a str,
     now: &'a str,
@@ -226,7 +236,9 @@ struct EventSql<'a> {
 fn event_ctes(e: &EventSql<'_>) -> String {
     format!(
         "seq AS (
-             UPDATE orders SET event_seq = event_seq + 1, updated_at = {now}, status = {status}
+             UPDATE orders SET event_seq = event_seq + 1, updated_at = {now}, status = {status},
+                               units_in_fulfillment = {in_fulfillment}, units_shipped = {shipped},
+                               units_delivered = {delivered}
              WHERE id = {order}{guard}
              RETURNING event_seq),
          event AS (
@@ -258,6 +270,9 @@ fn event_ctes(e: &EventSql<'_>) -> String {
         kind = e.kind,
         data = e.data,
         status = e.status,
+        in_fulfillment = e.counts[0],
+        shipped = e.counts[1],
+        delivered = e.counts[2],
         trigger = e.trigger,
         event_id = e.event_id,
         now = e.now,
@@ -286,6 +301,7 @@ async fn record_counted_event(
             fulfillment: "$6::text",
             data: "$7::jsonb",
             status: "$8::text",
+            counts: ["$10::bigint", "$11::bigint", "$12::bigint"],
             trigger: "$9::text",
             carriers: "ARRAY[]::text[]",
             guard: "",
@@ -306,6 +322,9 @@ async fn record_counted_event(
             &event.data,
             &counts.status().as_str(),
             &event.trigger,
+            &stored_count(counts.in_fulfillment),
+            &stored_count(counts.shipped),
+            &stored_count(counts.delivered),
         ],
     )
     .await?;
@@ -766,32 +785,36 @@ async fn insert_contents(
 }
 
 /// What the first step of a creation found when the request named the order by its external
-/// id: the order's internal id and its ledger rows ([`ledger_sql`]), the order's row locked.
+/// id, the order's row locked: the row (its id and kept unit counts) and its ledger rows.
 pub(super) struct LockedOrder {
-    order_id: String,
-    rows: Vec<Row>,
+    order: Row,
+    ledger: Vec<Row>,
 }
 
-/// The first step of a creation: the lock, then the ledger with the unit counts, in one round
-/// trip. The server runs the two statements in the order they were sent, and the second takes
-/// its snapshot when it starts, so it sees the order as the lock left it even when the lock
-/// had to wait. (One statement would not do: a `FOR UPDATE` that waits keeps the snapshot it
-/// began with.) `None` when `order` is not an external id of the store.
+/// The order's id and the unit counts its row keeps; `{}` is the condition naming the order.
+const LOCKED_ORDER_SQL: &str = "SELECT id, units_in_fulfillment, units_shipped, units_delivered
+     FROM orders WHERE {} FOR UPDATE";
+
+/// The first step of a creation: the lock (which also reads the unit counts kept on the
+/// order's row), then the ledger, in one round trip. The server runs the two statements in the
+/// order they were sent. A `FOR UPDATE` that waits for another transaction returns the row as
+/// that transaction left it; the ledger read takes its snapshot when it starts, after the lock
+/// is granted, so it sees the lines as the lock left them too. (Reading the lines inside the
+/// locking statement would not: it keeps the snapshot it began with.) `None` when `order` is
+/// not an external id of the store.
 pub(super) async fn lock_for_fulfillment(
     tx: &Transaction<'_>,
     store_id: &str,
     order: &OrderRef,
 ) -> PgResult<Option<LockedOrder>> {
-    let lock = prepare(
-        tx,
-        "looking up an order",
-        "SELECT id FROM orders WHERE store_id = $1 AND external_id = $2 FOR UPDATE",
-    )
-    .await?;
+    static LOCK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        LOCKED_ORDER_SQL.replace("{}", "store_id = $1 AND external_id = $2")
+    });
+    let lock = prepare(tx, "looking up an order", &LOCK_SQL).await?;
     let ledger = prepare(tx, "loading the ledger", ledger_by_external_id_sql()).await?;
     let params: [&(dyn ToSql + Sync); 2] = [&store_id, &order.as_str()];
     let map = |what: &'static str| move |e| map_err(what, e);
-    let (locked, rows) = futures_util::try_join!(
+    let (locked, ledger) = futures_util::try_join!(
         async {
             tx.query_opt(&lock, &params)
                 .await
@@ -803,10 +826,20 @@ pub(super) async fn lock_for_fulfillment(
                 .map_err(map("loading the ledger"))
         },
     )?;
-    Ok(locked.map(|row| LockedOrder {
-        order_id: row.get(0),
-        rows,
-    }))
+    Ok(locked.map(|order| LockedOrder { order, ledger }))
+}
+
+/// [`lock_for_fulfillment`] for an order named by its internal id, whose row
+/// [`resolve_order`] has locked already.
+async fn lock_by_id_for_fulfillment(tx: &Transaction<'_>, order_id: &str) -> PgResult<LockedOrder> {
+    static LOCK_SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| LOCKED_ORDER_SQL.replace("{}", "id = $1"));
+    let params: [&(dyn ToSql + Sync); 1] = [&order_id];
+    let (order, ledger) = futures_util::try_join!(
+        query_one(tx, "looking up an order", &LOCK_SQL, &params),
+        query(tx, "loading the ledger", ledger_by_id_sql(), &params),
+    )?;
+    Ok(LockedOrder { order, ledger })
 }
 
 /// The second step of a creation, after [`lock_for_fulfillment`]: checks the request against
@@ -821,9 +854,7 @@ pub(super) async fn plan_fulfillment(
     locked: Option<LockedOrder>,
 ) -> PgResult<Finish<Fulfillment>> {
     match locked {
-        Some(LockedOrder { order_id, rows }) => {
-            fulfillment_write(store_id, &order_id, new, now, rows, tx).await
-        }
+        Some(locked) => fulfillment_write(store_id, new, now, locked, tx).await,
         // Not an external id: an internal one, or no order at all.
         None => {
             let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
@@ -849,9 +880,9 @@ pub(super) async fn insert_fulfillment(
         .await
 }
 
-/// Creates a fulfillment on an order whose row this transaction has locked: two statements
-/// whatever the number of lines and packages (then the commit), the ledger with the unit
-/// counts ([`ledger_sql`]) and the writes ([`fulfillment_write`]).
+/// Creates a fulfillment on an order whose row this transaction has locked: its kept unit
+/// counts with the ledger, then the writes ([`fulfillment_write`]), whatever the number of
+/// lines and packages.
 async fn insert_fulfillment_locked(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -859,8 +890,8 @@ async fn insert_fulfillment_locked(
     new: &NewFulfillment,
     now: Timestamp,
 ) -> PgResult<Fulfillment> {
-    let rows = query(tx, "loading the ledger", ledger_by_id_sql(), &[&order_id]).await?;
-    fulfillment_write(store_id, order_id, new, now, rows, tx)
+    let locked = lock_by_id_for_fulfillment(tx, order_id).await?;
+    fulfillment_write(store_id, new, now, locked, tx)
         .await?
         .run(tx)
         .await
@@ -883,6 +914,7 @@ fn create_fulfillment_sql() -> &'static str {
             kind: "'fulfillment.created'",
             data: "NULL::jsonb",
             status: "$20::text",
+            counts: ["$21::bigint", "$22::bigint", "$23::bigint"],
             trigger: "$5::text",
             event_id: "$19::text",
             now: "$4::bigint",
@@ -929,18 +961,21 @@ fn create_fulfillment_sql() -> &'static str {
     &SQL
 }
 
-/// Checks a new fulfillment against the ledger `rows` of its locked order ([`ledger_sql`]:
-/// the lines with the order's unit counts) and makes the one statement that writes it, with
-/// the derived status and the sequenced outbox event, whatever the number of lines and
-/// packages.
+/// Checks a new fulfillment against the ledger of its locked order and makes the one statement
+/// that writes it, with the derived status, the unit counts and the sequenced outbox event,
+/// whatever the number of lines and packages.
 async fn fulfillment_write(
     store_id: &str,
-    order_id: &str,
     new: &NewFulfillment,
     now: Timestamp,
-    rows: Vec<Row>,
+    locked: LockedOrder,
     tx: &Transaction<'_>,
 ) -> PgResult<Finish<Fulfillment>> {
+    let LockedOrder {
+        order,
+        ledger: rows,
+    } = locked;
+    let order_id: &str = order.get(0);
     let ledger_lines = rows
         .iter()
         .map(|r| {
@@ -958,13 +993,9 @@ async fn fulfillment_write(
     let first = new.first_entry(now);
     let delivered_at = new.delivered_at(now);
     let now_ms = time::to_millis(now);
-    // The counts with this fulfillment's units added, as the count query would find them
-    // after the writes: the order's derived status is written by the same statement.
-    // The allocation check above found every line of the request, so there is a row.
-    let Some(first_row) = rows.first() else {
-        return Err(StoreError::Internal(format!("order {order_id} has no lines")).into());
-    };
-    let mut counts = unit_counts_at(first_row, 7);
+    // The counts with this fulfillment's units added, as a recount would find them after the
+    // writes: the order's derived status and counts are written by the same statement.
+    let mut counts = stored_unit_counts(&order, &rows);
     counts.add_fulfillment(
         new.status,
         new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
@@ -1007,6 +1038,9 @@ async fn fulfillment_write(
         Box::new(first.location.clone().map(Json)),
         Box::new(Uuid::now_v7().to_string()),
         Box::new(counts.status().as_str()),
+        Box::new(stored_count(counts.in_fulfillment)),
+        Box::new(stored_count(counts.shipped)),
+        Box::new(stored_count(counts.delivered)),
     ];
 
     let details: HashMap<&str, &Row> = rows.iter().map(|r| (r.get::<_, &str>(0), r)).collect();
