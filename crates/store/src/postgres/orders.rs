@@ -100,19 +100,18 @@ async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
     Ok(())
 }
 
-/// The statement that counts an order's units for its derived status; `order` is the SQL
-/// expression for the order's id. The `OFFSET 0` keeps the lateral subquery from being pulled
-/// up into a hash join, which the planner picks (a sequential scan of every fulfillment line
+/// The statement that counts the units of the order `$1` for its derived status. The `OFFSET 0`
+/// keeps the lateral subquery from being pulled up into a hash join, which the planner picks (a sequential scan of every fulfillment line
 /// in the database) while its statistics still think orders have many fulfillments: per
 /// fulfillment, a key lookup is always cheap.
-fn build_counts_sql(order: &str) -> String {
+fn build_counts_sql() -> String {
     let shipped: Vec<String> = ShipmentStatus::ALL
         .iter()
         .filter(|s| s.is_shipped())
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
     format!(
-        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = {order})::BIGINT,
+        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
                 COALESCE(SUM(fl.quantity), 0)::BIGINT,
                 COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0)::BIGINT,
                 COALESCE(SUM(CASE WHEN f.status = 'delivered' THEN fl.quantity END), 0)::BIGINT
@@ -121,14 +120,14 @@ fn build_counts_sql(order: &str) -> String {
              SELECT quantity FROM fulfillment_lines l
              WHERE l.store_id = f.store_id AND l.fulfillment_id = f.id
              OFFSET 0) fl
-         WHERE f.order_id = {order} AND f.status <> 'cancelled'",
+         WHERE f.order_id = $1 AND f.status <> 'cancelled'",
         shipped.join(", ")
     )
 }
 
-/// [`build_counts_sql`] for an order id in `$1`, formatted once: it is part of every write.
+/// [`build_counts_sql`], formatted once: it is part of every write but creation.
 pub(super) fn counts_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| build_counts_sql("$1"));
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(build_counts_sql);
     &SQL
 }
 
@@ -183,19 +182,6 @@ fn unit_counts(row: &Row) -> UnitCounts {
         shipped: count(2),
         delivered: count(3),
     }
-}
-
-/// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
-/// refreshes its derived status from the stored units.
-async fn record_event(
-    tx: &Transaction<'_>,
-    store_id: &str,
-    order_id: &str,
-    event: Event<'_>,
-    now: Timestamp,
-) -> PgResult<()> {
-    let counts = query_one(tx, "counting an order's units", counts_sql(), &[&order_id]).await?;
-    record_counted_event(tx, store_id, order_id, unit_counts(&counts), event, now).await
 }
 
 /// An outbox event: its type, the fulfillment it concerns, its data, and the status or event
@@ -281,13 +267,13 @@ fn event_ctes(e: &EventSql<'_>) -> String {
     )
 }
 
-/// [`record_event`] with the units already counted: one statement writes the order's row
-/// (sequence, `updated_at`, derived status), the outbox event and the automation runs.
-async fn record_counted_event(
+/// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
+/// refreshes its derived status and kept unit counts from a recount of its units: the count,
+/// then one statement that writes the order's row, the event and the automation runs.
+async fn record_event(
     tx: &Transaction<'_>,
     store_id: &str,
     order_id: &str,
-    counts: UnitCounts,
     event: Event<'_>,
     now: Timestamp,
 ) -> PgResult<()> {
@@ -308,6 +294,8 @@ async fn record_counted_event(
         });
         format!("WITH {ctes} SELECT count(*) FROM event")
     });
+    let counted = query_one(tx, "counting an order's units", counts_sql(), &[&order_id]).await?;
+    let counts = unit_counts(&counted);
     let recorded = query_one(
         tx,
         "writing an outbox event",
