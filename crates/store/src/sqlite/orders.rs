@@ -62,23 +62,26 @@ fn resolve_order(
 /// The derived status of an order from its stored units, computed in SQL with the core's
 /// rule.
 fn derived_status(conn: &Connection, order_id: &str) -> StoreResult<&'static str> {
-    let shipped: Vec<String> = ShipmentStatus::ALL
-        .iter()
-        .filter(|s| s.is_shipped())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    let sql = format!(
-        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = ?1),
-                COALESCE(SUM(fl.quantity), 0),
-                COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0),
-                COALESCE(SUM(CASE WHEN f.status = 'delivered' THEN fl.quantity END), 0)
-         FROM fulfillments f
-         JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
-         WHERE f.order_id = ?1 AND f.status <> 'cancelled'",
-        shipped.join(", ")
-    );
+    // Formatted once: every write runs it.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let shipped: Vec<String> = ShipmentStatus::ALL
+            .iter()
+            .filter(|s| s.is_shipped())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        format!(
+            "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = ?1),
+                    COALESCE(SUM(fl.quantity), 0),
+                    COALESCE(SUM(CASE WHEN f.status IN ({}) THEN fl.quantity END), 0),
+                    COALESCE(SUM(CASE WHEN f.status = 'delivered' THEN fl.quantity END), 0)
+             FROM fulfillments f
+             JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+             WHERE f.order_id = ?1 AND f.status <> 'cancelled'",
+            shipped.join(", ")
+        )
+    });
     let counts = conn
-        .prepare_cached(&sql)
+        .prepare_cached(&SQL)
         .and_then(|mut stmt| {
             stmt.query_row([order_id], |r| {
                 Ok(UnitCounts {
