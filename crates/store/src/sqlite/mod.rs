@@ -130,6 +130,27 @@ fn configure(conn: &Connection, options: &SqliteOptions, writer: bool) -> StoreR
     Ok(())
 }
 
+/// Switches the database to WAL and returns the journal mode it is in. Two processes opening a
+/// new file at once can each hold the lock the other's switch needs; SQLite then answers
+/// `SQLITE_BUSY` at once, without waiting in its busy handler (which could deadlock), so the
+/// switch is tried again here until `timeout` has passed.
+fn switch_to_wal(conn: &Connection, timeout: Duration) -> StoreResult<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result.map_err(|e| map_err("switching to WAL", e)),
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
@@ -146,9 +167,7 @@ impl SqliteStore {
                 .map_err(|e| map_err(&format!("opening {}", open_path.display()), e))?;
             conn.busy_timeout(opts.busy_timeout)
                 .map_err(|e| map_err("setting busy_timeout", e))?;
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(|e| map_err("switching to WAL", e))?;
+            let mode = switch_to_wal(&conn, opts.busy_timeout)?;
             if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
                 return Err(StoreError::Internal(format!(
                     "could not switch {} to WAL mode (got {mode})",
