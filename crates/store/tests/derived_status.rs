@@ -4,7 +4,9 @@
 //! computed from the counts read before the writes plus the new fulfillment's units).
 
 use waybill_core::order_status::derive;
-use waybill_core::{NewFulfillment, OrderRef, OrderStatus, Quantity, ShipmentStatus};
+use waybill_core::{
+    NewFulfillment, OrderRef, OrderStatus, Quantity, ShipmentStatus, StatusOrEvent, StatusUpdate,
+};
 use waybill_store::testing::{TestDatabase, one_line_order};
 use waybill_store::{OrderQuery, Store};
 
@@ -80,4 +82,58 @@ async fn a_creation_stores_the_status_the_core_derives() {
             "after a {status:?} fulfillment"
         );
     }
+}
+
+/// A creation after status changes and a cancellation stores the status the core derives:
+/// the unit counts a creation starts from must have followed every earlier change (on both
+/// backends the order's row keeps them, and every other change refreshes them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_after_status_changes_stores_the_status_the_core_derives() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = db.open().await.unwrap();
+    let (record, _) = store.create_store("shop").await.unwrap();
+    let store_id = record.id;
+    let order = OrderRef::new("S-2");
+    store
+        .create_order(&store_id, one_line_order("S-2", 4))
+        .await
+        .unwrap();
+    let set = |id: String, status: ShipmentStatus| {
+        let (store, store_id, order) = (store.clone(), store_id.clone(), order.clone());
+        async move {
+            let update = StatusUpdate::new(StatusOrEvent::Status(status));
+            store
+                .update_shipment_status(&store_id, &order, &id, update)
+                .await
+                .unwrap();
+        }
+    };
+    let create = |quantity: i64, expected: OrderStatus| {
+        let (store, store_id, order) = (store.clone(), store_id.clone(), order.clone());
+        async move {
+            let created = store
+                .create_fulfillment(
+                    &store_id,
+                    &order,
+                    units(quantity, ShipmentStatus::PreTransit),
+                )
+                .await
+                .unwrap();
+            let stored = store.get_order(&store_id, &order).await.unwrap();
+            assert_eq!(derive(&stored), expected, "after creating {quantity} units");
+            assert_eq!(
+                stored_status(store.as_ref(), &store_id).await,
+                expected,
+                "after creating {quantity} units"
+            );
+            created.id
+        }
+    };
+    let a = create(2, OrderStatus::PartiallyInProduction).await;
+    set(a, ShipmentStatus::Cancelled).await;
+    // Counted with the cancelled units, 5 of 4 would be in production.
+    let b = create(3, OrderStatus::PartiallyInProduction).await;
+    set(b, ShipmentStatus::InTransit).await;
+    // Counted without the shipment, all 4 units would be merely in production.
+    create(1, OrderStatus::PartiallyShipped).await;
 }

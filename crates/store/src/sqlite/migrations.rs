@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("migrations/0006_idempotency.sql"),
     ),
+    (
+        7,
+        "unit_counts",
+        include_str!("migrations/0007_unit_counts.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

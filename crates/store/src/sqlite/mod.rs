@@ -836,7 +836,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use waybill_core::DomainError;
+    use waybill_core::{DomainError, ShipmentStatus};
 
     fn order(external_id: &str, quantity: i64) -> NewOrder {
         crate::testing::one_line_order(external_id, quantity)
@@ -885,6 +885,73 @@ mod tests {
         }
         let stmt = conn.prepare_cached(sql).unwrap();
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
+
+    /// The migration's backfill of the unit counts kept on orders finds what a recount finds
+    /// (and what the writes kept): A in transit, B delivered, C cancelled.
+    #[tokio::test]
+    async fn the_unit_count_backfill_matches_a_recount() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let o = OrderRef::new("K-1");
+        store
+            .create_order(&record.id, order("K-1", 10))
+            .await
+            .unwrap();
+        for (id, quantity, status) in [
+            ("A", 3, ShipmentStatus::InTransit),
+            ("B", 2, ShipmentStatus::Delivered),
+            ("C", 4, ShipmentStatus::Cancelled),
+        ] {
+            store
+                .create_fulfillment(
+                    &record.id,
+                    &o,
+                    crate::testing::units_of_l(Some(id), quantity),
+                )
+                .await
+                .unwrap();
+            let update =
+                waybill_core::StatusUpdate::new(waybill_core::StatusOrEvent::Status(status));
+            store
+                .update_shipment_status(&record.id, &o, id, update)
+                .await
+                .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let kept = |conn: &Connection| -> (i64, i64, i64) {
+            conn.query_row(
+                "SELECT units_in_fulfillment, units_shipped, units_delivered FROM orders",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        let order_id: String = conn
+            .query_row("SELECT id FROM orders", [], |r| r.get(0))
+            .unwrap();
+        let recounted = orders::recount(&conn, &order_id).unwrap();
+        assert_eq!(
+            (
+                recounted.in_fulfillment,
+                recounted.shipped,
+                recounted.delivered
+            ),
+            (5, 5, 2)
+        );
+        assert_eq!(kept(&conn), (5, 5, 2));
+        conn.execute_batch(
+            "UPDATE orders SET units_in_fulfillment = 0, units_shipped = 0, units_delivered = 0",
+        )
+        .unwrap();
+        let migration = include_str!("migrations/0007_unit_counts.sql");
+        let backfill = &migration[migration.find("UPDATE orders").unwrap()..];
+        conn.execute_batch(backfill).unwrap();
+        assert_eq!(kept(&conn), (5, 5, 2));
     }
 
     /// Group commit: four requests wait while the writer is busy, then run as one batch in one

@@ -59,9 +59,9 @@ fn resolve_order(
     by_internal.ok_or_else(|| DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
-/// The derived status of an order from its stored units, computed in SQL with the core's
-/// rule.
-fn derived_status(conn: &Connection, order_id: &str) -> StoreResult<&'static str> {
+/// An order's units counted over its fulfillment lines, for its derived status (the core's
+/// rule) and the counts its row keeps.
+pub(super) fn recount(conn: &Connection, order_id: &str) -> StoreResult<UnitCounts> {
     // Formatted once: every write runs it.
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let shipped: Vec<String> = ShipmentStatus::ALL
@@ -93,11 +93,34 @@ fn derived_status(conn: &Connection, order_id: &str) -> StoreResult<&'static str
             })
         })
         .map_err(|e| map_err("counting an order's units", e))?;
-    Ok(counts.status().as_str())
+    Ok(counts)
+}
+
+/// The unit counts an order's row keeps, with the units ordered summed from its `ledger`.
+fn kept_counts(
+    conn: &Connection,
+    order_id: &str,
+    ledger: &[LedgerLine],
+) -> StoreResult<UnitCounts> {
+    conn.prepare_cached(
+        "SELECT units_in_fulfillment, units_shipped, units_delivered FROM orders WHERE id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([order_id], |r| {
+            Ok(UnitCounts {
+                ordered: ledger.iter().map(|l| u64::from(l.ordered)).sum(),
+                in_fulfillment: r.get::<_, i64>(0)?.max(0) as u64,
+                shipped: r.get::<_, i64>(1)?.max(0) as u64,
+                delivered: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })
+    })
+    .map_err(|e| map_err("reading an order's unit counts", e))
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
-/// refreshes its derived status. Returns the event's sequence number.
+/// refreshes its derived status and kept unit counts from a recount. Returns the event's
+/// sequence number.
 fn record_event(
     conn: &Connection,
     store_id: &str,
@@ -107,17 +130,52 @@ fn record_event(
     data: Option<String>,
     now: Timestamp,
 ) -> StoreResult<i64> {
-    // One write of the order row: its sequence, `updated_at` and derived status together.
-    let status = derived_status(conn, order_id)?;
+    let counts = recount(conn, order_id)?;
+    record_counted_event(
+        conn,
+        store_id,
+        order_id,
+        event_type,
+        fulfillment_id,
+        data,
+        counts,
+        now,
+    )
+}
+
+/// [`record_event`] with the order's units after the change already known.
+#[allow(clippy::too_many_arguments)]
+fn record_counted_event(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    event_type: &str,
+    fulfillment_id: Option<&str>,
+    data: Option<String>,
+    counts: UnitCounts,
+    now: Timestamp,
+) -> StoreResult<i64> {
+    // One write of the order row: its sequence, `updated_at`, derived status and counts.
+    let kept = |units: u64| i64::try_from(units).unwrap_or(i64::MAX);
     let seq: i64 = conn
         .prepare_cached(
-            "UPDATE orders SET event_seq = event_seq + 1, updated_at = ?2, status = ?3
+            "UPDATE orders SET event_seq = event_seq + 1, updated_at = ?2, status = ?3,
+                               units_in_fulfillment = ?4, units_shipped = ?5,
+                               units_delivered = ?6
              WHERE id = ?1 RETURNING event_seq",
         )
         .and_then(|mut stmt| {
-            stmt.query_row(params![order_id, time::to_millis(now), status], |r| {
-                r.get(0)
-            })
+            stmt.query_row(
+                params![
+                    order_id,
+                    time::to_millis(now),
+                    counts.status().as_str(),
+                    kept(counts.in_fulfillment),
+                    kept(counts.shipped),
+                    kept(counts.delivered),
+                ],
+                |r| r.get(0),
+            )
         })
         .map_err(|e| map_err("sequencing an event", e))?;
     insert_outbox(
@@ -692,6 +750,13 @@ pub(super) fn insert_fulfillment(
     let (order_id, _) = resolve_order(conn, store_id, order)?;
     let (ledger_lines, details) = load_ledger_with_details(conn, &order_id)?;
     ledger::check_allocation(&ledger_lines, &new.lines)?;
+    // The counts with this fulfillment's units added, as a recount would find them after the
+    // writes.
+    let mut counts = kept_counts(conn, &order_id, &ledger_lines)?;
+    counts.add_fulfillment(
+        new.status,
+        new.lines.iter().map(|(_, q)| u64::from(q.get())).sum(),
+    );
 
     let id = new.id_or_generate();
     let first = new.first_entry(now);
@@ -729,13 +794,14 @@ pub(super) fn insert_fulfillment(
     move_units(conn, &order_id, &new.lines, effect)?;
     insert_contents(conn, store_id, &id, &new.lines, &new.packages)?;
     insert_history(conn, store_id, &id, &first, now)?;
-    let seq = record_event(
+    let seq = record_counted_event(
         conn,
         store_id,
         &order_id,
         "fulfillment.created",
         Some(&id),
         None,
+        counts,
         now,
     )?;
     enqueue_runs(
