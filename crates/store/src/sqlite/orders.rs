@@ -2,12 +2,12 @@
 //! that is already inside a transaction (the writer's) or on a read-only connection.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 use waybill_core::NewLineItem;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
-use waybill_core::order::LineItemExtra;
 use waybill_core::order_status::UnitCounts;
 use waybill_core::{
     DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money, NewFulfillment,
@@ -63,7 +63,7 @@ fn resolve_order(
 /// rule) and the counts its row keeps.
 pub(super) fn recount(conn: &Connection, order_id: &str) -> StoreResult<UnitCounts> {
     // Formatted once: every write runs it.
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
         let shipped: Vec<String> = ShipmentStatus::ALL
             .iter()
             .filter(|s| s.is_shipped())
@@ -339,64 +339,88 @@ pub(super) fn insert_order(
     })
 }
 
-fn load_line_items(conn: &Connection, order_id: &str) -> StoreResult<Vec<LineItem>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra
-             FROM line_items WHERE order_id = ?1 ORDER BY position",
-        )
-        .map_err(|e| map_err("loading line items", e))?;
-    let rows = stmt
-        .query_map([order_id], |r| {
-            Ok((
-                LineItem {
-                    id: r.get(0)?,
-                    product_id: r.get(1)?,
-                    variant_id: r.get(2)?,
-                    sku: r.get(3)?,
-                    title: r.get(4)?,
-                    quantity: r.get(5)?,
-                    fulfilled: r.get(6)?,
-                    price: None,
-                    extra: LineItemExtra::default(),
-                },
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, String>(8)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| map_err("loading line items", e))?;
-    rows.into_iter()
-        .map(|(mut line, price, extra)| {
-            line.price = price
-                .map(|p| Money::parse("price", &p))
-                .transpose()
-                .map_err(|e| StoreError::internal("decoding a stored price", e))?;
-            line.extra = from_json("decoding line item extras", &extra)?;
-            Ok(line)
-        })
-        .collect()
+/// A line item's columns as [`line_item_at`] reads them, `li` being `line_items`.
+const LINE_ITEM_COLUMNS: &str = "li.id, li.position, li.product_id, li.variant_id, li.sku, \
+     li.title, li.quantity, li.fulfilled, li.price, li.extra";
+
+/// The line item (and its position) in the ten [`LINE_ITEM_COLUMNS`] from column `at` on, or
+/// `None` where they are NULL (the outer join of an order without lines).
+fn line_item_at(r: &rusqlite::Row<'_>, at: usize) -> StoreResult<Option<(i64, LineItem)>> {
+    let read = |e| map_err("reading a line item", e);
+    let Some(id) = r.get::<_, Option<String>>(at).map_err(read)? else {
+        return Ok(None);
+    };
+    let price: Option<String> = r.get(at + 8).map_err(read)?;
+    let extra: String = r.get(at + 9).map_err(read)?;
+    let line = LineItem {
+        id,
+        product_id: r.get(at + 2).map_err(read)?,
+        variant_id: r.get(at + 3).map_err(read)?,
+        sku: r.get(at + 4).map_err(read)?,
+        title: r.get(at + 5).map_err(read)?,
+        quantity: r.get(at + 6).map_err(read)?,
+        fulfilled: r.get(at + 7).map_err(read)?,
+        price: price
+            .map(|p| Money::parse("price", &p))
+            .transpose()
+            .map_err(|e| StoreError::internal("decoding a stored price", e))?,
+        extra: from_json("decoding line item extras", &extra)?,
+    };
+    Ok(Some((r.get(at + 1).map_err(read)?, line)))
 }
+
+/// Rows tagged with a sort key, in the key's order, without their keys. Rows are ordered here
+/// rather than by the query: an ORDER BY these queries' indexes do not give would build a
+/// temporary B-tree on every read.
+fn in_order<K: Ord, T>(mut keyed: Vec<(K, T)>) -> impl Iterator<Item = T> {
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, row)| row)
+}
+
+fn load_line_items(conn: &Connection, order_id: &str) -> StoreResult<Vec<LineItem>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {LINE_ITEM_COLUMNS} FROM line_items li WHERE li.order_id = ?1")
+    });
+    let mut stmt = conn
+        .prepare_cached(&SQL)
+        .map_err(|e| map_err("loading line items", e))?;
+    let mut rows = stmt
+        .query([order_id])
+        .map_err(|e| map_err("loading line items", e))?;
+    let mut lines = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| map_err("loading line items", e))? {
+        lines.extend(line_item_at(row, 0)?);
+    }
+    Ok(in_order(lines).collect())
+}
+
+/// An order's row joined to its line items, one row per line: the order's columns, then
+/// [`LINE_ITEM_COLUMNS`]. `{filter}` picks the order.
+const ORDER_ROWS: &str =
+    "SELECT o.id, o.external_id, o.created_at, o.updated_at, o.details, {lines}
+     FROM orders o LEFT JOIN line_items li ON li.order_id = o.id
+     WHERE {filter}";
 
 pub(super) fn load_order(
     conn: &Connection,
     store_id: &str,
     order: &OrderRef,
 ) -> StoreResult<Order> {
-    // The order's row found by its external id in the same lookup that resolves it (reads name
+    // The order is found by its external id in the same statement that loads it (reads name
     // orders by external id far more often than by internal id).
-    let by_external = conn
-        .prepare_cached(
-            "SELECT id, external_id, created_at, updated_at, details
-             FROM orders WHERE store_id = ?1 AND external_id = ?2",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(params![store_id, order.as_str()], order_row)
-                .optional()
-        })
-        .map_err(|e| map_err("loading an order", e))?;
-    match by_external {
-        Some(row) => order_from_row(conn, store_id, row),
+    static BY_EXTERNAL: LazyLock<String> = LazyLock::new(|| {
+        ORDER_ROWS
+            .replace("{lines}", LINE_ITEM_COLUMNS)
+            .replace("{filter}", "o.store_id = ?1 AND o.external_id = ?2")
+    });
+    let found = query_order(
+        conn,
+        store_id,
+        &BY_EXTERNAL,
+        params![store_id, order.as_str()],
+    )?;
+    match found {
+        Some(order) => Ok(order),
         None => {
             let (order_id, _) = resolve_order(conn, store_id, order)?;
             load_order_by_id(conn, store_id, &order_id)
@@ -404,37 +428,59 @@ pub(super) fn load_order(
     }
 }
 
-/// An order's own columns: id, external id, created, updated, details.
-type OrderRow = (String, String, i64, i64, String);
-
-fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-}
-
 fn load_order_by_id(conn: &Connection, store_id: &str, order_id: &str) -> StoreResult<Order> {
-    let row = conn
-        .prepare_cached(
-            "SELECT id, external_id, created_at, updated_at, details FROM orders WHERE id = ?1",
-        )
-        .and_then(|mut stmt| stmt.query_row([order_id], order_row))
-        .map_err(|e| map_err("loading an order", e))?;
-    order_from_row(conn, store_id, row)
+    static BY_ID: LazyLock<String> = LazyLock::new(|| {
+        ORDER_ROWS
+            .replace("{lines}", LINE_ITEM_COLUMNS)
+            .replace("{filter}", "o.id = ?1")
+    });
+    query_order(conn, store_id, &BY_ID, [order_id])?
+        .ok_or_else(|| StoreError::Internal(format!("order {order_id} vanished while loading")))
 }
 
-/// An order from its row, with its line items and fulfillments.
-fn order_from_row(conn: &Connection, store_id: &str, row: OrderRow) -> StoreResult<Order> {
-    let (order_id, external_id, created_at, updated_at, details) = row;
-    let details: OrderDetails = from_json("decoding order details", &details)?;
-    Ok(Order {
-        id: parse_uuid(&order_id)?,
+/// The order an [`ORDER_ROWS`] statement finds, with its line items and fulfillments.
+fn query_order(
+    conn: &Connection,
+    store_id: &str,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Option<Order>> {
+    let what = "loading an order";
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| map_err(what, e))?;
+    let mut rows = stmt.query(params).map_err(|e| map_err(what, e))?;
+    let mut head: Option<(String, Order)> = None;
+    let mut lines = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| map_err(what, e))? {
+        if head.is_none() {
+            head = Some(order_head(row, store_id)?);
+        }
+        lines.extend(line_item_at(row, 5)?);
+    }
+    drop(rows);
+    let Some((order_id, mut order)) = head else {
+        return Ok(None);
+    };
+    order.line_items = in_order(lines).collect();
+    order.fulfillments = load_fulfillments(conn, store_id, &order_id, None)?;
+    Ok(Some(order))
+}
+
+/// An order's own columns (its id as stored, and the order without lines or fulfillments).
+fn order_head(r: &rusqlite::Row<'_>, store_id: &str) -> StoreResult<(String, Order)> {
+    let read = |e| map_err("reading an order", e);
+    let id: String = r.get(0).map_err(read)?;
+    let details: String = r.get(4).map_err(read)?;
+    let order = Order {
+        id: parse_uuid(&id)?,
         store_id: store_id.to_owned(),
-        external_id,
-        created_at: time::from_millis(created_at),
-        updated_at: time::from_millis(updated_at),
-        line_items: load_line_items(conn, &order_id)?,
-        details,
-        fulfillments: load_fulfillments(conn, store_id, &order_id, None)?,
-    })
+        external_id: r.get(1).map_err(read)?,
+        created_at: time::from_millis(r.get(2).map_err(read)?),
+        updated_at: time::from_millis(r.get(3).map_err(read)?),
+        line_items: Vec::new(),
+        details: from_json::<OrderDetails>("decoding order details", &details)?,
+        fulfillments: Vec::new(),
+    };
+    Ok((id, order))
 }
 
 fn parse_uuid(text: &str) -> StoreResult<Uuid> {
@@ -446,166 +492,155 @@ fn parse_status(text: &str) -> StoreResult<ShipmentStatus> {
         .map_err(|e| StoreError::internal("decoding a stored shipment status", e))
 }
 
+/// An order's fulfillments with their lines, packages and history, in one statement: each row
+/// is one of the four, told apart by its first column (0 to 3), the fulfillment's id second,
+/// its sort key third. `{filter}` narrows it to one fulfillment.
+const FULFILLMENT_ROWS: &str = "
+    SELECT 0, f.id, f.created_at, f.updated_at, f.status, f.status_label, f.estimated_delivery,
+           f.delivered_at, NULL
+    FROM fulfillments f
+    WHERE f.order_id = ?1 {filter}
+    UNION ALL
+    SELECT 1, f.id, fl.position, fl.quantity, fl.line_item_id, li.title, li.product_id,
+           li.variant_id, li.sku
+    FROM fulfillments f
+    JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
+    JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
+    WHERE f.order_id = ?1 {filter}
+    UNION ALL
+    SELECT 2, f.id, p.position, NULL, p.carrier, p.tracking_number, p.tracking_url, NULL, NULL
+    FROM fulfillments f
+    JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
+    WHERE f.order_id = ?1 {filter}
+    UNION ALL
+    SELECT 3, f.id, e.happened_at, e.id, e.status, e.message, e.location, NULL, NULL
+    FROM fulfillments f
+    JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
+    WHERE f.order_id = ?1 {filter}";
+
 /// Loads the fulfillments of an order (or just `only`), each with its lines, packages and
-/// chronological history, in four queries whatever their number.
+/// chronological history, in one query whatever their number.
 fn load_fulfillments(
     conn: &Connection,
     store_id: &str,
     order_id: &str,
     only: Option<&str>,
 ) -> StoreResult<Vec<Fulfillment>> {
-    let order_uuid = parse_uuid(order_id)?;
-    let mut fulfillments = Vec::new();
     // Separate statements for a whole order and for one fulfillment: an `?2 IS NULL OR ...`
     // filter would make SQLite recompile the statement on every run.
-    let (filter, one) = match only {
-        Some(id) => ("AND f.store_id = ?2 AND f.id = ?3", Some(id)),
-        None => ("", None),
-    };
-    let bind: Vec<&dyn rusqlite::ToSql> = match &one {
-        Some(id) => vec![&order_id, &store_id, id],
-        None => vec![&order_id],
-    };
-    let scope: &[&dyn rusqlite::ToSql] = &bind;
-    {
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT id, created_at, updated_at, status, status_label, estimated_delivery,
-                        delivered_at
-                 FROM fulfillments f
-                 WHERE order_id = ?1 {filter}
-                 ORDER BY created_at, id"
-            ))
-            .map_err(|e| map_err("loading fulfillments", e))?;
-        let rows = stmt
-            .query_map(scope, |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| map_err("loading fulfillments", e))?;
-        for (id, created, updated, status, label, eta, delivered) in rows {
-            fulfillments.push(Fulfillment {
-                id,
-                order_id: order_uuid,
-                created_at: time::from_millis(created),
-                updated_at: time::from_millis(updated),
-                status: parse_status(&status)?,
-                status_label: label,
-                packages: Vec::new(),
-                estimated_delivery: eta
-                    .map(|d| time::parse_date_or_datetime("estimated delivery", &d))
-                    .transpose()
-                    .map_err(|e| StoreError::internal("decoding a stored date", e))?,
-                delivered_at: delivered.map(time::from_millis),
-                lines: Vec::new(),
-                history: Vec::new(),
-            });
+    static ALL: LazyLock<String> = LazyLock::new(|| FULFILLMENT_ROWS.replace("{filter}", ""));
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| FULFILLMENT_ROWS.replace("{filter}", "AND f.store_id = ?2 AND f.id = ?3"));
+    let what = "loading fulfillments";
+    let mut stmt = match only {
+        Some(_) => conn.prepare_cached(&ONE),
+        None => conn.prepare_cached(&ALL),
+    }
+    .map_err(|e| map_err(what, e))?;
+    let mut rows = match only {
+        Some(id) => stmt.query(params![order_id, store_id, id]),
+        None => stmt.query([order_id]),
+    }
+    .map_err(|e| map_err(what, e))?;
+
+    let order_uuid = parse_uuid(order_id)?;
+    let mut fulfillments = Vec::new();
+    let mut lines = Vec::new();
+    let mut packages = Vec::new();
+    let mut history = Vec::new();
+    while let Some(r) = rows.next().map_err(|e| map_err(what, e))? {
+        let read = |e| map_err(what, e);
+        let kind: i64 = r.get(0).map_err(read)?;
+        let id: String = r.get(1).map_err(read)?;
+        let key: i64 = r.get(2).map_err(read)?;
+        match kind {
+            0 => {
+                let status: String = r.get(4).map_err(read)?;
+                let eta: Option<String> = r.get(6).map_err(read)?;
+                let delivered: Option<i64> = r.get(7).map_err(read)?;
+                let fulfillment = Fulfillment {
+                    order_id: order_uuid,
+                    created_at: time::from_millis(key),
+                    updated_at: time::from_millis(r.get(3).map_err(read)?),
+                    status: parse_status(&status)?,
+                    status_label: r.get(5).map_err(read)?,
+                    packages: Vec::new(),
+                    estimated_delivery: eta
+                        .map(|d| time::parse_date_or_datetime("estimated delivery", &d))
+                        .transpose()
+                        .map_err(|e| StoreError::internal("decoding a stored date", e))?,
+                    delivered_at: delivered.map(time::from_millis),
+                    lines: Vec::new(),
+                    history: Vec::new(),
+                    id: id.clone(),
+                };
+                fulfillments.push(((key, id), fulfillment));
+            }
+            1 => lines.push((
+                key,
+                (
+                    id,
+                    FulfillmentLine {
+                        quantity: r.get(3).map_err(read)?,
+                        line_item_id: r.get(4).map_err(read)?,
+                        title: r.get(5).map_err(read)?,
+                        product_id: r.get(6).map_err(read)?,
+                        variant_id: r.get(7).map_err(read)?,
+                        sku: r.get(8).map_err(read)?,
+                    },
+                ),
+            )),
+            2 => packages.push((
+                key,
+                (
+                    id,
+                    Package {
+                        carrier: r.get(4).map_err(read)?,
+                        tracking_number: r.get(5).map_err(read)?,
+                        tracking_url: r.get(6).map_err(read)?,
+                    },
+                ),
+            )),
+            _ => {
+                let location: Option<String> = r.get(6).map_err(read)?;
+                let entry = HistoryEntry {
+                    status: r.get(4).map_err(read)?,
+                    message: r.get(5).map_err(read)?,
+                    datetime: time::from_millis(key),
+                    location: location
+                        .map(|l| from_json("decoding a tracking location", &l))
+                        .transpose()?,
+                };
+                let event_id: i64 = r.get(3).map_err(read)?;
+                history.push(((key, event_id), (id, entry)));
+            }
         }
     }
-    if fulfillments.is_empty() {
-        return Ok(fulfillments);
-    }
+    drop(rows);
+
+    let mut fulfillments: Vec<Fulfillment> = in_order(fulfillments).collect();
     let index: HashMap<String, usize> = fulfillments
         .iter()
         .enumerate()
         .map(|(i, f)| (f.id.clone(), i))
         .collect();
-    let mut attach =
-        |sql: &str,
-         what: &str,
-         put: &mut dyn FnMut(&mut Fulfillment, &rusqlite::Row<'_>) -> StoreResult<()>| {
-            let sql = sql.replace("{filter}", filter);
-            attach_rows(conn, &sql, scope, what, &mut fulfillments, &index, put)
-        };
-    attach(
-        "SELECT fl.fulfillment_id, fl.line_item_id, fl.quantity, li.title, li.product_id,
-                li.variant_id, li.sku
-         FROM fulfillments f
-         JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
-         JOIN line_items li ON li.order_id = f.order_id AND li.id = fl.line_item_id
-         WHERE f.order_id = ?1 {filter}
-         ORDER BY fl.fulfillment_id, fl.position",
-        "loading fulfillment lines",
-        &mut |f, r| {
-            f.lines.push(FulfillmentLine {
-                line_item_id: r.get(1).map_err(|e| map_err("reading a line", e))?,
-                quantity: r.get(2).map_err(|e| map_err("reading a line", e))?,
-                title: r.get(3).map_err(|e| map_err("reading a line", e))?,
-                product_id: r.get(4).map_err(|e| map_err("reading a line", e))?,
-                variant_id: r.get(5).map_err(|e| map_err("reading a line", e))?,
-                sku: r.get(6).map_err(|e| map_err("reading a line", e))?,
-            });
-            Ok(())
-        },
-    )?;
-    attach(
-        "SELECT p.fulfillment_id, p.carrier, p.tracking_number, p.tracking_url
-         FROM fulfillments f
-         JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
-         WHERE f.order_id = ?1 {filter}
-         ORDER BY p.fulfillment_id, p.position",
-        "loading packages",
-        &mut |f, r| {
-            f.packages.push(Package {
-                carrier: r.get(1).map_err(|e| map_err("reading a package", e))?,
-                tracking_number: r.get(2).map_err(|e| map_err("reading a package", e))?,
-                tracking_url: r.get(3).map_err(|e| map_err("reading a package", e))?,
-            });
-            Ok(())
-        },
-    )?;
-    attach(
-        "SELECT e.fulfillment_id, e.status, e.message, e.happened_at, e.location
-         FROM fulfillments f
-         JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
-         WHERE f.order_id = ?1 {filter}
-         ORDER BY e.fulfillment_id, e.happened_at, e.id",
-        "loading tracking history",
-        &mut |f, r| {
-            let read = |e| map_err("reading a tracking event", e);
-            let location: Option<String> = r.get(4).map_err(read)?;
-            f.history.push(HistoryEntry {
-                status: r.get(1).map_err(read)?,
-                message: r.get(2).map_err(read)?,
-                datetime: time::from_millis(r.get(3).map_err(read)?),
-                location: location
-                    .map(|l| from_json("decoding a tracking location", &l))
-                    .transpose()?,
-            });
-            Ok(())
-        },
-    )?;
-    Ok(fulfillments)
-}
-
-/// Runs a query whose first column is a fulfillment id and hands each row to `put` with that
-/// fulfillment, keeping the query's order.
-fn attach_rows(
-    conn: &Connection,
-    sql: &str,
-    scope: &[&dyn rusqlite::ToSql],
-    what: &str,
-    fulfillments: &mut [Fulfillment],
-    index: &HashMap<String, usize>,
-    put: &mut dyn FnMut(&mut Fulfillment, &rusqlite::Row<'_>) -> StoreResult<()>,
-) -> StoreResult<()> {
-    let mut stmt = conn.prepare_cached(sql).map_err(|e| map_err(what, e))?;
-    let mut rows = stmt.query(scope).map_err(|e| map_err(what, e))?;
-    while let Some(row) = rows.next().map_err(|e| map_err(what, e))? {
-        let id: String = row.get(0).map_err(|e| map_err(what, e))?;
-        if let Some(&i) = index.get(&id) {
-            put(&mut fulfillments[i], row)?;
+    let of = |id: &str| index.get(id).copied();
+    for (id, line) in in_order(lines) {
+        if let Some(i) = of(&id) {
+            fulfillments[i].lines.push(line);
         }
     }
-    Ok(())
+    for (id, package) in in_order(packages) {
+        if let Some(i) = of(&id) {
+            fulfillments[i].packages.push(package);
+        }
+    }
+    for (id, entry) in in_order(history) {
+        if let Some(i) = of(&id) {
+            fulfillments[i].history.push(entry);
+        }
+    }
+    Ok(fulfillments)
 }
 
 fn load_one_fulfillment(
