@@ -36,9 +36,14 @@ use waybill_store::Store;
 /// Largest request body accepted; larger ones are answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: cloned for every request (by each extractor and middleware
+/// that takes it), so it is one shared pointer rather than a struct of several.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Which callback addresses webhook registration accepts (strict by default).
     pub url_policy: Arc<webhooks::UrlPolicy>,
@@ -50,38 +55,51 @@ pub struct AppState {
     pub idempotency_ttl: Duration,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             url_policy: Arc::new(webhooks::UrlPolicy::default()),
             metrics: true,
             limits: Arc::new(limits::Limits::default()),
             idempotency_ttl: Duration::from_secs(24 * 3600),
-        }
+        }))
+    }
+
+    /// The contents to change while building (copied first if already shared, which the
+    /// builders below are not: they run before the state is handed to the router).
+    fn shared_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
     }
 
     /// Replaces the limits.
     pub fn with_limits(mut self, settings: limits::LimitSettings) -> Self {
-        self.limits = Arc::new(limits::Limits::new(settings));
+        self.shared_mut().limits = Arc::new(limits::Limits::new(settings));
         self
     }
 
     /// Sets how long idempotency keys live.
     pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
-        self.idempotency_ttl = ttl;
+        self.shared_mut().idempotency_ttl = ttl;
         self
     }
 
     /// Replaces the webhook URL policy (for example to allow loopback receivers).
     pub fn with_url_policy(mut self, policy: webhooks::UrlPolicy) -> Self {
-        self.url_policy = Arc::new(policy);
+        self.shared_mut().url_policy = Arc::new(policy);
         self
     }
 
     /// Serves `GET /metrics` or not (on by default).
     pub fn with_metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled;
+        self.shared_mut().metrics = enabled;
         self
     }
 }
