@@ -91,6 +91,23 @@ impl BenchArgs {
 
 type Op = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
+/// Longest wait for one answer; a request still unanswered then counts as failed, so a stuck
+/// exchange cannot hold a phase (and the run) forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most requests of a fixed-rate phase in flight at once, each on its own connection. Past a
+/// rate the server sustains, the backlog grows every second; unbounded, it would open a
+/// connection per waiting request until both processes ran out of file descriptors. Requests
+/// over the bound wait their turn, their latency still counted from when they were due.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// `op(n)`, failed if it takes longer than [`REQUEST_TIMEOUT`].
+async fn attempt(op: &Op, n: u64) -> bool {
+    tokio::time::timeout(REQUEST_TIMEOUT, op(n))
+        .await
+        .unwrap_or(false)
+}
+
 struct PhaseResult {
     name: String,
     ok: u64,
@@ -124,7 +141,7 @@ async fn phase(name: &str, concurrency: usize, seconds: u64, op: Op) -> PhaseRes
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let t0 = Instant::now();
-                if op(n).await {
+                if attempt(&op, n).await {
                     ok += 1;
                 } else {
                     failed += 1;
@@ -153,7 +170,8 @@ async fn phase(name: &str, concurrency: usize, seconds: u64, op: Op) -> PhaseRes
 }
 
 /// Open loop at a fixed rate: request `n` is due at `start + n / rate` and its latency counts
-/// from then, however late it could be sent.
+/// from then, however late it could be sent. The phase's rate is what was answered over the time
+/// until the last answer, so a rate the server cannot keep up shows as a lower one.
 async fn fixed_rate(name: String, rate: u64, seconds: u64, op: Op) -> PhaseResult {
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
@@ -161,13 +179,18 @@ async fn fixed_rate(name: String, rate: u64, seconds: u64, op: Op) -> PhaseResul
     let latency = Arc::new(Mutex::new(histogram()));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut inflight = Vec::with_capacity(total as usize);
     for n in 0..total {
         let due = started + interval.mul_f64(n as f64);
         tokio::time::sleep_until(due).await;
         let (op, latency, ok, failed) = (op.clone(), latency.clone(), ok.clone(), failed.clone());
+        let in_flight = in_flight.clone();
         inflight.push(tokio::spawn(async move {
-            let success = op(n).await;
+            let success = match in_flight.acquire_owned().await {
+                Ok(_permit) => attempt(&op, n).await,
+                Err(_) => false,
+            };
             let micros = due.elapsed().as_micros().max(1) as u64;
             if let Ok(mut h) = latency.lock() {
                 let _ = h.record(micros);
@@ -186,7 +209,7 @@ async fn fixed_rate(name: String, rate: u64, seconds: u64, op: Op) -> PhaseResul
         name,
         ok: ok.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
-        elapsed: Duration::from_secs(seconds),
+        elapsed: started.elapsed().max(Duration::from_secs(seconds)),
         latency,
     }
 }
