@@ -672,21 +672,21 @@ async fn run_on(
         );
     }
     let by_name = |name: &str| results.iter().find(|r| r.name == name);
-    if let (Some(raw), Some(http)) = (
-        by_name("raw create fulfillment"),
-        by_name("http create fulfillment"),
-    ) {
+    let http_create = by_name("http create fulfillment");
+    if let (Some(raw), Some(http)) = (by_name("raw create fulfillment"), http_create) {
         println!(
             "HTTP/raw create-fulfillment ratio: {:.2}",
             http.rate() / raw.rate()
         );
-        if let Some(tps) = pgbench_tps {
-            println!(
-                "pgbench equivalent transaction ({} clients): {tps:.0} tx/s; HTTP/pgbench ratio: {:.2}",
-                args.pgbench_clients,
-                http.rate() / tps
-            );
-        }
+    }
+    if let Some(tps) = pgbench_tps {
+        let ratio = http_create
+            .map(|http| format!("; HTTP/pgbench ratio: {:.2}", http.rate() / tps))
+            .unwrap_or_default();
+        println!(
+            "pgbench equivalent transaction ({} clients): {tps:.0} tx/s{ratio}",
+            args.pgbench_clients
+        );
     }
     println!(
         "preparation: {:.0} orders+fulfillments/s",
