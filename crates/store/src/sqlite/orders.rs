@@ -601,7 +601,7 @@ fn load_fulfillments(
                     },
                 ),
             )),
-            _ => {
+            3 => {
                 let location: Option<String> = r.get(6).map_err(read)?;
                 let entry = HistoryEntry {
                     status: r.get(4).map_err(read)?,
@@ -613,6 +613,11 @@ fn load_fulfillments(
                 };
                 let event_id: i64 = r.get(3).map_err(read)?;
                 history.push(((key, event_id), (id, entry)));
+            }
+            other => {
+                return Err(StoreError::Internal(format!(
+                    "loading fulfillments: a row of unknown kind {other}"
+                )));
             }
         }
     }
