@@ -113,6 +113,17 @@ impl OrderQuery {
     }
 }
 
+/// The shipped statuses as a list of SQL string literals (`'in_transit', …`), for the
+/// statements that count an order's shipped units with the core's rule.
+pub(crate) fn shipped_statuses_sql() -> String {
+    waybill_core::ShipmentStatus::ALL
+        .iter()
+        .filter(|s| s.is_shipped())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The least string above every string that starts with `prefix` (in code point order, which is
 /// also UTF-8 byte order), so that `prefix <= x < bound` selects exactly the strings starting
 /// with `prefix` through an ordinary index. `None` when no such string exists (the prefix is

@@ -105,11 +105,6 @@ async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
 /// in the database) while its statistics still think orders have many fulfillments: per
 /// fulfillment, a key lookup is always cheap.
 fn build_counts_sql() -> String {
-    let shipped: Vec<String> = ShipmentStatus::ALL
-        .iter()
-        .filter(|s| s.is_shipped())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
     format!(
         "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
                 COALESCE(SUM(fl.quantity), 0)::BIGINT,
@@ -121,7 +116,7 @@ fn build_counts_sql() -> String {
              WHERE l.store_id = f.store_id AND l.fulfillment_id = f.id
              OFFSET 0) fl
          WHERE f.order_id = $1 AND f.status <> 'cancelled'",
-        shipped.join(", ")
+        crate::shipped_statuses_sql()
     )
 }
 

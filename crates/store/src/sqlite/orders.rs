@@ -64,11 +64,6 @@ fn resolve_order(
 pub(super) fn recount(conn: &Connection, order_id: &str) -> StoreResult<UnitCounts> {
     // Formatted once: every write runs it.
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        let shipped: Vec<String> = ShipmentStatus::ALL
-            .iter()
-            .filter(|s| s.is_shipped())
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
         format!(
             "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = ?1),
                     COALESCE(SUM(fl.quantity), 0),
@@ -77,7 +72,7 @@ pub(super) fn recount(conn: &Connection, order_id: &str) -> StoreResult<UnitCoun
              FROM fulfillments f
              JOIN fulfillment_lines fl ON fl.store_id = f.store_id AND fl.fulfillment_id = f.id
              WHERE f.order_id = ?1 AND f.status <> 'cancelled'",
-            shipped.join(", ")
+            crate::shipped_statuses_sql()
         )
     });
     let counts = conn
@@ -419,22 +414,31 @@ pub(super) fn load_order(
         &BY_EXTERNAL,
         params![store_id, order.as_str()],
     )?;
-    match found {
-        Some(order) => Ok(order),
-        None => {
-            let (order_id, _) = resolve_order(conn, store_id, order)?;
-            load_order_by_id(conn, store_id, &order_id)
-        }
-    }
+    let found = match (found, order.as_internal()) {
+        (Some(order), _) => Some(order),
+        (None, Some(id)) => find_order_by_id(conn, store_id, &id.to_string())?,
+        (None, None) => None,
+    };
+    found.ok_or_else(|| DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
-fn load_order_by_id(conn: &Connection, store_id: &str, order_id: &str) -> StoreResult<Order> {
+/// The order of the store with internal id `order_id`, if any.
+fn find_order_by_id(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+) -> StoreResult<Option<Order>> {
     static BY_ID: LazyLock<String> = LazyLock::new(|| {
         ORDER_ROWS
             .replace("{lines}", LINE_ITEM_COLUMNS)
-            .replace("{filter}", "o.id = ?1")
+            .replace("{filter}", "o.id = ?1 AND o.store_id = ?2")
     });
-    query_order(conn, store_id, &BY_ID, [order_id])?
+    query_order(conn, store_id, &BY_ID, params![order_id, store_id])
+}
+
+/// An order this transaction has found already (by [`resolve_order`] or a listing).
+fn load_order_by_id(conn: &Connection, store_id: &str, order_id: &str) -> StoreResult<Order> {
+    find_order_by_id(conn, store_id, order_id)?
         .ok_or_else(|| StoreError::Internal(format!("order {order_id} vanished while loading")))
 }
 
