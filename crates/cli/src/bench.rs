@@ -259,7 +259,8 @@ fn one_unit(id: Option<String>) -> anyhow::Result<NewFulfillment> {
 struct BenchDatabase {
     url: String,
     label: String,
-    _dir: Option<tempfile::TempDir>,
+    /// SQLite: the directory holding the database and the copy of it as prepared.
+    dir: Option<tempfile::TempDir>,
     /// PostgreSQL: the server URL and the schema to drop at the end.
     schema: Option<(String, String)>,
 }
@@ -277,7 +278,7 @@ impl BenchDatabase {
                 Ok(BenchDatabase {
                     url,
                     label: format!("sqlite synchronous={}", args.synchronous),
-                    _dir: Some(dir),
+                    dir: Some(dir),
                     schema: None,
                 })
             }
@@ -292,11 +293,28 @@ impl BenchDatabase {
                 Ok(BenchDatabase {
                     url: format!("{server}{sep}options=-c%20search_path%3D{schema}"),
                     label: format!("postgresql schema={schema}"),
-                    _dir: None,
+                    dir: None,
                     schema: Some((server.clone(), schema)),
                 })
             }
         }
+    }
+
+    /// SQLite: copies the database as it is now (SQLite's backup API, page for page, so the
+    /// copy has the same layout) and returns the copy's URL. The server runs on that copy, so
+    /// HTTP creation starts from the same data the raw baseline started from instead of from
+    /// the rows the raw phase added. PostgreSQL: `None`, the server runs on the same schema.
+    async fn snapshot(&self) -> anyhow::Result<Option<String>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let (source, dest) = (dir.path().join("bench.db"), dir.path().join("prepared.db"));
+        let url = format!("sqlite://{}", dest.display());
+        tokio::task::spawn_blocking(move || waybill_store::sqlite::backup(&source, &dest, false))
+            .await
+            .context("copying the prepared database")?
+            .context("copying the prepared database")?;
+        Ok(Some(url))
     }
 
     async fn drop_schema(&self) {
@@ -323,12 +341,12 @@ impl Drop for ServerProcess {
     }
 }
 
-async fn start_server(db: &BenchDatabase, synchronous: &str) -> anyhow::Result<ServerProcess> {
+async fn start_server(database_url: &str, synchronous: &str) -> anyhow::Result<ServerProcess> {
     let exe = std::env::current_exe().context("finding the waybill binary")?;
     let started = Instant::now();
     let mut child = Command::new(exe)
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("WAYBILL_DATABASE_URL", &db.url)
+        .env("WAYBILL_DATABASE_URL", database_url)
         .env("WAYBILL_SQLITE_SYNCHRONOUS", synchronous)
         .env("WAYBILL_LOG", "info,tower_http=warn")
         // One API key drives the whole load: per-key limits would measure themselves.
@@ -484,6 +502,17 @@ async fn run_on(
     }
     let prepare_secs = prepared.elapsed().as_secs_f64();
     println!("prepared in {prepare_secs:.1} s");
+    let copied = Instant::now();
+    let server_url = match db.snapshot().await? {
+        Some(url) => {
+            println!(
+                "copied the prepared database for the server in {:.1} s",
+                copied.elapsed().as_secs_f64()
+            );
+            url
+        }
+        None => db.url.clone(),
+    };
 
     let orders = args.orders;
     // The write phases work on the first half of the orders and the reads on the second, so
@@ -548,7 +577,7 @@ async fn run_on(
     // The HTTP phases run against a server process of its own, so its memory is its own.
     drop(store);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let server = start_server(db, &args.synchronous).await?;
+    let server = start_server(&server_url, &args.synchronous).await?;
     let server_pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = proc_mb(Some(server_pid), "VmRSS:");
