@@ -369,6 +369,11 @@ async fn start_server(database_url: &str, synchronous: &str) -> anyhow::Result<S
                 let _ = tx.send(addr);
                 sent = true;
             }
+            // The server's warnings and errors (a slow write batch, a failed request) belong
+            // beside the figures they may explain.
+            if line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"") {
+                eprintln!("server: {line}");
+            }
         }
     });
     let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))

@@ -10,6 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -145,8 +146,13 @@ fn writer_loop(
     tracing::debug!("SQLite writer stopped");
 }
 
+/// A batch that takes longer than this is logged: every write waiting behind it waited as long.
+const SLOW_BATCH: Duration = Duration::from_millis(100);
+
 /// Runs one batch in one transaction. `Err` means nothing of the batch was committed.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let mut commit_started = None;
     super::run_cached(conn, "BEGIN IMMEDIATE", "starting a write transaction")?;
     let result = (|| {
         for job in batch.iter_mut() {
@@ -160,8 +166,18 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreE
             }
             super::run_cached(conn, "RELEASE request", "releasing a savepoint")?;
         }
+        commit_started = Some(Instant::now());
         super::run_cached(conn, "COMMIT", "committing")
     })();
+    let elapsed = started.elapsed();
+    if elapsed > SLOW_BATCH {
+        tracing::warn!(
+            batch = batch.len(),
+            total_ms = elapsed.as_millis() as u64,
+            commit_ms = commit_started.map(|t| t.elapsed().as_millis() as u64),
+            "slow SQLite write batch"
+        );
+    }
     if let Err(e) = &result {
         tracing::error!(error = %e, batch = batch.len(), "write batch failed; rolling back");
         if !conn.is_autocommit()
