@@ -260,7 +260,7 @@ struct BenchDatabase {
     url: String,
     label: String,
     /// SQLite: the directory holding the database and the copy of it as prepared.
-    dir: Option<tempfile::TempDir>,
+    _dir: Option<tempfile::TempDir>,
     /// PostgreSQL: the server URL and the schema to drop at the end.
     schema: Option<(String, String)>,
 }
@@ -278,7 +278,7 @@ impl BenchDatabase {
                 Ok(BenchDatabase {
                     url,
                     label: format!("sqlite synchronous={}", args.synchronous),
-                    dir: Some(dir),
+                    _dir: Some(dir),
                     schema: None,
                 })
             }
@@ -293,28 +293,33 @@ impl BenchDatabase {
                 Ok(BenchDatabase {
                     url: format!("{server}{sep}options=-c%20search_path%3D{schema}"),
                     label: format!("postgresql schema={schema}"),
-                    dir: None,
+                    _dir: None,
                     schema: Some((server.clone(), schema)),
                 })
             }
         }
     }
 
-    /// SQLite: copies the database as it is now (SQLite's backup API, page for page, so the
-    /// copy has the same layout) and returns the copy's URL. The server runs on that copy, so
-    /// HTTP creation starts from the same data the raw baseline started from instead of from
-    /// the rows the raw phase added. PostgreSQL: `None`, the server runs on the same schema.
-    async fn snapshot(&self) -> anyhow::Result<Option<String>> {
-        let Some(dir) = &self.dir else {
-            return Ok(None);
+    /// The database URL the server is to run on. SQLite: a copy of the database as it is now
+    /// (SQLite's backup API, page for page, so the copy has the same layout), beside it, so
+    /// HTTP creation starts from the data the raw baseline started from instead of from the
+    /// rows the raw phase added. PostgreSQL: the same schema.
+    async fn for_server(&self) -> anyhow::Result<String> {
+        let Some(source) = waybill_store::sqlite::path_from_url(&self.url) else {
+            return Ok(self.url.clone());
         };
-        let (source, dest) = (dir.path().join("bench.db"), dir.path().join("prepared.db"));
+        let dest = source.with_file_name("prepared.db");
         let url = format!("sqlite://{}", dest.display());
+        let started = Instant::now();
         tokio::task::spawn_blocking(move || waybill_store::sqlite::backup(&source, &dest, false))
             .await
             .context("copying the prepared database")?
             .context("copying the prepared database")?;
-        Ok(Some(url))
+        println!(
+            "copied the prepared database for the server in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(url)
     }
 
     async fn drop_schema(&self) {
@@ -507,17 +512,7 @@ async fn run_on(
     }
     let prepare_secs = prepared.elapsed().as_secs_f64();
     println!("prepared in {prepare_secs:.1} s");
-    let copied = Instant::now();
-    let server_url = match db.snapshot().await? {
-        Some(url) => {
-            println!(
-                "copied the prepared database for the server in {:.1} s",
-                copied.elapsed().as_secs_f64()
-            );
-            url
-        }
-        None => db.url.clone(),
-    };
+    let server_url = db.for_server().await?;
 
     let orders = args.orders;
     // The write phases work on the first half of the orders and the reads on the second, so

@@ -240,6 +240,9 @@ fn bench_runs_and_reports_every_phase() {
     ];
     if postgres.is_some() {
         expected.push("HTTP/pgbench ratio");
+    } else {
+        // SQLite: the server runs on a copy of the database as prepared.
+        expected.push("copied the prepared database for the server");
     }
     for phase in expected {
         assert!(stdout.contains(phase), "missing {phase}: {stdout}");
