@@ -25,6 +25,9 @@ trait Job: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Hands the result back once the transaction's fate is known.
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
+    /// What the request is, for the slow-batch warning: the type of its closure, which names
+    /// the store method that queued it.
+    fn kind(&self) -> &'static str;
 }
 
 struct Pending<T, F> {
@@ -63,6 +66,37 @@ where
         // The caller may have gone away (client disconnected); the write stands regardless.
         let _ = self.reply.send(outcome);
     }
+
+    fn kind(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
+}
+
+/// The store method in a closure's type name
+/// (`waybill_store::sqlite::<impl …>::create_fulfillment::{{closure}}` → `create_fulfillment`).
+fn method_of(type_name: &'static str) -> &'static str {
+    let mut name = type_name;
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    // A generic method's arguments (`raise_due_events<'_, '_>`) go too.
+    if name.ends_with('>') {
+        let mut depth = 0usize;
+        for (at, c) in name.char_indices().rev() {
+            match c {
+                '>' => depth += 1,
+                '<' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        name = &name[..at];
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// A handle to the writer thread. Dropping every handle stops the thread once its queue is
@@ -153,11 +187,19 @@ const SLOW_BATCH: Duration = Duration::from_millis(100);
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
     let started = Instant::now();
     let mut commit_started = None;
+    // The request that took longest, and how long: named in the slow-batch warning.
+    let mut slowest: Option<(Duration, &'static str)> = None;
     super::run_cached(conn, "BEGIN IMMEDIATE", "starting a write transaction")?;
     let result = (|| {
         for job in batch.iter_mut() {
+            let job_started = Instant::now();
             super::run_cached(conn, "SAVEPOINT request", "opening a savepoint")?;
-            if !job.run(conn) {
+            let kept = job.run(conn);
+            let took = job_started.elapsed();
+            if slowest.is_none_or(|(longest, _)| took > longest) {
+                slowest = Some((took, job.kind()));
+            }
+            if !kept {
                 super::run_cached(
                     conn,
                     "ROLLBACK TO request",
@@ -175,6 +217,8 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreE
             batch = batch.len(),
             total_ms = elapsed.as_millis() as u64,
             commit_ms = commit_started.map(|t| t.elapsed().as_millis() as u64),
+            slowest_request = slowest.map(|(_, kind)| method_of(kind)),
+            slowest_request_ms = slowest.map(|(took, _)| took.as_millis() as u64),
             "slow SQLite write batch"
         );
     }
@@ -187,4 +231,43 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreE
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_request_is_named_by_the_store_method_that_queued_it() {
+        assert_eq!(
+            method_of(
+                "waybill_store::sqlite::<impl waybill_store::Store for waybill_store::sqlite::SqliteStore>::create_fulfillment::{{closure}}::{{closure}}"
+            ),
+            "create_fulfillment"
+        );
+        assert_eq!(method_of("plain"), "plain");
+        assert_eq!(
+            method_of(
+                "waybill_store::sqlite::orders::raise_due_events<'_, alloc::string::String>::{{closure}}"
+            ),
+            "raise_due_events"
+        );
+
+        // The name comes from the closure's own type, so it follows the code as it is.
+        fn kind_of<F: FnOnce(&Connection) -> StoreResult<()> + Send + 'static>(
+            work: F,
+        ) -> &'static str {
+            let (reply, _answer) = oneshot::channel();
+            let job: Box<dyn Job> = Box::new(Pending {
+                work: Some(work),
+                outcome: None,
+                reply,
+            });
+            method_of(job.kind())
+        }
+        fn raise_due_events() -> &'static str {
+            kind_of(|_| Ok(()))
+        }
+        assert_eq!(raise_due_events(), "raise_due_events");
+    }
 }
