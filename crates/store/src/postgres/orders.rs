@@ -1300,6 +1300,8 @@ pub(super) async fn raise_due_events(
         "SELECT f.store_id, f.order_id, f.id, COALESCE(s.stall_after_secs, 259200)
          FROM fulfillments f LEFT JOIN store_settings s ON s.store_id = f.store_id
          WHERE f.status = 'in_transit'
+           AND f.last_tracking_at <= $1 - LEAST(259200,
+                 (SELECT MIN(stall_after_secs) FROM store_settings)) * 1000
            AND f.last_tracking_at <= $1 - COALESCE(s.stall_after_secs, 259200) * 1000
            AND NOT EXISTS (SELECT 1 FROM tracking_events e
                            WHERE e.store_id = f.store_id AND e.fulfillment_id = f.id

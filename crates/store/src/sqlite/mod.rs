@@ -954,6 +954,37 @@ mod tests {
         assert_eq!(kept(&conn), (5, 5, 2));
     }
 
+    /// The scheduler's scan reads index ranges, never every in-transit fulfillment: it runs
+    /// inside the writer, which every write waits behind.
+    #[tokio::test]
+    async fn the_due_events_scan_reads_index_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        drop(
+            SqliteStore::open(&path, SqliteOptions::default())
+                .await
+                .unwrap(),
+        );
+        let conn = Connection::open(&path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", orders::DUE_EVENTS))
+            .unwrap()
+            .query_map(params![0, "2026-01-01", 100], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("SEARCH f USING INDEX fulfillments_in_transit (last_tracking_at<?)"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("SEARCH f USING INDEX fulfillments_eta"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN f"), "{plan}");
+    }
+
     /// Group commit: four requests wait while the writer is busy, then run as one batch in one
     /// transaction. The one that over-fulfills is refused and leaves no trace; the other three
     /// commit together.
