@@ -123,11 +123,17 @@ pub(super) fn release(conn: &Connection, store_id: &str, key: &str) -> StoreResu
     Ok(())
 }
 
-pub(super) fn purge(conn: &Connection, now: Timestamp) -> StoreResult<u64> {
-    conn.prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
-        .and_then(|mut stmt| stmt.execute([time::to_millis(now)]))
-        .map(|n| n as u64)
-        .map_err(|e| map_err("purging idempotency keys", e))
+/// Deletes at most `limit` keys expired at `now`; how many. The caller repeats it while a whole
+/// `limit` goes: each call is one job of the single writer, which every write waits behind, so
+/// a day's worth of expired keys must not go in one.
+pub(super) fn purge(conn: &Connection, now: Timestamp, limit: u32) -> StoreResult<u64> {
+    conn.prepare_cached(
+        "DELETE FROM idempotency_keys WHERE (store_id, key) IN
+             (SELECT store_id, key FROM idempotency_keys WHERE expires_at <= ?1 LIMIT ?2)",
+    )
+    .and_then(|mut stmt| stmt.execute(params![time::to_millis(now), limit]))
+    .map(|n| n as u64)
+    .map_err(|e| map_err("purging idempotency keys", e))
 }
 
 pub(super) fn rotate_secret(

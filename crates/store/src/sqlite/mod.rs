@@ -97,6 +97,9 @@ pub(crate) fn map_err(context: &str, err: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Expired idempotency keys deleted per writer job (see [`idempotency::purge`]).
+const PURGE_BATCH: u32 = 1000;
+
 /// Runs one statement without parameters from the connection's statement cache: transaction
 /// control runs several times per request, and `execute_batch` would compile it every time.
 pub(crate) fn run_cached(conn: &Connection, sql: &str, context: &str) -> StoreResult<()> {
@@ -654,7 +657,16 @@ impl Store for SqliteStore {
     }
 
     async fn purge_idempotency_keys(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(move |conn| idempotency::purge(conn, now)).await
+        let mut purged = 0;
+        loop {
+            let n = self
+                .write(move |conn| idempotency::purge(conn, now, PURGE_BATCH))
+                .await?;
+            purged += n;
+            if n < u64::from(PURGE_BATCH) {
+                return Ok(purged);
+            }
+        }
     }
 
     async fn rotate_webhook_secret(
@@ -952,6 +964,55 @@ mod tests {
         let backfill = &migration[migration.find("UPDATE orders").unwrap()..];
         conn.execute_batch(backfill).unwrap();
         assert_eq!(kept(&conn), (5, 5, 2));
+    }
+
+    /// Expired idempotency keys go in writer jobs of at most `PURGE_BATCH`, so other writes
+    /// run between them; every expired key goes and no live one does.
+    #[tokio::test]
+    async fn expired_idempotency_keys_are_purged_in_bounded_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        let expired = 2 * PURGE_BATCH + 500;
+        store
+            .write(move |conn| {
+                let mut insert = conn
+                    .prepare(
+                        "INSERT INTO idempotency_keys
+                             (store_id, key, fingerprint, state, created_at, expires_at)
+                         VALUES (?1, ?2, 'f', 'done', 0, ?3)",
+                    )
+                    .map_err(|e| map_err("preparing", e))?;
+                for n in 0..=expired {
+                    // Key 0 expires in the future; the others have expired.
+                    let expires = if n == 0 { i64::MAX } else { 1 };
+                    insert
+                        .execute(params![store_id, format!("k-{n}"), expires])
+                        .map_err(|e| map_err("inserting a key", e))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let commits_before = store.writer.commits();
+        let purged = store.purge_idempotency_keys(time::now()).await.unwrap();
+        assert_eq!(purged, u64::from(expired));
+        assert_eq!(
+            store.writer.commits() - commits_before,
+            3,
+            "two full jobs and the rest"
+        );
+        let left: i64 = store
+            .read(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM idempotency_keys", [], |r| r.get(0))
+                    .map_err(|e| map_err("counting keys", e))
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, 1, "the live key stays");
     }
 
     /// The scheduler's scan reads index ranges, never every in-transit fulfillment: it runs
