@@ -155,10 +155,11 @@ pub(crate) fn map_err(context: &str, err: tokio_postgres::Error) -> PgError {
 /// Runs `$body` (a future using the transaction `$tx`) in one transaction and commits it. A
 /// deadlock, a serialization failure or a connection lost before the commit rolls back and
 /// runs the body again on a fresh connection, up to `max_retries` times; then the request is
-/// answered `Unavailable`. `write_tx!` opens a read-write transaction; `read_tx!` a read-only
-/// `REPEATABLE READ` one, so every query of a read sees one snapshot.
+/// answered `Unavailable`. `write_tx!` opens a read-write transaction and commits it;
+/// `read_tx!` a read-only `REPEATABLE READ` one, so every query of a read sees one snapshot,
+/// ended by [`end_read`].
 macro_rules! transaction {
-    ($store:expr, $what:expr, $begin:ident, |$tx:ident| $body:expr) => {{
+    ($store:expr, $what:expr, $begin:ident, $end:ident, |$tx:ident| $body:expr) => {{
         let store: &PgStore = $store;
         let mut attempt = 0u32;
         loop {
@@ -169,7 +170,7 @@ macro_rules! transaction {
                     .await
                     .map_err(|e| map_err(concat!($what, ": starting a transaction"), e))?;
                 let value = $body.await?;
-                commit($tx, $what).await?;
+                $end($tx, $what).await?;
                 Ok(value)
             }
             .await;
@@ -186,13 +187,13 @@ macro_rules! transaction {
 
 macro_rules! write_tx {
     ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
-        transaction!($store, $what, begin_write, |$tx| $body)
+        transaction!($store, $what, begin_write, commit, |$tx| $body)
     };
 }
 
 macro_rules! read_tx {
     ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
-        transaction!($store, $what, begin_read, |$tx| $body)
+        transaction!($store, $what, begin_read, end_read, |$tx| $body)
     };
 }
 
@@ -313,6 +314,15 @@ fn retry_pause(err: PgError, attempt: u32, max_retries: u32) -> Result<Duration,
 
 /// Commits a transaction. A lost connection during the commit is not retried: whether the
 /// commit took effect is unknown, so the request is answered `Unavailable`.
+/// Ends a read-only transaction without waiting for it: dropping it queues a `ROLLBACK` on the
+/// connection, ahead of whatever the connection's next user sends, so the answer is not held
+/// for a round trip whose outcome could change nothing (the reads are done, and a read-only
+/// transaction has nothing to keep).
+async fn end_read(tx: Transaction<'_>, _what: &str) -> PgResult<()> {
+    drop(tx);
+    Ok(())
+}
+
 pub(crate) async fn commit(tx: Transaction<'_>, what: &str) -> PgResult<()> {
     tx.commit().await.map_err(|e| match map_err(what, e) {
         PgError::Retry(detail) => PgError::Store(StoreError::Unavailable(format!(

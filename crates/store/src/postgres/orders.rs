@@ -4,6 +4,7 @@
 //! commands never wait on each other's rows in opposite orders.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::{Json, ToSql};
@@ -426,15 +427,24 @@ pub(super) async fn insert_order(
     })
 }
 
+/// A line item's columns, in the order [`line_items_from_rows`] reads them.
+const LINE_ITEM_COLUMNS: &str =
+    "id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra";
+
 async fn load_line_items(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<LineItem>> {
     let rows = query(
         tx,
         "loading line items",
-        "SELECT id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra
-         FROM line_items WHERE order_id = $1 ORDER BY position",
+        &format!(
+            "SELECT {LINE_ITEM_COLUMNS} FROM line_items WHERE order_id = $1 ORDER BY position"
+        ),
         &[&order_id],
     )
     .await?;
+    line_items_from_rows(&rows)
+}
+
+fn line_items_from_rows(rows: &[Row]) -> PgResult<Vec<LineItem>> {
     rows.iter()
         .map(|r| {
             Ok(LineItem {
@@ -456,13 +466,58 @@ async fn load_line_items(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<L
         .collect()
 }
 
+/// The statements of [`load_order`]: each finds the order by its external id itself, so the
+/// three go out together in one round trip (a read-only transaction's snapshot makes them see
+/// one state). The subquery is a scalar the planner runs once, and the outer scans stay on the
+/// order's indexes.
+const ORDER_BY_EXTERNAL: &str = "SELECT id, external_id, created_at, updated_at, details
+     FROM orders WHERE store_id = $1 AND external_id = $2";
+const ORDER_ID_BY_EXTERNAL: &str =
+    "(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)";
+
 pub(super) async fn load_order(
     tx: &Transaction<'_>,
     store_id: &str,
     order: &OrderRef,
 ) -> PgResult<Order> {
-    let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
-    load_order_by_id(tx, store_id, &order_id).await
+    static LINES: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {LINE_ITEM_COLUMNS} FROM line_items
+             WHERE order_id = {ORDER_ID_BY_EXTERNAL} ORDER BY position"
+        )
+    });
+    static FULFILLMENTS: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments
+             WHERE order_id = {ORDER_ID_BY_EXTERNAL} ORDER BY created_at, id"
+        )
+    });
+    let external = order.as_str();
+    let by_external: [&(dyn ToSql + Sync); 2] = [&store_id, &external];
+    let (head, lines, fulfillments) = futures_util::try_join!(
+        query_opt(tx, "loading an order", ORDER_BY_EXTERNAL, &by_external),
+        query(tx, "loading line items", &LINES, &by_external),
+        query(tx, "loading fulfillments", &FULFILLMENTS, &by_external),
+    )?;
+    let Some(head) = head else {
+        // Not an external id of this store: perhaps Waybill's internal id.
+        let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
+        return load_order_by_id(tx, store_id, &order_id).await;
+    };
+    let order_id: String = head.get(0);
+    let order_uuid = parse_uuid(&order_id)?;
+    let mut fulfillments = fulfillments_from_rows(&fulfillments, order_uuid)?;
+    attach_children(tx, store_id, &order_id, &mut fulfillments).await?;
+    Ok(Order {
+        id: order_uuid,
+        store_id: store_id.to_owned(),
+        external_id: head.get(1),
+        created_at: time::from_millis(head.get(2)),
+        updated_at: time::from_millis(head.get(3)),
+        line_items: line_items_from_rows(&lines)?,
+        details: from_json("decoding order details", head.get(4))?,
+        fulfillments,
+    })
 }
 
 async fn load_order_by_id(tx: &Transaction<'_>, store_id: &str, order_id: &str) -> PgResult<Order> {
@@ -512,8 +567,7 @@ async fn load_fulfillments(
         tx,
         "loading fulfillments",
         &format!(
-            "SELECT id, created_at, updated_at, status, status_label, estimated_delivery,
-                    delivered_at
+            "SELECT {FULFILLMENT_COLUMNS}
              FROM fulfillments f
              WHERE order_id = $1 {filter}
              ORDER BY created_at, id"
@@ -521,8 +575,20 @@ async fn load_fulfillments(
         &bind,
     )
     .await?;
+    let mut fulfillments = fulfillments_from_rows(&rows, order_uuid)?;
+    attach_children(tx, store_id, order_id, &mut fulfillments).await?;
+    Ok(fulfillments)
+}
+
+/// A fulfillment's own columns, in the order [`fulfillments_from_rows`] reads them.
+const FULFILLMENT_COLUMNS: &str =
+    "id, created_at, updated_at, status, status_label, estimated_delivery, delivered_at";
+
+/// Fulfillments of the order `order_uuid` from rows of [`FULFILLMENT_COLUMNS`], without their
+/// lines, packages and history yet.
+fn fulfillments_from_rows(rows: &[Row], order_uuid: Uuid) -> PgResult<Vec<Fulfillment>> {
     let mut fulfillments = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         fulfillments.push(Fulfillment {
             id: r.get(0),
             order_id: order_uuid,
@@ -541,8 +607,18 @@ async fn load_fulfillments(
             history: Vec::new(),
         });
     }
+    Ok(fulfillments)
+}
+
+/// Fills in the lines, packages and history of `fulfillments` (all of the order `order_id`).
+async fn attach_children(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    fulfillments: &mut [Fulfillment],
+) -> PgResult<()> {
     if fulfillments.is_empty() {
-        return Ok(fulfillments);
+        return Ok(());
     }
     let index: HashMap<String, usize> = fulfillments
         .iter()
@@ -623,7 +699,7 @@ async fn load_fulfillments(
             });
         }
     }
-    Ok(fulfillments)
+    Ok(())
 }
 
 async fn load_one_fulfillment(
