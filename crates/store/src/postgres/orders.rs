@@ -14,7 +14,7 @@ use waybill_core::order_status::UnitCounts;
 use waybill_core::{
     DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
     NewFulfillment, NewLineItem, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity,
-    ShipmentStatus, StatusOrEvent, StatusUpdate, Timestamp, time,
+    ShipmentStatus, StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
 use super::{
@@ -1217,8 +1217,29 @@ pub(super) async fn apply_status_update(
 ) -> PgResult<Fulfillment> {
     let (order_id, _) = resolve_order(tx, store_id, order, true).await?;
     let current = load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await?;
-    record_status_update(tx, store_id, &order_id, &current, update, now).await?;
-    load_one_fulfillment(tx, store_id, &order_id, fulfillment_id).await
+    let change = record_status_update(tx, store_id, &order_id, &current, update, now).await?;
+    Ok(after_update(current, change, now))
+}
+
+/// `current` as [`record_status_update`] left it with `change`, without reading it again (two
+/// round trips, with the order's lock held): the row's new columns, and the history with the
+/// new entries where the stored order (time, then insertion) puts them. Instants are cut to
+/// the milliseconds the columns keep. `a_status_update_answers_what_a_read_then_finds`
+/// (crates/store/tests) compares it with a fresh read.
+fn after_update(mut current: Fulfillment, change: StatusChange, now: Timestamp) -> Fulfillment {
+    let stored = |t: Timestamp| time::from_millis(time::to_millis(t));
+    current.status = change.status;
+    current.status_label = change.status_label;
+    current.estimated_delivery = change.estimated_delivery;
+    current.delivered_at = change.delivered_at.map(stored);
+    current.updated_at = stored(now);
+    for mut entry in std::iter::once(change.entry).chain(change.follow_up) {
+        entry.datetime = stored(entry.datetime);
+        current.history.push(entry);
+    }
+    // Stable: entries of one millisecond keep their insertion order, as their ids do.
+    current.history.sort_by_key(|entry| entry.datetime);
+    current
 }
 
 /// Records `update` on `current` (of the order `order_id`, whose row is locked): ledger,
@@ -1231,7 +1252,7 @@ async fn record_status_update(
     current: &Fulfillment,
     update: &StatusUpdate,
     now: Timestamp,
-) -> PgResult<()> {
+) -> PgResult<StatusChange> {
     let fulfillment_id = current.id.as_str();
     let change = update.apply(current, now)?;
     let units = quantities(current)?;
@@ -1274,7 +1295,7 @@ async fn record_status_update(
         )
         .await?;
     }
-    Ok(())
+    Ok(change)
 }
 
 /// Replaces a fulfillment's packages.
