@@ -56,7 +56,9 @@ async fn a_status_update_answers_what_a_read_then_finds() {
     updates.push(same.clone());
     updates.push(same);
     // An event, which keeps the status.
-    updates.push(StatusUpdate::new(StatusOrEvent::Event(ShipmentEvent::Delayed)));
+    updates.push(StatusUpdate::new(StatusOrEvent::Event(
+        ShipmentEvent::Delayed,
+    )));
     // Delivered days before the ETA: `delivered_at` and an `arriving_early` follow-up.
     let mut delivered = status(ShipmentStatus::Delivered);
     delivered.datetime = Some(at("2030-03-22T12:00:00.999Z"));
