@@ -63,7 +63,8 @@ async fn a_status_update_answers_what_a_read_then_finds() {
     let mut delivered = status(ShipmentStatus::Delivered);
     delivered.datetime = Some(at("2030-03-22T12:00:00.999Z"));
     updates.push(delivered);
-    // A cancellation (refused once delivered) and a plain update without a time.
+    // A cancellation after the delivery (its refusal turned off here), then a
+    // plain update without a time.
     let mut cancel = StatusUpdate::cancel();
     cancel.refuse_if_delivered = false;
     updates.push(cancel);

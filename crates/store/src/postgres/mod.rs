@@ -312,8 +312,6 @@ fn retry_pause(err: PgError, attempt: u32, max_retries: u32) -> Result<Duration,
     }
 }
 
-/// Commits a transaction. A lost connection during the commit is not retried: whether the
-/// commit took effect is unknown, so the request is answered `Unavailable`.
 /// Ends a read-only transaction without waiting for it: dropping it queues a `ROLLBACK` on the
 /// connection, ahead of whatever the connection's next user sends, so the answer is not held
 /// for a round trip whose outcome could change nothing (the reads are done, and a read-only
@@ -323,6 +321,8 @@ async fn end_read(tx: Transaction<'_>, _what: &str) -> PgResult<()> {
     Ok(())
 }
 
+/// Commits a transaction. A lost connection during the commit is not retried: whether the
+/// commit took effect is unknown, so the request is answered `Unavailable`.
 pub(crate) async fn commit(tx: Transaction<'_>, what: &str) -> PgResult<()> {
     tx.commit().await.map_err(|e| match map_err(what, e) {
         PgError::Retry(detail) => PgError::Store(StoreError::Unavailable(format!(

@@ -13,12 +13,13 @@ use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order_status::UnitCounts;
 use waybill_core::{
     DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
-    NewFulfillment, NewLineItem, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity,
-    ShipmentStatus, StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
+    NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity, ShipmentStatus,
+    StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
 use super::{
-    Finish, LastStatement, Param, PgResult, execute, map_err, prepare, query, query_one, query_opt,
+    Finish, LastStatement, Param, Params, PgResult, execute, map_err, prepare, query, query_one,
+    query_opt,
 };
 use crate::automations::pick_by_carrier;
 use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError};
@@ -466,79 +467,100 @@ fn line_items_from_rows(rows: &[Row]) -> PgResult<Vec<LineItem>> {
         .collect()
 }
 
-/// The statements of [`load_order`]: each finds the order by its external id itself, so the
-/// three go out together in one round trip (a read-only transaction's snapshot makes them see
-/// one state). The subquery is a scalar the planner runs once, and the outer scans stay on the
+/// The three statements that load an order, for one way of naming it (`{order}` is an
+/// expression giving the order's internal id): its row, its line items and its fulfillments.
+/// Each names the order itself, so the three go out together in one round trip, and the
+/// read-only transaction's snapshot (or the lock a write holds) makes them see one state. Where
+/// `{order}` is a subquery it is a scalar the planner runs once, so the scans stay on the
 /// order's indexes.
-const ORDER_BY_EXTERNAL: &str = "SELECT id, external_id, created_at, updated_at, details
-     FROM orders WHERE store_id = $1 AND external_id = $2";
-const ORDER_ID_BY_EXTERNAL: &str =
-    "(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)";
+struct OrderStatements {
+    head: String,
+    lines: String,
+    fulfillments: String,
+}
 
+impl OrderStatements {
+    fn new(order: &str) -> OrderStatements {
+        OrderStatements {
+            head: format!(
+                "SELECT id, external_id, created_at, updated_at, details FROM orders
+                 WHERE id = {order}"
+            ),
+            lines: format!(
+                "SELECT {LINE_ITEM_COLUMNS} FROM line_items
+                 WHERE order_id = {order} ORDER BY position"
+            ),
+            fulfillments: format!(
+                "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments
+                 WHERE order_id = {order} ORDER BY created_at, id"
+            ),
+        }
+    }
+
+    /// The order these statements find with `params`, if any, with its line items and its
+    /// fulfillments (and everything under them).
+    async fn load(
+        &self,
+        tx: &Transaction<'_>,
+        store_id: &str,
+        params: &Params<'_>,
+    ) -> PgResult<Option<Order>> {
+        let (head, lines, fulfillments) = futures_util::try_join!(
+            query_opt(tx, "loading an order", &self.head, params),
+            query(tx, "loading line items", &self.lines, params),
+            query(tx, "loading fulfillments", &self.fulfillments, params),
+        )?;
+        let Some(head) = head else {
+            return Ok(None);
+        };
+        let order_id: String = head.get(0);
+        let order_uuid = parse_uuid(&order_id)?;
+        let mut fulfillments = fulfillments_from_rows(&fulfillments, order_uuid)?;
+        attach_children(tx, store_id, &order_id, &mut fulfillments).await?;
+        Ok(Some(Order {
+            id: order_uuid,
+            store_id: store_id.to_owned(),
+            external_id: head.get(1),
+            created_at: time::from_millis(head.get(2)),
+            updated_at: time::from_millis(head.get(3)),
+            line_items: line_items_from_rows(&lines)?,
+            details: from_json("decoding order details", head.get(4))?,
+            fulfillments,
+        }))
+    }
+}
+
+/// The order named by the caller: by its external id, which reads use far more often, in the
+/// statements that load it; else by Waybill's internal id.
 pub(super) async fn load_order(
     tx: &Transaction<'_>,
     store_id: &str,
     order: &OrderRef,
 ) -> PgResult<Order> {
-    static LINES: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT {LINE_ITEM_COLUMNS} FROM line_items
-             WHERE order_id = {ORDER_ID_BY_EXTERNAL} ORDER BY position"
-        )
-    });
-    static FULFILLMENTS: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments
-             WHERE order_id = {ORDER_ID_BY_EXTERNAL} ORDER BY created_at, id"
-        )
+    static BY_EXTERNAL: LazyLock<OrderStatements> = LazyLock::new(|| {
+        OrderStatements::new("(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)")
     });
     let external = order.as_str();
-    let by_external: [&(dyn ToSql + Sync); 2] = [&store_id, &external];
-    let (head, lines, fulfillments) = futures_util::try_join!(
-        query_opt(tx, "loading an order", ORDER_BY_EXTERNAL, &by_external),
-        query(tx, "loading line items", &LINES, &by_external),
-        query(tx, "loading fulfillments", &FULFILLMENTS, &by_external),
-    )?;
-    let Some(head) = head else {
-        // Not an external id of this store: perhaps Waybill's internal id.
-        let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
-        return load_order_by_id(tx, store_id, &order_id).await;
-    };
-    let order_id: String = head.get(0);
-    let order_uuid = parse_uuid(&order_id)?;
-    let mut fulfillments = fulfillments_from_rows(&fulfillments, order_uuid)?;
-    attach_children(tx, store_id, &order_id, &mut fulfillments).await?;
-    Ok(Order {
-        id: order_uuid,
-        store_id: store_id.to_owned(),
-        external_id: head.get(1),
-        created_at: time::from_millis(head.get(2)),
-        updated_at: time::from_millis(head.get(3)),
-        line_items: line_items_from_rows(&lines)?,
-        details: from_json("decoding order details", head.get(4))?,
-        fulfillments,
-    })
+    if let Some(found) = BY_EXTERNAL
+        .load(tx, store_id, &[&store_id, &external])
+        .await?
+    {
+        return Ok(found);
+    }
+    // Not an external id of this store: perhaps Waybill's internal id.
+    let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
+    load_order_by_id(tx, store_id, &order_id).await
 }
 
+/// An order this transaction has found already (by [`resolve_order`] or a listing).
 async fn load_order_by_id(tx: &Transaction<'_>, store_id: &str, order_id: &str) -> PgResult<Order> {
-    let row = query_one(
-        tx,
-        "loading an order",
-        "SELECT external_id, created_at, updated_at, details FROM orders WHERE id = $1",
-        &[&order_id],
-    )
-    .await?;
-    let details: OrderDetails = from_json("decoding order details", row.get(3))?;
-    Ok(Order {
-        id: parse_uuid(order_id)?,
-        store_id: store_id.to_owned(),
-        external_id: row.get(0),
-        created_at: time::from_millis(row.get(1)),
-        updated_at: time::from_millis(row.get(2)),
-        line_items: load_line_items(tx, order_id).await?,
-        details,
-        fulfillments: load_fulfillments(tx, store_id, order_id, None).await?,
-    })
+    static BY_ID: LazyLock<OrderStatements> = LazyLock::new(|| OrderStatements::new("$1"));
+    BY_ID
+        .load(tx, store_id, &[&order_id])
+        .await?
+        .ok_or_else(|| {
+            StoreError::Internal(format!("order {order_id} vanished while loading")).into()
+        })
 }
 
 /// Loads the fulfillments of an order (or just `only`), each with its lines, packages and
@@ -1223,20 +1245,19 @@ pub(super) async fn apply_status_update(
 
 /// `current` as [`record_status_update`] left it with `change`, without reading it again (two
 /// round trips, with the order's lock held): the row's new columns, and the history with the
-/// new entries where the stored order (time, then insertion) puts them. Instants are cut to
-/// the milliseconds the columns keep. `a_status_update_answers_what_a_read_then_finds`
-/// (crates/store/tests) compares it with a fresh read.
+/// new entries where the stored order (time, then insertion) puts them. Instants need no
+/// cutting: the core holds them at the milliseconds the columns keep.
+/// `a_status_update_answers_what_a_read_then_finds` (crates/store/tests) compares it with a
+/// fresh read.
 fn after_update(mut current: Fulfillment, change: StatusChange, now: Timestamp) -> Fulfillment {
-    let stored = |t: Timestamp| time::from_millis(time::to_millis(t));
     current.status = change.status;
     current.status_label = change.status_label;
     current.estimated_delivery = change.estimated_delivery;
-    current.delivered_at = change.delivered_at.map(stored);
-    current.updated_at = stored(now);
-    for mut entry in std::iter::once(change.entry).chain(change.follow_up) {
-        entry.datetime = stored(entry.datetime);
-        current.history.push(entry);
-    }
+    current.delivered_at = change.delivered_at;
+    current.updated_at = now;
+    current
+        .history
+        .extend(std::iter::once(change.entry).chain(change.follow_up));
     // Stable: entries of one millisecond keep their insertion order, as their ids do.
     current.history.sort_by_key(|entry| entry.datetime);
     current
