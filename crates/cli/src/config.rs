@@ -329,11 +329,27 @@ fn toml_text(name: &str, value: &toml::Value) -> Result<String, String> {
     }
 }
 
+/// ` at line L, column C` of where a TOML error starts, or nothing if it has no place.
+fn toml_position(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(start) = span.map(|s| s.start.min(text.len())) else {
+        return String::new();
+    };
+    let before = text.get(..start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(" at line {line}, column {column}")
+}
+
 fn read_file(path: &Path) -> anyhow::Result<Vec<(&'static Key, String)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the config file {}", path.display()))?;
-    let table: toml::Table = text.parse().map_err(|e| {
-        anyhow::anyhow!("the config file {} is not valid TOML: {e}", path.display())
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!(
+            "the config file {} is not valid TOML{}: {}",
+            path.display(),
+            toml_position(&text, e.span()),
+            e.message()
+        )
     })?;
     let mut values = Vec::new();
     for (name, value) in &table {
@@ -665,6 +681,20 @@ mod tests {
         let v: toml::Value = toml::Value::Array(vec!["1s".into(), "5m".into()]);
         assert_eq!(toml_text("x", &v).unwrap(), "1s,5m");
         assert_eq!(toml_text("x", &toml::Value::Integer(3)).unwrap(), "3");
+    }
+
+    #[test]
+    fn a_toml_error_is_one_line_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\npg_pool_size = \n").unwrap();
+        let message = read_file(&path).err().unwrap().to_string();
+        assert!(!message.contains('\n'), "{message}");
+        assert!(
+            message.contains("is not valid TOML at line 2, column 16: "),
+            "{message}"
+        );
+        assert_eq!(toml_position("a", None), "");
     }
 
     #[test]
