@@ -7,6 +7,7 @@ mod config;
 mod import;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -343,9 +344,32 @@ fn init_logging(config: &Config) {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Runs the command; a failure is one line on stderr (the error and its causes, without a
+/// backtrace) and exit status 1. Usage errors are clap's: exit status 2.
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line: `outer: cause: root cause`, with any line breaks in
+/// a message folded into spaces.
+fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::main]
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.flags())?;
     init_logging(&config);
     if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
@@ -629,4 +653,19 @@ async fn keys(store: Arc<dyn Store>, command: KeysCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_shown_on_one_line_with_its_causes() {
+        let error =
+            anyhow::anyhow!("storage failure: the disk\nis full\n").context("backing up a to b");
+        assert_eq!(
+            one_line(&error),
+            "backing up a to b: storage failure: the disk is full"
+        );
+    }
 }

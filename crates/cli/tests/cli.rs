@@ -470,3 +470,134 @@ fn worker_refuses_bad_webhook_settings() {
         assert!(stderr.contains(needle), "{var}: {stderr}");
     }
 }
+
+/// `waybill` with stdout and stderr piped, no WAYBILL_* variable but the ones given, and no
+/// variable that forces colours on or off.
+fn plain(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WAYBILL_") || k.starts_with("RUST_") {
+            cmd.env_remove(k);
+        }
+    }
+    for k in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run waybill")
+}
+
+fn assert_no_ansi(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(!text.contains("\x1b["), "ANSI escapes in {what}: {text:?}");
+}
+
+/// A user's mistake is one line on stderr, `error: …` with its causes, and exit status 1: no
+/// "Caused by:" block, no backtrace, no panic, even with backtraces asked for.
+#[test]
+fn user_errors_are_one_line_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    let created = json_line(&waybill(&db, &["stores", "create", "--name", "Shop"]));
+    let store = created["storeId"].as_str().unwrap();
+    let existing = dir.path().join("existing.db");
+    std::fs::write(&existing, "keep me").unwrap();
+    let existing = existing.to_str().unwrap();
+    let missing_csv = dir.path().join("missing.csv");
+    let missing_csv = missing_csv.to_str().unwrap();
+    // A database below a regular file cannot be created.
+    let blocked = format!("sqlite://{existing}/sub/w.db");
+    let bad_toml = dir.path().join("bad.toml");
+    std::fs::write(&bad_toml, "listen = \"127.0.0.1:0\"\npg_pool_size = \n").unwrap();
+    let bad_toml = bad_toml.to_str().unwrap();
+
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--database",
+                &db,
+                "keys",
+                "create",
+                "--store",
+                "does-not-exist",
+            ],
+            "store 'does-not-exist' was not found",
+        ),
+        (
+            &[
+                "--database",
+                &db,
+                "--pg-pool-size",
+                "lots",
+                "stores",
+                "list",
+            ],
+            "invalid pg_pool_size 'lots' (from the flag --pg-pool-size)",
+        ),
+        (
+            &["--database", &db, "keys", "revoke", "no-such-key"],
+            "no live key 'no-such-key'",
+        ),
+        (
+            &[
+                "--database",
+                &db,
+                "import",
+                "fulfillments",
+                missing_csv,
+                "--store",
+                store,
+            ],
+            "opening ",
+        ),
+        (
+            &["--database", &blocked, "stores", "list"],
+            "opening sqlite://",
+        ),
+        (
+            &["--database", "mysql://localhost/w", "stores", "list"],
+            "invalid database_url",
+        ),
+        (&["--database", &db, "backup", existing], "--force"),
+        (
+            &["--config", bad_toml, "config"],
+            "is not valid TOML at line 2, column 16",
+        ),
+    ];
+    for (args, fragment) in cases {
+        let out = plain(
+            args,
+            &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {stderr}");
+        let line = lines[0];
+        assert!(line.starts_with("error: "), "{args:?}: {line}");
+        assert!(
+            line.contains(fragment),
+            "{args:?}: {line} lacks {fragment:?}"
+        );
+        for bad in ["Caused by", "backtrace", "panicked"] {
+            assert!(
+                !line.to_lowercase().contains(&bad.to_lowercase()),
+                "{args:?}: {line}"
+            );
+        }
+        assert_no_ansi("an error", &out.stderr);
+    }
+    assert_eq!(std::fs::read(existing).unwrap(), b"keep me");
+}
+
+/// Usage errors stay clap's: exit status 2, with the usage, and no colours in a pipe.
+#[test]
+fn usage_errors_exit_2_without_colours_in_a_pipe() {
+    let out = plain(&["keys", "create"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--store <STORE>"), "{stderr}");
+    assert_no_ansi("a usage error", &out.stderr);
+}
