@@ -63,13 +63,15 @@ pub async fn run(store: Arc<dyn Store>, command: ImportCommand) -> anyhow::Resul
 
     let progress = ProgressBar::with_draw_target(
         Some(rows.len() as u64),
-        // Drawn only when stderr is a terminal.
+        // Drawn only when stderr is a terminal (and TERM is not `dumb`); hidden otherwise.
         ProgressDrawTarget::stderr(),
     );
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}")
             .context("the progress bar template")?,
     );
+    // Log lines are written around the bar, not through it.
+    let shown = crate::logging::show_progress(&progress);
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut results = std::pin::pin!(import::execute(store, store_id, rows, concurrency));
@@ -84,6 +86,7 @@ pub async fn run(store: Arc<dyn Store>, command: ImportCommand) -> anyhow::Resul
         }
     }
     progress.finish_and_clear();
+    drop(shown);
     writer.flush().context("writing the report")?;
     let seconds = started.elapsed().as_secs_f64();
     println!(

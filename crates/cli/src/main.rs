@@ -5,6 +5,7 @@ mod bench_client;
 mod bench_webhooks;
 mod config;
 mod import;
+mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +14,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use config::{Config, LogFormat};
+use config::Config;
 use serde_json::json;
-use tracing_subscriber::EnvFilter;
 use waybill_server::AppState;
 use waybill_server::automations;
 use waybill_server::webhooks::Dispatcher;
@@ -328,16 +328,6 @@ enum KeysCommand {
     Revoke { key_id: String },
 }
 
-fn init_logging(config: &Config) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(&config.log_filter))
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 /// mimalloc instead of glibc's allocator: the request path allocates many small, short-lived
 /// buffers across threads, where glibc's arenas cost a tenth of the server's CPU (see
 /// docs/PERFORMANCE.md).
@@ -371,7 +361,7 @@ fn one_line(error: &anyhow::Error) -> String {
 #[tokio::main]
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.flags())?;
-    init_logging(&config);
+    logging::init(&config);
     if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
         tracing::info!(config = %config.summary(), "effective configuration");
     } else {

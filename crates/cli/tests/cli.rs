@@ -601,3 +601,91 @@ fn usage_errors_exit_2_without_colours_in_a_pipe() {
     assert!(stderr.contains("--store <STORE>"), "{stderr}");
     assert_no_ansi("a usage error", &out.stderr);
 }
+
+/// Logs written to a pipe carry no ANSI colours.
+#[test]
+fn logs_have_no_colours_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    let out = plain(
+        &["--database", &db, "--log-format", "pretty", "migrate"],
+        &[("WAYBILL_LOG", "info")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database is migrated"), "{stderr}");
+    assert!(stderr.contains(" INFO "), "{stderr}");
+    assert_no_ansi("the logs", &out.stderr);
+}
+
+/// `waybill import` with stderr on a pipe: whole log lines, no progress bar and none of its
+/// control sequences.
+#[test]
+fn import_logs_whole_lines_and_no_progress_bar_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    let created = json_line(&waybill(&db, &["stores", "create", "--name", "Shop"]));
+    let store = created["storeId"].as_str().unwrap();
+    let file = dir.path().join("rows.csv");
+    let mut csv = String::from("Order ID,Line Item ID,Qty,Tracking Number\n");
+    for i in 0..500 {
+        csv.push_str(&format!("NOPE-{i},a,1,T{i}\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let file = file.to_str().unwrap();
+
+    for format in ["pretty", "json"] {
+        let out = plain(
+            &[
+                "--database",
+                &db,
+                "--log-format",
+                format,
+                "import",
+                "fulfillments",
+                file,
+                "--store",
+                store,
+            ],
+            &[("WAYBILL_LOG", "debug")],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let summary: Value = serde_json::from_slice(&out.stdout).expect("a JSON summary");
+        assert_eq!(summary["rows"], 500);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.ends_with('\n'), "{format}: {stderr:?}");
+        assert!(!stderr.contains('\r'), "{format}: {stderr:?}");
+        assert!(
+            !stderr.contains("rows  "),
+            "{format}: a progress bar: {stderr:?}"
+        );
+        assert_no_ansi(format, &out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(
+            lines.iter().any(|l| l.contains("import finished")),
+            "{format}: {stderr}"
+        );
+        for line in lines {
+            match format {
+                "json" => {
+                    let event: Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("not a whole JSON line ({e}): {line:?}"));
+                    assert!(event["level"].is_string(), "{line}");
+                }
+                _ => {
+                    // A timestamp, a level and a target: `2026-01-01T00:00:00.000000Z  INFO x: …`.
+                    let (stamp, rest) = line.split_once(' ').unwrap_or_default();
+                    assert!(
+                        stamp.len() > 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+                        "not a whole log line: {line:?}"
+                    );
+                    let level = rest.trim_start().split(' ').next().unwrap_or_default();
+                    assert!(
+                        ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level),
+                        "not a whole log line: {line:?}"
+                    );
+                }
+            }
+        }
+    }
+}
