@@ -21,6 +21,11 @@ use waybill_server::automations;
 use waybill_server::webhooks::Dispatcher;
 use waybill_store::Store;
 
+/// The help heading of the database settings, which every command takes.
+const DATABASE: &str = "Database options";
+/// The help heading of the other settings every command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(
     name = "waybill",
@@ -30,43 +35,43 @@ use waybill_store::Store;
 )]
 struct Cli {
     /// TOML configuration file [env: WAYBILL_CONFIG] [default: ./waybill.toml if present]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     config: Option<PathBuf>,
 
     /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (created or migrated on
     /// first use) [env: WAYBILL_DATABASE_URL] [default: sqlite://waybill.db]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = DATABASE)]
     database: Option<String>,
 
     /// PostgreSQL only: most connections this process holds open [env: WAYBILL_PG_POOL_SIZE]
     /// [default: 16]
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = DATABASE)]
     pg_pool_size: Option<String>,
 
     /// PostgreSQL only: how long a request waits for a connection before it is answered 503,
     /// in milliseconds [env: WAYBILL_PG_ACQUIRE_TIMEOUT_MS] [default: 5000]
-    #[arg(long, global = true, value_name = "MS")]
+    #[arg(long, global = true, value_name = "MS", help_heading = DATABASE)]
     pg_acquire_timeout_ms: Option<String>,
 
     /// PostgreSQL only: the server-side limit on one statement, in milliseconds
     /// [env: WAYBILL_PG_STATEMENT_TIMEOUT_MS] [default: 10000]
-    #[arg(long, global = true, value_name = "MS")]
+    #[arg(long, global = true, value_name = "MS", help_heading = DATABASE)]
     pg_statement_timeout_ms: Option<String>,
 
     /// PostgreSQL only: group commit, how many transactions at a time run queued
     /// create-fulfillment and shipment-status requests together (0: one transaction per
     /// request) [env: WAYBILL_PG_GROUP_COMMIT] [default: 4]
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = DATABASE)]
     pg_group_commit: Option<String>,
 
     /// SQLite only: full (a commit survives power loss) or normal (faster; the last commits
     /// may be lost on power loss, never on a crash of the process)
     /// [env: WAYBILL_SQLITE_SYNCHRONOUS] [default: full]
-    #[arg(long, global = true, value_name = "full|normal")]
+    #[arg(long, global = true, value_name = "full|normal", help_heading = DATABASE)]
     sqlite_synchronous: Option<String>,
 
     /// Log format on stderr: pretty or json [env: WAYBILL_LOG_FORMAT] [default: pretty]
-    #[arg(long, global = true, value_name = "pretty|json")]
+    #[arg(long, global = true, value_name = "pretty|json", help_heading = GLOBAL)]
     log_format: Option<String>,
 
     #[command(subcommand)]
@@ -218,6 +223,7 @@ impl ShutdownArgs {
 
 /// Webhook settings, shared by `serve` and `worker`.
 #[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Webhook options")]
 struct WebhookArgs {
     /// Let webhooks reach loopback, private, link-local and other special addresses
     /// [env: WAYBILL_WEBHOOK_ALLOW_PRIVATE]
@@ -251,6 +257,7 @@ struct WebhookArgs {
 
 /// Automation settings, shared by `serve` and `worker`.
 #[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Automation options")]
 struct AutomationArgs {
     /// SMTP server for email automations: smtp://[user:pass@]host[:port] (add ?tls=required
     /// for STARTTLS) or smtps://… (TLS); unset, email automations fail with a clear reason
@@ -305,6 +312,7 @@ impl WebhookArgs {
 enum StoresCommand {
     /// Create a store and print its id and API secret (shown once) as one line of JSON.
     Create {
+        /// The store's name (shown by `stores list`).
         #[arg(long)]
         name: String,
     },
@@ -316,16 +324,21 @@ enum StoresCommand {
 enum KeysCommand {
     /// Create another API key for a store and print its secret (shown once) as JSON.
     Create {
+        /// The id of the store the key is for (storeId in `stores list`).
         #[arg(long)]
         store: String,
     },
     /// List a store's keys (never their secrets), one JSON object per line.
     List {
+        /// The id of the store whose keys to list (storeId in `stores list`).
         #[arg(long)]
         store: String,
     },
     /// Revoke a key; it stops working on the next request.
-    Revoke { key_id: String },
+    Revoke {
+        /// The key's id (keyId in `keys create` or `keys list`), not its secret.
+        key_id: String,
+    },
 }
 
 /// mimalloc instead of glibc's allocator: the request path allocates many small, short-lived
@@ -647,7 +660,60 @@ async fn keys(store: Arc<dyn Store>, command: KeysCommand) -> anyhow::Result<()>
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
+
+    /// Every subcommand and every argument but clap's own help and version, in the whole tree,
+    /// with what is missing.
+    fn missing_help(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(ToString::to_string);
+            if help.is_none_or(|h| h.trim().is_empty()) {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            let about = sub.get_long_about().or(sub.get_about());
+            if about.is_none_or(|a| a.to_string().trim().is_empty()) {
+                missing.push(path.clone());
+            }
+            missing_help(sub, &path, missing);
+        }
+    }
+
+    #[test]
+    fn every_argument_and_subcommand_has_help() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        missing_help(&cmd, "waybill", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+        // The walk reaches the leaves.
+        let keys = cmd.find_subcommand("keys").unwrap();
+        let revoke = keys.find_subcommand("revoke").unwrap();
+        assert!(revoke.get_arguments().any(|a| a.get_id() == "key_id"));
+    }
+
+    #[test]
+    fn global_options_have_headings_of_their_own() {
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+            let expected = match arg.get_id().as_str() {
+                "config" | "log_format" => GLOBAL,
+                _ => DATABASE,
+            };
+            assert_eq!(arg.get_help_heading(), Some(expected), "{}", arg.get_id());
+        }
+    }
 
     #[test]
     fn an_error_is_shown_on_one_line_with_its_causes() {

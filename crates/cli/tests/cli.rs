@@ -689,3 +689,37 @@ fn import_logs_whole_lines_and_no_progress_bar_when_stderr_is_not_a_terminal() {
         }
     }
 }
+
+/// `serve --help`: the command's own options first, then the shared ones under headings of
+/// their own.
+#[test]
+fn serve_help_shows_its_own_options_before_the_global_ones() {
+    let out = plain(&["serve", "--help"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_no_ansi("the help", &out.stdout);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let at = |needle: &str| {
+        help.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} is not in the help:\n{help}"))
+    };
+    let (database, global) = (at("\nDatabase options:\n"), at("\nGlobal options:\n"));
+    let own = at("--listen <ADDR>")
+        .max(at("--shutdown-grace"))
+        .max(at("--smtp-url"));
+    assert!(own < database && own < global, "{help}");
+    // Each flag lies under its heading and before the next one, whichever comes first.
+    for flag in ["--database <URL>", "--pg-pool-size", "--sqlite-synchronous"] {
+        let i = at(flag);
+        assert!(
+            i > database && (global < database || i < global),
+            "{flag}:\n{help}"
+        );
+    }
+    for flag in ["--config <FILE>", "--log-format"] {
+        let i = at(flag);
+        assert!(
+            i > global && (database < global || i < database),
+            "{flag}:\n{help}"
+        );
+    }
+}
