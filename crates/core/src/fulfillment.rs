@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ledger::LedgerEffect;
-use crate::order::validate_id;
+use crate::order::{FieldNames, validate_id};
 use crate::time_events;
 use crate::{DomainError, Quantity, ShipmentEvent, ShipmentStatus, StatusOrEvent, Timestamp};
 
@@ -125,25 +125,40 @@ pub struct NewFulfillment {
 }
 
 impl NewFulfillment {
-    /// Checks the invariants of a request: a valid id if one is given, at least one line, no line
-    /// named twice, non-blank tracking numbers.
+    /// [`NewFulfillment::new_named`] with Redo's field names.
     pub fn new(
         id: Option<String>,
         lines: Vec<(String, Quantity)>,
         packages: Vec<Package>,
         status: ShipmentStatus,
     ) -> Result<Self, DomainError> {
+        Self::new_named(FieldNames::REDO, id, lines, packages, status)
+    }
+
+    /// Checks the invariants of a request: a valid id if one is given, at least one line, no line
+    /// named twice, non-blank tracking numbers. Messages use `names`.
+    pub fn new_named(
+        names: FieldNames<'_>,
+        id: Option<String>,
+        lines: Vec<(String, Quantity)>,
+        packages: Vec<Package>,
+        status: ShipmentStatus,
+    ) -> Result<Self, DomainError> {
         if let Some(id) = &id {
-            validate_id("fulfillmentId", id)?;
+            validate_id(names.fulfillment_id, id)?;
         }
         if lines.is_empty() {
-            return Err(DomainError::invalid(
-                "lineItems must contain at least one line item",
-            ));
+            return Err(DomainError::invalid(format!(
+                "{} must contain at least one line item",
+                names.lines
+            )));
         }
         let mut seen = HashSet::new();
         for (index, (line_id, _)) in lines.iter().enumerate() {
-            validate_id(&format!("lineItems[{index}].id"), line_id)?;
+            validate_id(
+                &format!("{}[{index}].{}", names.lines, names.line_id),
+                line_id,
+            )?;
             if !seen.insert(line_id.as_str()) {
                 return Err(DomainError::invalid(format!(
                     "line item '{line_id}' is listed more than once; list each line once with its total quantity"

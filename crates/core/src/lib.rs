@@ -23,8 +23,8 @@ pub use fulfillment::{
 pub use ledger::{LedgerEffect, LedgerLine};
 pub use money::Money;
 pub use order::{
-    Address, Customer, LineItem, NewLineItem, NewOrder, Order, OrderDetails, OrderRef, Quantity,
-    Shipping,
+    Address, Customer, FieldNames, LineItem, NewLineItem, NewOrder, Order, OrderDetails, OrderRef,
+    Quantity, Shipping,
 };
 pub use order_status::OrderStatus;
 pub use status::{ShipmentEvent, ShipmentStatus, StatusOrEvent};

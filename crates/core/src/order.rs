@@ -181,15 +181,16 @@ pub struct NewOrder {
 /// Longest id (order, line item, fulfillment) a caller may choose.
 pub const MAX_ID_LEN: usize = 255;
 
-/// Checks a caller-chosen identifier: non-blank, at most [`MAX_ID_LEN`] bytes, no control
-/// characters.
+/// Checks a caller-chosen identifier: non-blank, at most [`MAX_ID_LEN`] characters (Unicode
+/// code points, as JSON Schema's `maxLength` counts them), no control characters.
 pub fn validate_id(field: &str, value: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() {
         return Err(DomainError::invalid(format!("{field} must not be empty")));
     }
-    if value.len() > MAX_ID_LEN {
+    let length = value.chars().count();
+    if length > MAX_ID_LEN {
         return Err(DomainError::invalid(format!(
-            "{field} must be at most {MAX_ID_LEN} characters long"
+            "{field} must be at most {MAX_ID_LEN} characters long; got {length}"
         )));
     }
     if value.chars().any(char::is_control) {
@@ -200,27 +201,76 @@ pub fn validate_id(field: &str, value: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// How a dialect spells the request fields that the core's checks name in their messages, so
+/// that every error names a field the caller actually sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldNames<'a> {
+    /// The caller's order id.
+    pub order_id: &'a str,
+    /// The caller's fulfillment id.
+    pub fulfillment_id: &'a str,
+    /// The list of line items (with any prefix, e.g. `fulfillments[0].sourceItemIds`).
+    pub lines: &'a str,
+    /// A line item's id within that list.
+    pub line_id: &'a str,
+}
+
+impl FieldNames<'static> {
+    /// Redo's names, which Waybill's own API shares.
+    pub const REDO: FieldNames<'static> = FieldNames {
+        order_id: "orderId",
+        fulfillment_id: "fulfillmentId",
+        lines: "lineItems",
+        line_id: "id",
+    };
+}
+
+impl FieldNames<'_> {
+    fn line_id_at(&self, index: usize) -> String {
+        format!("{}[{index}].{}", self.lines, self.line_id)
+    }
+}
+
 impl NewOrder {
-    /// Checks the invariants of an order: an external id, at least one line, line ids unique.
-    /// Quantities are already in range by construction.
+    /// [`NewOrder::new_named`] with Redo's field names.
     pub fn new(
         external_id: String,
         created_at: Timestamp,
         line_items: Vec<NewLineItem>,
         details: OrderDetails,
     ) -> Result<Self, DomainError> {
-        validate_id("orderId", &external_id)?;
+        Self::new_named(
+            FieldNames::REDO,
+            external_id,
+            created_at,
+            line_items,
+            details,
+        )
+    }
+
+    /// Checks the invariants of an order: an external id, at least one line, line ids unique.
+    /// Quantities are already in range by construction. Messages use `names`.
+    pub fn new_named(
+        names: FieldNames<'_>,
+        external_id: String,
+        created_at: Timestamp,
+        line_items: Vec<NewLineItem>,
+        details: OrderDetails,
+    ) -> Result<Self, DomainError> {
+        validate_id(names.order_id, &external_id)?;
         if line_items.is_empty() {
-            return Err(DomainError::invalid(
-                "lineItems must contain at least one line item",
-            ));
+            return Err(DomainError::invalid(format!(
+                "{} must contain at least one line item",
+                names.lines
+            )));
         }
         let mut seen = HashSet::new();
         for (index, line) in line_items.iter().enumerate() {
-            validate_id(&format!("lineItems[{index}].id"), &line.id)?;
+            let field = names.line_id_at(index);
+            validate_id(&field, &line.id)?;
             if !seen.insert(line.id.as_str()) {
                 return Err(DomainError::invalid(format!(
-                    "lineItems[{index}].id '{}' is used by more than one line item",
+                    "{field} '{}' is used by more than one line item",
                     line.id
                 )));
             }
@@ -310,6 +360,13 @@ mod tests {
     fn ids_are_bounded() {
         assert!(validate_id("x", &"a".repeat(MAX_ID_LEN)).is_ok());
         assert!(validate_id("x", &"a".repeat(MAX_ID_LEN + 1)).is_err());
+        // Characters, not bytes, as JSON Schema's maxLength counts them.
+        assert!(validate_id("x", &"é".repeat(MAX_ID_LEN)).is_ok());
+        let err = validate_id("x", &"é".repeat(MAX_ID_LEN + 1)).unwrap_err();
+        assert!(
+            err.to_string().ends_with("characters long; got 256"),
+            "{err}"
+        );
         assert!(validate_id("x", "a\nb").is_err());
     }
 }

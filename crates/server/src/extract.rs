@@ -80,15 +80,142 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let what = if inner.is_syntax() || inner.is_eof() {
-            format!("the request body is not valid JSON ({inner})")
-        } else if path == "." {
-            format!("invalid request body: {inner}")
+            format!(
+                "the request body is not valid JSON: {} (line {}, column {})",
+                without_position(&inner),
+                inner.line(),
+                inner.column()
+            )
         } else {
-            format!("{path}: {inner}")
+            for_people(&path, &without_position(&inner))
         };
         BodyError::Malformed(what)
     })?;
     Ok(value)
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
+}
+
+/// A serde message rephrased for the person who sent the body: the field as the dialect
+/// spells it (`path`, from serde's own names), what was expected and what came, without Rust
+/// type names. Messages written by Waybill's own deserializers pass through unchanged.
+fn for_people(path: &str, message: &str) -> String {
+    let field = |name: &str| {
+        if path == "." {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    let at = if path == "." {
+        "the request body".to_owned()
+    } else {
+        path.to_owned()
+    };
+    if let Some(name) = between(message, "missing field `", "`") {
+        return format!("{} is required", field(name));
+    }
+    if let Some(name) = between(message, "duplicate field `", "`") {
+        return format!("{} appears more than once", field(name));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, expected)) = rest.split_once('`')
+    {
+        let expected = expected
+            .trim_start_matches(", expected ")
+            .replace("one of ", "")
+            .replace('`', "");
+        return format!(
+            "{} is not a known field (expected: {expected})",
+            field(name)
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((value, expected)) = rest.split_once('`')
+    {
+        let expected = expected
+            .trim_start_matches(", expected ")
+            .replace("one of ", "")
+            .replace('`', "");
+        return format!("{at}: \"{value}\" is not one of the accepted values ({expected})");
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((got, expected)) = rest.rsplit_once(", expected ")
+        {
+            return format!(
+                "{at} must be {}; got {}",
+                expected_for_people(expected),
+                got_for_people(got)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ")
+        && let Some((n, expected)) = rest.split_once(", expected ")
+    {
+        return format!("{at} must be {expected}; got {n} item(s)");
+    }
+    format!("{at}: {message}")
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = text.strip_prefix(start)?;
+    rest.split_once(end).map(|(inside, _)| inside)
+}
+
+/// What serde says a visitor expected, in words: integer types become ranges, containers
+/// JSON's names.
+fn expected_for_people(expected: &str) -> String {
+    let range = |min: &str, max: &str| format!("an integer from {min} to {max}");
+    match expected {
+        "i64" | "i128" | "isize" => "an integer".to_owned(),
+        "i32" => range("-2147483648", "2147483647"),
+        "i16" => range("-32768", "32767"),
+        "i8" => range("-128", "127"),
+        "u64" | "u128" | "usize" => range("0", "18446744073709551615"),
+        "u32" => range("0", "4294967295"),
+        "u16" => range("0", "65535"),
+        "u8" => range("0", "255"),
+        "f64" | "f32" => "a number".to_owned(),
+        "a borrowed string" | "a string" | "a character" | "a char" => "a string".to_owned(),
+        "a sequence" | "a tuple" => "an array".to_owned(),
+        "a map" => "an object".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "unit" => "null".to_owned(),
+        other if other.starts_with("struct ") || other.starts_with("a struct") => {
+            "an object".to_owned()
+        }
+        other if other.starts_with("tuple struct") || other.starts_with("an array") => {
+            "an array".to_owned()
+        }
+        other => other.replace('`', ""),
+    }
+}
+
+/// What serde says it got, in JSON's words.
+fn got_for_people(got: &str) -> String {
+    if let Some(value) = got.strip_prefix("string ") {
+        return format!("the string {value}");
+    }
+    for prefix in ["integer `", "floating point `"] {
+        if let Some(value) = got.strip_prefix(prefix) {
+            return format!("the number {}", value.trim_end_matches('`'));
+        }
+    }
+    if let Some(value) = got.strip_prefix("boolean `") {
+        return value.trim_end_matches('`').to_owned();
+    }
+    match got {
+        "map" => "an object".to_owned(),
+        "sequence" => "an array".to_owned(),
+        "unit value" | "null" => "null".to_owned(),
+        other => other.replace('`', ""),
+    }
 }
 
 #[cfg(test)]
@@ -109,10 +236,78 @@ mod tests {
     #[test]
     fn names_the_field_that_is_wrong() {
         let err = parse_json::<Body>(br#"{"items":[{"quantity":"x"}]}"#).unwrap_err();
-        assert!(
-            err.message().starts_with("items[0].quantity: invalid type"),
-            "{err:?}"
+        assert_eq!(
+            err.message(),
+            r#"items[0].quantity must be an integer; got the string "x""#
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    #[serde(rename_all = "camelCase")]
+    struct Typed {
+        order_id: i64,
+        count: Option<u32>,
+        #[serde(default)]
+        flag: bool,
+        #[serde(default)]
+        kind: Option<Kind>,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        InTransit,
+        Delivered,
+    }
+
+    /// Every message names the field as sent, says what was expected and what came, and has
+    /// no Rust type names or parser positions.
+    #[test]
+    fn messages_are_for_people() {
+        let cases = [
+            (r#"{}"#, "orderId is required"),
+            (
+                r#"{"orderId":"12"}"#,
+                r#"orderId must be an integer; got the string "12""#,
+            ),
+            (
+                r#"{"orderId":1.5}"#,
+                "orderId must be an integer; got the number 1.5",
+            ),
+            (
+                r#"{"orderId":1,"count":-1}"#,
+                "count must be an integer from 0 to 4294967295; got the number -1",
+            ),
+            (
+                r#"{"orderId":1,"flag":"yes"}"#,
+                r#"flag must be true or false; got the string "yes""#,
+            ),
+            (
+                r#"{"orderId":1,"kind":"lost"}"#,
+                r#"kind: "lost" is not one of the accepted values (in_transit or delivered)"#,
+            ),
+            (
+                r#"{"orderId":1,"tags":{}}"#,
+                "tags must be an array; got an object",
+            ),
+            (
+                r#"{"orderId":1,"tags":[3]}"#,
+                "tags[0] must be a string; got the number 3",
+            ),
+            (
+                r#"{"orderId":1,"orderId":2}"#,
+                "orderId appears more than once",
+            ),
+        ];
+        for (body, want) in cases {
+            let got = parse_json::<Typed>(body.as_bytes()).unwrap_err().message();
+            assert_eq!(got, want, "{body}");
+            for internal in ["i64", "u32", "line 1", "column", "struct", "`"] {
+                assert!(!got.contains(internal), "{got}");
+            }
+        }
     }
 
     #[test]
@@ -145,7 +340,7 @@ mod tests {
             parse_json::<Body>(b"{}")
                 .unwrap_err()
                 .message()
-                .contains("missing field `items`")
+                .contains("items is required")
         );
     }
 }

@@ -31,15 +31,17 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/easypost/{store_id}", post(easypost))
 }
 
-#[derive(Debug, Deserialize)]
-struct EasyPostEvent {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EasyPostEvent)]
+pub(crate) struct EasyPostEvent {
     description: String,
     #[serde(default)]
     result: Option<Tracker>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Tracker {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EasyPostTracker)]
+pub(crate) struct Tracker {
     tracking_code: String,
     #[serde(default)]
     carrier: Option<String>,
@@ -49,8 +51,9 @@ struct Tracker {
     tracking_details: Vec<TrackingDetail>,
 }
 
-#[derive(Debug, Deserialize)]
-struct TrackingDetail {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EasyPostTrackingDetail)]
+pub(crate) struct TrackingDetail {
     #[serde(default)]
     message: Option<String>,
     status: String,
@@ -59,8 +62,9 @@ struct TrackingDetail {
     tracking_location: Option<TrackingLocation>,
 }
 
-#[derive(Debug, Deserialize)]
-struct TrackingLocation {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EasyPostTrackingLocation)]
+pub(crate) struct TrackingLocation {
     #[serde(default)]
     city: Option<String>,
     #[serde(default)]
@@ -169,8 +173,16 @@ fn report(tracker: &Tracker) -> Result<CarrierReport, String> {
     })
 }
 
+#[utoipa::path(post, path = "/inbound/easypost/{storeId}", tag = "Inbound",
+    params(("storeId" = String, Path, description = "The store the tracker belongs to"),
+        ("X-Hmac-Signature" = String, Header, description = "hmac-sha256-hex=<hex of HMAC-SHA256(store's easypostWebhookSecret, raw body)>")),
+    request_body = EasyPostEvent,
+    responses((status = 200, description = "{status: recorded, fulfillmentId, shipmentStatus}, {status: unmatched} for an unknown tracking code, or {status: ignored} for another event type", body = Object),
+        (status = 400, description = "The event is not a valid tracker event", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No secret for this store, or the signature does not match", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error", body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
-async fn easypost(
+pub(crate) async fn easypost(
     State(state): State<AppState>,
     Path(store_id): Path<String>,
     headers: HeaderMap,
@@ -199,12 +211,12 @@ async fn easypost(
             "X-Hmac-Signature is missing or does not match the body",
         );
     }
-    let event: EasyPostEvent = match serde_json::from_slice(&body) {
+    let event: EasyPostEvent = match crate::extract::parse_json(&body) {
         Ok(e) => e,
         Err(e) => {
             return problem(
                 StatusCode::BAD_REQUEST,
-                format!("the event is not valid: {e}"),
+                format!("the event is not valid: {}", e.message()),
             );
         }
     };

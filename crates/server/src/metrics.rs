@@ -242,6 +242,8 @@ pub fn routes(enabled: bool) -> axum::Router<AppState> {
 }
 
 /// `GET /metrics`: refreshes the backlog gauges from the store, then encodes the registry.
+#[utoipa::path(get, path = "/metrics", tag = "Operations",
+    responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format (see docs/OPERATIONS.md); not served with --no-metrics", body = String, content_type = "application/openmetrics-text")))]
 pub async fn serve(State(state): State<AppState>) -> Response {
     match state.store.webhook_backlog(BACKLOG_CURSOR).await {
         Ok(backlog) => {

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::dialects::redo::webhooks as redo_webhooks;
 use crate::dialects::{adm, fourthwall, fourthwall_webhooks, orderprotection, redo};
-use crate::{health, problem};
+use crate::{health, inbound, metrics, problem};
 
 /// `{"error": "<sentence>"}`: Redo's order-endpoint error.
 #[derive(Serialize, ToSchema)]
@@ -63,6 +63,8 @@ impl Modify for Security {
     paths(
         health::healthz,
         health::readyz,
+        metrics::serve,
+        inbound::easypost,
         redo::create_order,
         redo::get_order,
         redo::delete_order,
@@ -119,7 +121,8 @@ impl Modify for Security {
         (name = "Fourthwall", description = "Fourthwall Open API v1.0"),
         (name = "Fourthwall webhooks", description = "Webhook configurations in Fourthwall's shape, signed with X-Fourthwall-Hmac-SHA256"),
         (name = "OrderProtection", description = "OrderProtection API v1"),
-        (name = "Operations", description = "Health and readiness"),
+        (name = "Operations", description = "Health, readiness and metrics"),
+        (name = "Inbound", description = "Carrier tracking updates pushed to Waybill (EasyPost tracker webhooks)"),
     )
 )]
 pub struct ApiDoc;

@@ -5,10 +5,12 @@
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use waybill_core::{NewFulfillment, NewOrder, Package, StatusUpdate};
+use waybill_core::{NewFulfillment, NewOrder, StatusUpdate};
 
 use crate::dialects::{adm, fourthwall, orderprotection, redo};
 use crate::extract::{BodyError, parse_json};
+
+pub use crate::dialects::adm::Checked as AdmRequest;
 
 fn status_of(error: impl IntoResponse) -> StatusCode {
     error.into_response().status()
@@ -45,8 +47,9 @@ pub fn parse_redo_status_request(bytes: &[u8]) -> Result<StatusUpdate, StatusCod
         .map_err(|e| status_of(redo::RedoError::from(e)))
 }
 
-/// ADM `POST /adm/fulfillments/create`: the units wanted per SKU and the parcel.
-pub fn parse_adm_request(bytes: &[u8]) -> Result<(Vec<(String, u32)>, Package), StatusCode> {
+/// ADM `POST /adm/fulfillments/create`: the order, the units wanted per SKU (every unit left
+/// when `None`) and the parcel.
+pub fn parse_adm_request(bytes: &[u8]) -> Result<AdmRequest, StatusCode> {
     let request: adm::CreateRequest = body::<_, adm::AdmError>(bytes)?;
     request.validate().map_err(status_of)
 }

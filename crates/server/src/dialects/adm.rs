@@ -41,11 +41,29 @@ impl AdmError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    /// A 400 about a line item: an unknown SKU, a quantity out of range or over what is left.
+    fn invalid_line(message: impl Into<String>) -> Self {
         AdmError {
             status: StatusCode::BAD_REQUEST,
             title: "Invalid SKU or Quantity",
             message: message.into(),
+        }
+    }
+
+    /// A 400 about anything else in the request (its JSON, the order id, the tracking number).
+    fn invalid(message: impl Into<String>) -> Self {
+        AdmError {
+            status: StatusCode::BAD_REQUEST,
+            title: "Invalid Request",
+            message: message.into(),
+        }
+    }
+
+    fn order_not_found() -> Self {
+        AdmError {
+            status: StatusCode::NOT_FOUND,
+            title: "Order Not Found",
+            message: "The order with the specified ID was not found.".into(),
         }
     }
 
@@ -76,24 +94,26 @@ impl From<BodyError> for AdmError {
                 title: "Payload Too Large",
                 message: e.message(),
             },
+            BodyError::Malformed(m) if names_a_line_field(&m) => AdmError::invalid_line(m),
             BodyError::Malformed(m) => AdmError::invalid(m),
         }
     }
 }
 
+/// Whether a parser message is about a line's `sku` or `quantity` (its path comes first, as
+/// `line_items[0].quantity` or `line_items_by_fulfillment_order[0].line_items[1].sku`).
+fn names_a_line_field(message: &str) -> bool {
+    let path = message.split([':', ' ']).next().unwrap_or_default();
+    path.contains("line_items[") && (path.ends_with(".sku") || path.ends_with(".quantity"))
+}
+
 impl From<StoreError> for AdmError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Domain(DomainError::OrderNotFound(_)) => AdmError {
-                status: StatusCode::NOT_FOUND,
-                title: "Order Not Found",
-                message: "The order with the specified ID was not found.".into(),
-            },
-            StoreError::Domain(d @ DomainError::OverFulfillment { .. }) => AdmError {
-                status: StatusCode::CONFLICT,
-                title: "Item Already Fulfilled",
-                message: format!("The specified item was already fulfilled: {d}."),
-            },
+            StoreError::Domain(DomainError::OrderNotFound(_)) => AdmError::order_not_found(),
+            StoreError::Domain(
+                d @ (DomainError::OverFulfillment { .. } | DomainError::UnknownLineItem { .. }),
+            ) => AdmError::invalid_line(d.to_string()),
             StoreError::Domain(d) => AdmError::invalid(d.to_string()),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
@@ -150,47 +170,164 @@ impl<'de> Deserialize<'de> for Sku {
     }
 }
 
+/// The body of `fulfillments/create` in either of the seed's forms: flat, as its example
+/// (`order_id` and `line_items`), or grouped, as its parameter list
+/// (`line_items_by_fulfillment_order: [{order_id, line_items}]`). Leaving `line_items` out
+/// fulfills every unit the order has left.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = AdmCreateRequest)]
 pub(crate) struct CreateRequest {
+    /// The order to fulfill (flat form).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    order_id: Option<i64>,
+    /// The units to fulfill per SKU (flat form); every remaining unit when left out.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 1000)]
+    line_items: Option<Vec<LineRequest>>,
+    /// The grouped form: one entry per fulfillment order, all of the same order.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
+    line_items_by_fulfillment_order: Option<Vec<FulfillmentOrderLines>>,
+    /// The parcel's tracking number.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    tracking_number: Option<String>,
+}
+
+/// One entry of `line_items_by_fulfillment_order`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = AdmFulfillmentOrderLines)]
+pub(crate) struct FulfillmentOrderLines {
+    #[schema(minimum = 1)]
     order_id: i64,
-    line_items: Vec<LineRequest>,
-    tracking_number: String,
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 1000)]
+    line_items: Option<Vec<LineRequest>>,
+}
+
+/// A request checked without the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub order_id: i64,
+    /// Units wanted per SKU, in the order sent; `None`: every unit the order has left.
+    pub wanted: Option<Vec<(String, u32)>>,
+    pub package: Package,
 }
 
 impl CreateRequest {
-    /// Checks what can be checked without the order: a tracking number, at least one line,
-    /// quantities in range. Returns the units wanted per SKU and the parcel.
-    pub(crate) fn validate(&self) -> Result<(Vec<(String, u32)>, Package), AdmError> {
-        if self.tracking_number.trim().is_empty() {
-            return Err(AdmError::invalid("tracking_number must not be empty."));
-        }
-        if self.line_items.is_empty() {
-            return Err(AdmError::invalid(
-                "line_items must contain at least one item.",
-            ));
-        }
-        let mut wanted = Vec::with_capacity(self.line_items.len());
-        for (i, line) in self.line_items.iter().enumerate() {
-            if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&line.quantity) {
-                return Err(AdmError::invalid(format!(
-                    "line_items[{i}].quantity must be between 1 and {}.",
-                    waybill_core::Quantity::MAX
-                )));
+    /// Checks what can be checked without the order: which order, a tracking number, lines
+    /// with quantities in range.
+    pub(crate) fn validate(self) -> Result<Checked, AdmError> {
+        let number = match self.tracking_number.as_deref().map(str::trim) {
+            None => {
+                return Err(AdmError::invalid(
+                    "tracking_number is required: the parcel's tracking number, as a string.",
+                ));
             }
-            wanted.push((line.sku.0.clone(), line.quantity as u32));
-        }
-        let package = Package {
-            carrier: None,
-            tracking_number: self.tracking_number.trim().to_owned(),
-            tracking_url: None,
+            Some("") => return Err(AdmError::invalid("tracking_number must not be blank.")),
+            Some(n) => n.to_owned(),
         };
-        Ok((wanted, package))
+        waybill_core::order::validate_id("tracking_number", &number)
+            .map_err(|e| AdmError::invalid(format!("{e}.")))?;
+        let (order_id, lines) = match (self.order_id, self.line_items_by_fulfillment_order) {
+            (Some(_), Some(_)) => {
+                return Err(AdmError::invalid(
+                    "send either order_id (with line_items) or line_items_by_fulfillment_order, \
+                     not both.",
+                ));
+            }
+            (None, None) => {
+                return Err(AdmError::invalid(
+                    "order_id is required (or line_items_by_fulfillment_order): the ID of the \
+                     order you are fulfilling, as an integer.",
+                ));
+            }
+            (Some(order_id), None) => (order_id, self.line_items.map(|l| ("line_items", l))),
+            (None, Some(groups)) => {
+                if self.line_items.is_some() {
+                    return Err(AdmError::invalid(
+                        "line_items belongs inside each entry of line_items_by_fulfillment_order \
+                         when that form is used.",
+                    ));
+                }
+                grouped_lines(groups)?
+            }
+        };
+        let wanted = match lines {
+            None => None,
+            Some((field, lines)) => Some(wanted_units(field, &lines)?),
+        };
+        Ok(Checked {
+            order_id,
+            wanted,
+            package: Package {
+                carrier: None,
+                tracking_number: number,
+                tracking_url: None,
+            },
+        })
     }
 }
 
+/// Lines as sent, with the field they came in (for messages).
+type SentLines = (&'static str, Vec<LineRequest>);
+
+/// The order and lines of the grouped form. Every entry must name the same order (a
+/// fulfillment belongs to one order); entries without `line_items` fulfill everything left.
+fn grouped_lines(
+    groups: Vec<FulfillmentOrderLines>,
+) -> Result<(i64, Option<SentLines>), AdmError> {
+    let Some(first) = groups.first().map(|g| g.order_id) else {
+        return Err(AdmError::invalid(
+            "line_items_by_fulfillment_order must contain at least one entry.",
+        ));
+    };
+    if let Some((i, other)) = groups.iter().enumerate().find(|(_, g)| g.order_id != first) {
+        return Err(AdmError::invalid(format!(
+            "line_items_by_fulfillment_order[{i}].order_id is {}, but entry 0 names order {first}: \
+             one fulfillment belongs to one order; send one request per order.",
+            other.order_id
+        )));
+    }
+    if groups.iter().any(|g| g.line_items.is_none()) {
+        return Ok((first, None));
+    }
+    let lines = groups
+        .into_iter()
+        .flat_map(|g| g.line_items.unwrap_or_default())
+        .collect();
+    Ok((
+        first,
+        Some(("line_items_by_fulfillment_order[].line_items", lines)),
+    ))
+}
+
+fn wanted_units(field: &str, lines: &[LineRequest]) -> Result<Vec<(String, u32)>, AdmError> {
+    if lines.is_empty() {
+        return Err(AdmError::invalid_line(format!(
+            "{field} must contain at least one item; leave it out to fulfill every remaining unit."
+        )));
+    }
+    let mut wanted = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if !(1..=i64::from(waybill_core::Quantity::MAX)).contains(&line.quantity) {
+            return Err(AdmError::invalid_line(format!(
+                "{field}[{i}].quantity must be between 1 and {}; got {}.",
+                waybill_core::Quantity::MAX,
+                line.quantity
+            )));
+        }
+        wanted.push((line.sku.0.clone(), line.quantity as u32));
+    }
+    Ok(wanted)
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = AdmLineRequest)]
 pub(crate) struct LineRequest {
     sku: Sku,
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
 }
 
@@ -213,8 +350,11 @@ pub(crate) struct CreatedLine {
 #[utoipa::path(post, path = "/adm/fulfillments/create", tag = "ADM",
     request_body = CreateRequest,
     responses((status = 200, description = "The fulfillment was created", body = CreatedResponse),
-        (status = 400, description = "Invalid SKU or Quantity", body = crate::openapi::AdmErrorBody), (status = 401, description = "Unauthorized Request", body = crate::openapi::AdmErrorBody), (status = 404, description = "Order Not Found", body = crate::openapi::AdmErrorBody),
-        (status = 409, description = "Item Already Fulfilled", body = crate::openapi::AdmErrorBody), (status = 500, description = "Server Error", body = crate::openapi::AdmErrorBody)),
+        (status = 400, description = "Invalid SKU or Quantity (an unknown SKU, a quantity out of range or over what is left), or Invalid Request", body = crate::openapi::AdmErrorBody),
+        (status = 401, description = "Unauthorized Request", body = crate::openapi::AdmErrorBody),
+        (status = 404, description = "Order Not Found", body = crate::openapi::AdmErrorBody),
+        (status = 413, description = "Payload Too Large: a body over 1,048,576 bytes", body = crate::openapi::AdmErrorBody),
+        (status = 500, description = "Server Error", body = crate::openapi::AdmErrorBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create_fulfillment(
@@ -222,33 +362,37 @@ pub(crate) async fn create_fulfillment(
     Caller(store_id, _): Caller<AdmError>,
     JsonBody(request, _): JsonBody<CreateRequest, AdmError>,
 ) -> Result<Json<CreatedResponse>, AdmError> {
-    let (wanted, package) = request.validate()?;
-    let order_ref = OrderRef::new(request.order_id.to_string());
+    let Checked {
+        order_id,
+        wanted,
+        package,
+    } = request.validate()?;
+    let order_ref = OrderRef::new(order_id.to_string());
     let order = state.store.get_order(&store_id, &order_ref).await?;
-    let lines = allocate_by_key(
-        order
-            .line_items
-            .iter()
-            .map(|l| (l.id.as_str(), l.sku.as_deref(), l.remaining())),
-        &wanted,
-    )
-    .map_err(|e| match e {
-        KeyAllocationError::UnknownKey { key } => {
-            AdmError::invalid(format!("SKU '{key}' is not on order {}.", request.order_id))
-        }
-        KeyAllocationError::TooMany {
-            key,
-            fulfillable,
-            requested,
-        } => AdmError {
-            status: StatusCode::CONFLICT,
-            title: "Item Already Fulfilled",
-            message: format!(
-                "The specified item was already fulfilled: SKU '{key}' has {fulfillable} unit(s) left; {requested} requested."
-            ),
-        },
-        KeyAllocationError::Invalid(d) => AdmError::invalid(d.to_string()),
-    })?;
+    let lines = match wanted {
+        Some(wanted) => allocate_by_key(
+            order
+                .line_items
+                .iter()
+                .map(|l| (l.id.as_str(), l.sku.as_deref(), l.remaining())),
+            &wanted,
+        )
+        .map_err(|e| match e {
+            KeyAllocationError::UnknownKey { key } => {
+                AdmError::invalid_line(format!("SKU '{key}' is not on order {order_id}."))
+            }
+            KeyAllocationError::TooMany {
+                key,
+                fulfillable,
+                requested,
+            } => AdmError::invalid_line(format!(
+                "SKU '{key}' has {fulfillable} unit(s) left to fulfill on order {order_id}; \
+                 {requested} requested."
+            )),
+            KeyAllocationError::Invalid(d) => AdmError::invalid_line(d.to_string()),
+        })?,
+        None => everything_left(&order)?,
+    };
     let fulfillment = NewFulfillment::new(None, lines, vec![package], ShipmentStatus::PreTransit)
         .map_err(|e| AdmError::invalid(e.to_string()))?;
     let created = state
@@ -258,7 +402,27 @@ pub(crate) async fn create_fulfillment(
             &order_ref,
             crate::carriers::normalize(fulfillment),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Another request took the units between the read and this write: name the SKU.
+            StoreError::Domain(DomainError::OverFulfillment {
+                line_item_id,
+                requested,
+                remaining,
+            }) => {
+                let sku = order
+                    .line_items
+                    .iter()
+                    .find(|l| l.id == line_item_id)
+                    .and_then(|l| l.sku.clone())
+                    .unwrap_or(line_item_id);
+                AdmError::invalid_line(format!(
+                    "SKU '{sku}' has {remaining} unit(s) left to fulfill on order {order_id}; \
+                     {requested} requested."
+                ))
+            }
+            other => other.into(),
+        })?;
 
     // Several order lines may share a SKU; report units per SKU as requested.
     let mut per_sku: Vec<CreatedLine> = Vec::new();
@@ -273,7 +437,7 @@ pub(crate) async fn create_fulfillment(
     }
     Ok(Json(CreatedResponse {
         id: created.id.clone(),
-        order_id: request.order_id,
+        order_id,
         status: "created",
         tracking_number: package_number(&created),
         created_at: created
@@ -281,6 +445,28 @@ pub(crate) async fn create_fulfillment(
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         line_items: per_sku,
     }))
+}
+
+/// Every unit the order has left, line by line: what a request without `line_items` fulfills.
+fn everything_left(
+    order: &waybill_core::Order,
+) -> Result<Vec<(String, waybill_core::Quantity)>, AdmError> {
+    let mut lines = Vec::new();
+    for line in &order.line_items {
+        let left = line.remaining();
+        if left > 0 {
+            let quantity = waybill_core::Quantity::new("quantity", i64::from(left))
+                .map_err(|e| AdmError::invalid_line(e.to_string()))?;
+            lines.push((line.id.clone(), quantity));
+        }
+    }
+    if lines.is_empty() {
+        return Err(AdmError::invalid_line(format!(
+            "order {} has no units left to fulfill.",
+            order.external_id
+        )));
+    }
+    Ok(lines)
 }
 
 fn package_number(f: &waybill_core::Fulfillment) -> String {

@@ -203,8 +203,19 @@ pub(crate) async fn create_fulfillment(
             other => other.into(),
         })?;
     let order_id = order.id.to_string();
+    // The label as it will be stored (canonical carrier name), so a repeat that spells the
+    // carrier differently ("ups" for "UPS") is still recognised as the same submission.
+    let label = waybill_carriers::normalize_package(&Package {
+        carrier: Some(company),
+        tracking_number: number,
+        tracking_url: None,
+    })
+    .package;
+    let company = label.carrier.clone().unwrap_or_default();
+    let number = label.tracking_number.clone();
 
-    // The same items with the same label again: a repeated submission.
+    // The same items with the same label again: a repeated submission. This is checked before
+    // the ledger: the first submission's own units are the ones that are gone.
     let mut requested: Vec<(String, u32)> = wanted.clone();
     requested.sort();
     if let Some(existing) = order.fulfillments.iter().find(|f| {
@@ -244,21 +255,11 @@ pub(crate) async fn create_fulfillment(
     })?;
     let id_lines: Vec<(String, u32)> = lines.iter().map(|(l, q)| (l.clone(), q.get())).collect();
     let id = content_id(order.id, &company, &number, &id_lines);
-    let package = Package {
-        carrier: Some(company),
-        tracking_number: number,
-        tracking_url: None,
-    };
-    let fulfillment =
-        NewFulfillment::new(Some(id), lines, vec![package], ShipmentStatus::PreTransit)
-            .map_err(|e| FourthwallError::invalid(e.to_string()))?;
+    let fulfillment = NewFulfillment::new(Some(id), lines, vec![label], ShipmentStatus::PreTransit)
+        .map_err(|e| FourthwallError::invalid(e.to_string()))?;
     match state
         .store
-        .create_fulfillment(
-            &store_id,
-            &order_ref,
-            crate::carriers::normalize(fulfillment),
-        )
+        .create_fulfillment(&store_id, &order_ref, fulfillment)
         .await
     {
         Ok(created) => Ok((

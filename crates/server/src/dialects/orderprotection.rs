@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 use waybill_core::fulfillment::InitialTracking;
 use waybill_core::order::LineItemExtra;
 use waybill_core::{
-    Address, Customer, DomainError, Fulfillment, NewFulfillment, NewLineItem, NewOrder, Order,
-    OrderDetails, OrderRef, Package, Quantity, ShipmentEvent, ShipmentStatus, Shipping,
+    Address, Customer, DomainError, FieldNames, Fulfillment, NewFulfillment, NewLineItem, NewOrder,
+    Order, OrderDetails, OrderRef, Package, Quantity, ShipmentEvent, ShipmentStatus, Shipping,
     StatusOrEvent, StatusUpdate, time,
 };
 use waybill_store::{OrderQuery, OrderUpdate, StoreError};
@@ -297,7 +297,13 @@ pub(crate) struct ParsedOrder {
 impl OrderRequest {
     pub(crate) fn into_domain(self) -> Result<(NewOrder, Vec<FulfillmentRequest>), OpError> {
         let parsed = self.parse()?;
-        let order = NewOrder::new(
+        let order = NewOrder::new_named(
+            FieldNames {
+                order_id: "sourceOrderId",
+                fulfillment_id: "sourceFulfillmentId",
+                lines: "orderItems",
+                line_id: "sourceItemId",
+            },
             parsed.external_id,
             parsed.created_at.unwrap_or_else(time::now),
             parsed.lines,
@@ -701,8 +707,21 @@ impl FulfillmentRequest {
             StatusOrEvent::Status(s) => s,
             StatusOrEvent::Event(_) => ShipmentStatus::PreTransit,
         };
-        let mut new =
-            NewFulfillment::new(Some(self.source_fulfillment_id.0), lines, packages, status)?;
+        let lines_field = format!("{prefix}sourceItemIds");
+        let fulfillment_id_field = format!("{prefix}sourceFulfillmentId");
+        let names = FieldNames {
+            order_id: "sourceOrderId",
+            fulfillment_id: &fulfillment_id_field,
+            lines: &lines_field,
+            line_id: "sourceItemId",
+        };
+        let mut new = NewFulfillment::new_named(
+            names,
+            Some(self.source_fulfillment_id.0),
+            lines,
+            packages,
+            status,
+        )?;
         new.status_label = Some(label.to_owned());
         new.initial = InitialTracking {
             message: None,

@@ -29,7 +29,7 @@ async fn missing_or_invalid_secret_is_401() {
 }
 
 #[tokio::test]
-async fn another_stores_secret_is_403_problem_and_unknown_store_is_404() {
+async fn another_stores_secret_and_an_unknown_store_are_the_same_403_problem() {
     let app = TestApp::spawn().await;
     let a = app.tenant("a").await;
     let b = app.tenant("b").await;
@@ -71,8 +71,9 @@ async fn another_stores_secret_is_403_problem_and_unknown_store_is_404() {
     let (status, body) = app.get(&b, "/orders/A-1").await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
 
-    // A path naming no store at all.
-    let (status, body) = app
+    // A path naming no store at all gets exactly the answer another store's path gets, so a
+    // key holder cannot tell which store ids exist.
+    let (status, unknown) = app
         .call(
             Method::GET,
             "/v2.2/stores/000000000000000000000000/orders/A-1",
@@ -80,7 +81,12 @@ async fn another_stores_secret_is_403_problem_and_unknown_store_is_404() {
             None,
         )
         .await;
-    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert_problem(status, &unknown, StatusCode::FORBIDDEN);
+    let (status, other) = app
+        .call(Method::GET, &b.path("/orders/A-1"), Some(&a.secret), None)
+        .await;
+    assert_problem(status, &other, StatusCode::FORBIDDEN);
+    assert_eq!(unknown, other);
 }
 
 #[tokio::test]

@@ -165,11 +165,22 @@ pub fn assert_fulfillment_schema(body: &Value) {
     assert_schema("redo_fulfillment_response.schema.json", body);
 }
 
-/// Asserts a Redo order-endpoint error: `{"error": "..."}` with a non-empty sentence.
+/// Asserts a Redo error in the seeds' format and returns its sentence: `{"error": "..."}` for
+/// the statuses the seeds list (400, 401, 404), problem details (the seeds' `default`
+/// response) for every other status.
 pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) -> String {
     assert_eq!(status, expected, "{body}");
-    assert_schema("redo_error.schema.json", body);
-    let message = body["error"].as_str().unwrap_or_default().to_owned();
+    let message = if matches!(
+        expected,
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
+    ) {
+        assert_schema("redo_error.schema.json", body);
+        body["error"].as_str()
+    } else {
+        assert_problem(status, body, expected);
+        body["detail"].as_str()
+    };
+    let message = message.unwrap_or_default().to_owned();
     assert!(!message.is_empty(), "empty error message: {body}");
     message
 }

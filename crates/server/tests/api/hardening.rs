@@ -217,9 +217,15 @@ async fn a_key_over_its_rate_is_told_when_to_retry() {
                 .parse()
                 .unwrap();
             assert!((1..=2).contains(&retry), "Retry-After {retry}");
+            // Redo answers 429 under the seeds' `default` response: problem details.
+            assert_eq!(
+                resp.headers()["content-type"],
+                "application/problem+json",
+                "429 content type"
+            );
             let body: Value = resp.json().await.unwrap();
             assert!(
-                body["error"].as_str().unwrap().contains("rate limit"),
+                body["detail"].as_str().unwrap().contains("rate limit"),
                 "{body}"
             );
         }
@@ -359,7 +365,7 @@ async fn a_store_in_flight_bound_counts_all_its_keys() {
         "the store's other key: {body}"
     );
     assert!(
-        body["error"].as_str().unwrap().contains("in flight"),
+        body["detail"].as_str().unwrap().contains("in flight"),
         "{body}"
     );
     let (status, _) = app.get(&other, "/orders").await;

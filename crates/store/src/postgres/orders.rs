@@ -737,6 +737,18 @@ async fn load_one_fulfillment(
         .ok_or_else(|| DomainError::FulfillmentNotFound(fulfillment_id.to_owned()).into())
 }
 
+/// Whether the store has a fulfillment with this id (on any order).
+async fn fulfillment_exists(tx: &Transaction<'_>, store_id: &str, id: &str) -> PgResult<bool> {
+    Ok(query_opt(
+        tx,
+        "looking up a fulfillment",
+        "SELECT 1 FROM fulfillments WHERE store_id = $1 AND id = $2",
+        &[&store_id, &id],
+    )
+    .await?
+    .is_some())
+}
+
 async fn load_ledger(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<LedgerLine>> {
     let rows = query(
         tx,
@@ -1067,7 +1079,16 @@ async fn fulfillment_write(
             })
         })
         .collect::<PgResult<Vec<_>>>()?;
-    ledger::check_allocation(&ledger_lines, &new.lines)?;
+    if let Err(refused) = ledger::check_allocation(&ledger_lines, &new.lines) {
+        // A retry of a fulfillment that was created is a duplicate, whatever the ledger says
+        // now (its own units may be the ones that are gone). Only refusals pay for the look-up.
+        if let Some(id) = &new.id
+            && fulfillment_exists(tx, store_id, id).await?
+        {
+            return Err(DomainError::DuplicateFulfillment(id.clone()).into());
+        }
+        return Err(refused.into());
+    }
     let statement = prepare(tx, "writing a fulfillment", create_fulfillment_sql()).await?;
 
     let id = new.id_or_generate();

@@ -793,7 +793,16 @@ pub(super) fn insert_fulfillment(
 ) -> StoreResult<Fulfillment> {
     let (order_id, _) = resolve_order(conn, store_id, order)?;
     let (ledger_lines, details) = load_ledger_with_details(conn, &order_id)?;
-    ledger::check_allocation(&ledger_lines, &new.lines)?;
+    if let Err(refused) = ledger::check_allocation(&ledger_lines, &new.lines) {
+        // A retry of a fulfillment that was created is a duplicate, whatever the ledger says
+        // now (its own units may be the ones that are gone).
+        if let Some(id) = &new.id
+            && fulfillment_exists(conn, store_id, id)?
+        {
+            return Err(DomainError::DuplicateFulfillment(id.clone()).into());
+        }
+        return Err(refused.into());
+    }
     // The counts with this fulfillment's units added, as a recount would find them after the
     // writes.
     let mut counts = kept_counts(conn, &order_id, &ledger_lines)?;
@@ -1185,6 +1194,13 @@ pub(super) fn delete_order(
         .and_then(|mut stmt| stmt.execute([&order_id]))
         .map_err(|e| map_err("deleting an order", e))?;
     Ok(existing)
+}
+
+/// Whether the store has a fulfillment with this id (on any order).
+fn fulfillment_exists(conn: &Connection, store_id: &str, id: &str) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT 1 FROM fulfillments WHERE store_id = ?1 AND id = ?2")
+        .and_then(|mut stmt| stmt.exists(params![store_id, id]))
+        .map_err(|e| map_err("looking up a fulfillment", e))
 }
 
 /// Creates a fulfillment, or replaces the contents of the one with the same id on this order.

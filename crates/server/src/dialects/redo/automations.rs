@@ -274,8 +274,8 @@ async fn new_secret(
     params(("storeId" = String, Path, description = "Store id")),
     responses((status = 200, description = "The store's automations", body = AutomationList),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn list_automations(
@@ -293,9 +293,9 @@ pub(crate) async fn list_automations(
     responses((status = 201, description = "Created; a webhook action's signing secret is shown only here", body = AutomationEnvelope),
         (status = 400, description = "Validation error (unknown trigger, a template that does not compile, a private webhook address)", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn create_automation(
@@ -319,8 +319,9 @@ pub(crate) async fn create_automation(
     params(("storeId" = String, Path, description = "Store id"), ("automationId" = String, Path, description = "Automation id")),
     responses((status = 200, description = "The automation", body = AutomationEnvelope),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or automation", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Automation not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, automation_id = %id))]
 pub(crate) async fn get_automation(
@@ -344,9 +345,10 @@ pub(crate) async fn get_automation(
     responses((status = 200, description = "Replaced", body = AutomationEnvelope),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or automation", body = crate::openapi::RedoErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Automation not found", body = crate::openapi::RedoErrorBody),
+        (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, automation_id = %id))]
 pub(crate) async fn update_automation(
@@ -376,8 +378,9 @@ pub(crate) async fn update_automation(
     params(("storeId" = String, Path, description = "Store id"), ("automationId" = String, Path, description = "Automation id")),
     responses((status = 204, description = "Deleted with its runs"),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or automation", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Automation not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, automation_id = %id))]
 pub(crate) async fn delete_automation(
@@ -398,8 +401,9 @@ pub(crate) async fn delete_automation(
     responses((status = 200, description = "The automation's runs, newest first", body = RunList),
         (status = 400, description = "Bad limit", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or automation", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Automation not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, automation_id = %id))]
 pub(crate) async fn list_runs(

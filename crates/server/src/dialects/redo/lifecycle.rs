@@ -67,8 +67,8 @@ fn instant(field: &str, value: Option<String>) -> Result<Option<time::Timestamp>
     responses((status = 200, description = "A page of orders, oldest first; X-Page-Next names the next page when there is one", body = OrderList),
         (status = 400, description = "Bad filter or paging header", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn list_orders(
@@ -150,8 +150,9 @@ pub struct FulfillmentEnvelope {
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")),
     responses((status = 200, description = "The order's fulfillments", body = FulfillmentList),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or order", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
 pub(crate) async fn list_fulfillments(
@@ -176,8 +177,9 @@ pub(crate) async fn list_fulfillments(
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
     responses((status = 200, description = "The fulfillment with its tracking history", body = FulfillmentEnvelope),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store, order or fulfillment", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order or fulfillment not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id))]
 pub(crate) async fn get_fulfillment(
@@ -207,9 +209,10 @@ pub(crate) async fn get_fulfillment(
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
     responses((status = 200, description = "Cancelled: status `cancelled`, its units back in the ledger", body = FulfillmentResponse),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store, order or fulfillment", body = crate::openapi::RedoErrorBody),
-        (status = 409, description = "Already delivered", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order or fulfillment not found", body = crate::openapi::RedoErrorBody),
+        (status = 409, description = "Already delivered", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id))]
 pub(crate) async fn cancel_fulfillment(
@@ -255,9 +258,10 @@ const MAX_PACKAGES: usize = 50;
     responses((status = 200, description = "Tracking replaced; carriers normalised, tracking URLs built", body = FulfillmentResponse),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store, order or fulfillment", body = crate::openapi::RedoErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order or fulfillment not found", body = crate::openapi::RedoErrorBody),
+        (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id, fulfillment_id = %fulfillment_id))]
 pub(crate) async fn update_tracking(
@@ -364,8 +368,8 @@ mod serde_with_double_option {
     params(("storeId" = String, Path, description = "Store id")),
     responses((status = 200, description = "The store's settings", body = SettingsEnvelope),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn get_settings(
@@ -383,8 +387,8 @@ pub(crate) async fn get_settings(
     responses((status = 200, description = "The settings after the change", body = SettingsEnvelope),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn update_settings(
@@ -474,7 +478,8 @@ pub struct DetectionJson {
     responses((status = 200, description = "The detected carrier and every candidate", body = DetectionJson),
         (status = 400, description = "Missing or bad tracking number", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json")),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(crate) async fn detect_carrier(
     RedoStore(_): RedoStore,

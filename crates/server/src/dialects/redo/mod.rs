@@ -1,7 +1,9 @@
 //! The Redo dialect, under `/v2.2` (seeds 000 and 001, and the order endpoints around them).
 //!
-//! Order endpoints answer errors as `{"error": "<sentence>"}`; a secret used on another store's
-//! path is answered with problem JSON (403), as Redo documents.
+//! Errors follow the seeds: 400, 401 and 404 are `{"error": "<sentence>"}`, and every other
+//! status (403, 409, 413, 429, 5xx, ...) falls under the seeds' `default` response, RFC 9457
+//! problem JSON. A secret used on a path whose store is not its own is answered 403 whether or
+//! not that store exists, so a key holder cannot probe for other stores' ids.
 
 pub(crate) mod automations;
 pub(crate) mod lifecycle;
@@ -110,10 +112,19 @@ pub fn routes() -> Router<AppState> {
 /// A Redo error response.
 #[derive(Debug)]
 pub enum RedoError {
-    /// `{"error": message}` with the given status.
+    /// A status and a sentence: `{"error": message}` for the statuses the seeds list (400, 401,
+    /// 404), problem JSON for the rest.
     Plain(StatusCode, String),
-    /// Problem JSON (used for 403).
+    /// Problem JSON.
     Problem(Problem),
+}
+
+/// The statuses for which the seeds document `{"error": ...}`; the rest are `default`.
+fn has_error_body(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
+    )
 }
 
 impl RedoError {
@@ -139,9 +150,10 @@ impl RedoError {
 impl IntoResponse for RedoError {
     fn into_response(self) -> Response {
         match self {
-            RedoError::Plain(status, message) => {
+            RedoError::Plain(status, message) if has_error_body(status) => {
                 (status, Json(json!({ "error": message }))).into_response()
             }
+            RedoError::Plain(status, message) => Problem::new(status, message).into_response(),
             RedoError::Problem(problem) => problem.into_response(),
         }
     }
@@ -205,16 +217,14 @@ impl FromRequestParts<AppState> for RedoStore {
                 .await
                 .map_err(|e| RedoError::plain(StatusCode::BAD_REQUEST, e.body_text()))?;
         let requested = params.get("store_id").cloned().unwrap_or_default();
-        match auth::check_store_access(state.store.as_ref(), &authenticated, &requested).await? {
+        match auth::check_store_access(&authenticated, &requested) {
             Access::Allowed => Ok(RedoStore(authenticated)),
+            // The same answer for another store and for no store: a key holder learns nothing
+            // about which store ids exist.
             Access::Forbidden => Err(RedoError::Problem(Problem::new(
                 StatusCode::FORBIDDEN,
                 "this API secret does not belong to the store in the path",
             ))),
-            Access::UnknownStore => Err(RedoError::plain(
-                StatusCode::NOT_FOUND,
-                format!("store '{requested}' was not found"),
-            )),
         }
     }
 }
@@ -260,8 +270,8 @@ impl From<axum::extract::rejection::PathRejection> for RedoError {
     params(("storeId" = String, Path, description = "Store id")), request_body = types::CreateOrderRequest,
     responses((status = 200, description = "Created", body = types::CreatedOrder),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody), (status = 409, description = "Duplicate orderId", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Duplicate orderId", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn create_order(
@@ -281,8 +291,9 @@ pub(crate) async fn create_order(
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")),
     responses((status = 200, description = "The order with its fulfillments", body = types::OrderJson),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or order", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
 pub(crate) async fn get_order(
@@ -301,8 +312,9 @@ pub(crate) async fn get_order(
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")),
     responses((status = 200, description = "Deleted", body = types::DeletedOrder),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or order", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
 pub(crate) async fn delete_order(
@@ -325,8 +337,9 @@ pub(crate) async fn delete_order(
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id")), request_body = types::CreateFulfillmentRequest,
     responses((status = 200, description = "Success", body = types::FulfillmentResponse),
         (status = 400, description = "Validation error, including over-fulfillment", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Order not found", body = crate::openapi::RedoErrorBody), (status = 409, description = "Duplicate fulfillmentId", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Order not found", body = crate::openapi::RedoErrorBody), (status = 409, description = "Duplicate fulfillmentId", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, order_id = %order_id))]
 pub(crate) async fn create_fulfillment(
@@ -352,8 +365,9 @@ pub(crate) async fn create_fulfillment(
     request_body = types::UpdateStatusRequest,
     responses((status = 200, description = "Success", body = types::FulfillmentResponse),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Fulfillment not found", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Fulfillment not found", body = crate::openapi::RedoErrorBody), (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(
     skip_all,

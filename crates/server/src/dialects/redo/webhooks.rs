@@ -247,8 +247,8 @@ async fn check(state: &AppState, input: &WebhookInput) -> Result<Checked, RedoEr
     params(("storeId" = String, Path, description = "Store id")),
     responses((status = 200, description = "The store's webhooks", body = WebhookList),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn list_webhooks(
@@ -270,9 +270,9 @@ pub(crate) async fn list_webhooks(
         (status = 200, description = "The webhook with the same externalId was updated", body = WebhookEnvelope),
         (status = 400, description = "Validation error, or a callback URL that points at a private address", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store", body = crate::openapi::RedoErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn create_webhook(
@@ -314,8 +314,9 @@ pub(crate) async fn create_webhook(
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
     responses((status = 200, description = "The webhook", body = WebhookEnvelope),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
 pub(crate) async fn get_webhook(
@@ -335,9 +336,10 @@ pub(crate) async fn get_webhook(
     responses((status = 200, description = "Updated (callback, auth and topic are replaced; `enabled: true` re-enables)", body = WebhookEnvelope),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = 413, description = "Body over 1,048,576 bytes", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
 pub(crate) async fn update_webhook(
@@ -372,8 +374,9 @@ pub(crate) async fn update_webhook(
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
     responses((status = 200, description = "Deleted with its delivery log: `{\"success\": true}`"),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
 pub(crate) async fn delete_webhook(
@@ -394,8 +397,9 @@ pub(crate) async fn delete_webhook(
     responses((status = 202, description = "The webhook's events since `start` are queued again, in order", body = Enqueued),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
 pub(crate) async fn replay_webhook(
@@ -421,8 +425,9 @@ pub(crate) async fn replay_webhook(
     responses((status = 200, description = "Every attempt, newest first; `X-Page-Next` is set when more follow", body = AttemptList),
         (status = 400, description = "Invalid paging header", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
 pub(crate) async fn list_deliveries(
@@ -473,8 +478,9 @@ pub(crate) async fn list_deliveries(
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id"), ("eventId" = String, Path, description = "The event's id (its `webhook-id`)")),
     responses((status = 202, description = "The event is queued again for this webhook", body = Enqueued),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store, webhook or event", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook or event not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id, event_id = %event_id))]
 pub(crate) async fn redeliver(
@@ -510,8 +516,9 @@ pub struct RotateRequest {
     responses((status = 200, description = "The webhook with its new secret (shown only here); until the overlap ends, deliveries carry signatures by both secrets", body = WebhookEnvelope),
         (status = 400, description = "Bad overlap", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
-        (status = 403, description = "Another store's secret", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or webhook", body = crate::openapi::RedoErrorBody)),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
 pub(crate) async fn rotate_secret(
