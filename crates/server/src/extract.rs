@@ -75,8 +75,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
             },
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(de).map_err(|err| {
+    // The whole body must be one JSON value: trailing bytes after it are refused too.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(BodyError::Malformed(format!(
+            "the request body is not valid JSON: {} (line {}, column {})",
+            without_position(&e),
+            e.line(),
+            e.column()
+        )));
+    }
+    // Structs are read from JSON objects only, never from an array of their fields.
+    let value = crate::strict::from_slice_with_path(bytes).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let what = if inner.is_syntax() || inner.is_eof() {
@@ -335,6 +344,23 @@ mod tests {
                 .unwrap_err()
                 .message()
                 .contains("not valid JSON")
+        );
+        for trailing in [&br#"{"items": []} x"#[..], br#"{"items": []}{"items": []}"#] {
+            assert!(
+                parse_json::<Body>(trailing)
+                    .unwrap_err()
+                    .message()
+                    .contains("not valid JSON"),
+                "{}",
+                String::from_utf8_lossy(trailing)
+            );
+        }
+        // An array of a struct's fields is not the struct.
+        assert_eq!(
+            parse_json::<Body>(br#"{"items": [[1]]}"#)
+                .unwrap_err()
+                .message(),
+            "items[0] must be an object; got an array"
         );
         assert!(
             parse_json::<Body>(b"{}")
