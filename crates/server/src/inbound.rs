@@ -25,18 +25,71 @@ use waybill_core::{HistoryEntry, Location, ShipmentStatus, time};
 use waybill_store::StoreError;
 
 use crate::AppState;
+use crate::dialects::objects;
 use crate::problem::Problem;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/easypost/{store_id}", post(easypost))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[schema(as = EasyPostEvent)]
+/// The events whose tracker is recorded; any other is acknowledged and ignored.
+const TRACKER_EVENTS: [&str; 2] = ["tracker.updated", "tracker.created"];
+
+#[derive(Debug, Deserialize)]
 pub(crate) struct EasyPostEvent {
     description: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::optional_object")]
     result: Option<Tracker>,
+}
+
+/// An event: a tracker event with its tracker in `result`, or any other (ignored), whose
+/// `result` is still read as a tracker when it is there.
+impl utoipa::PartialSchema for EasyPostEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let tracker = || Ref::from_schema_name(<Tracker as utoipa::ToSchema>::name());
+        let recorded = ObjectBuilder::new()
+            .property(
+                "description",
+                crate::dialects::common::enum_schema(TRACKER_EVENTS),
+            )
+            .property("result", tracker())
+            .required("description")
+            .required("result");
+        let ignored = ObjectBuilder::new()
+            .property(
+                "description",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^(?!tracker\.(?:updated|created)$)")),
+            )
+            .property("result", crate::dialects::common::or_null(tracker()))
+            .required("description");
+        OneOfBuilder::new()
+            .item(recorded)
+            .item(ignored)
+            .description(Some(
+                "An EasyPost event: `tracker.updated` or `tracker.created` with its tracker in \
+                 `result`, or another event, acknowledged and ignored",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EasyPostEvent {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            <Tracker as utoipa::ToSchema>::name().into(),
+            <Tracker as utoipa::PartialSchema>::schema(),
+        ));
+        <Tracker as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -45,10 +98,34 @@ pub(crate) struct Tracker {
     tracking_code: String,
     #[serde(default)]
     carrier: Option<String>,
+    /// A date-time or a date; blank or `null` for none.
     #[serde(default)]
+    #[schema(schema_with = optional_eta_schema)]
     est_delivery_date: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::objects")]
     tracking_details: Vec<TrackingDetail>,
+}
+
+/// `est_delivery_date`: an RFC 3339 date-time, a `YYYY-MM-DD` date, blank, or `null`.
+fn optional_eta_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let date = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
+    let blank = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^[{}]*$",
+            crate::dialects::common::WHITESPACE
+        )));
+    utoipa::openapi::schema::Schema::OneOf(
+        OneOfBuilder::new()
+            .item(crate::dialects::common::date_time_schema())
+            .item(date)
+            .item(blank)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -57,8 +134,9 @@ pub(crate) struct TrackingDetail {
     #[serde(default)]
     message: Option<String>,
     status: String,
+    #[schema(schema_with = crate::dialects::common::date_time_schema)]
     datetime: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::optional_object")]
     tracking_location: Option<TrackingLocation>,
 }
 
@@ -220,7 +298,7 @@ pub(crate) async fn easypost(
             );
         }
     };
-    if event.description != "tracker.updated" && event.description != "tracker.created" {
+    if !TRACKER_EVENTS.contains(&event.description.as_str()) {
         return Json(json!({ "status": "ignored" })).into_response();
     }
     let Some(tracker) = event.result else {
@@ -257,6 +335,88 @@ pub(crate) async fn easypost(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the handler takes `body` once its signature is checked: it parses, and a tracker
+    /// event has a tracker whose report reads.
+    fn handler_takes(body: &serde_json::Value) -> bool {
+        let Ok(event) = crate::extract::parse_json::<EasyPostEvent>(body.to_string().as_bytes())
+        else {
+            return false;
+        };
+        if !TRACKER_EVENTS.contains(&event.description.as_str()) {
+            return true;
+        }
+        event.result.is_some_and(|tracker| report(&tracker).is_ok())
+    }
+
+    fn document_takes(body: &serde_json::Value) -> bool {
+        let doc: serde_json::Value =
+            serde_json::from_str(&crate::openapi::document_json()).unwrap();
+        let schema = &doc["paths"]["/inbound/easypost/{storeId}"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"];
+        let root = json!({"components": doc["components"], "allOf": [schema]});
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap()
+            .is_valid(body)
+    }
+
+    #[test]
+    fn the_document_states_which_events_are_taken() {
+        let tracker = |details: serde_json::Value, eta: serde_json::Value| {
+            json!({"tracking_code": "9400111", "carrier": "USPS", "est_delivery_date": eta,
+                   "tracking_details": details})
+        };
+        let scan = json!([{"status": "in_transit", "datetime": "2024-03-20T12:00:00-05:00",
+                           "tracking_location": {"city": "Reno"}}]);
+        for (body, taken) in [
+            (
+                json!({"description": "tracker.updated", "result": tracker(scan.clone(), json!("2024-03-25"))}),
+                true,
+            ),
+            (
+                json!({"description": "tracker.created", "result": tracker(json!([]), json!(" "))}),
+                true,
+            ),
+            (
+                json!({"description": "tracker.updated", "result": tracker(scan.clone(), json!(null))}),
+                true,
+            ),
+            (json!({"description": "batch.created"}), true),
+            (
+                json!({"description": "batch.created", "result": null}),
+                true,
+            ),
+            (json!({"description": "tracker.updated"}), false),
+            (
+                json!({"description": "tracker.updated", "result": null}),
+                false,
+            ),
+            (
+                json!({"description": "batch.created", "result": [1]}),
+                false,
+            ),
+            (
+                json!({"description": "tracker.updated", "result": tracker(json!([[1]]), json!(null))}),
+                false,
+            ),
+            (
+                json!({"description": "tracker.updated", "result": tracker(scan.clone(), json!("next tuesday"))}),
+                false,
+            ),
+            (
+                json!({"description": "tracker.updated", "result": tracker(
+                json!([{"status": "in_transit", "datetime": "2024-03-20 12:00"}]), json!(null))}),
+                false,
+            ),
+            (json!({"result": null}), false),
+        ] {
+            assert_eq!(handler_takes(&body), taken, "{body}");
+            assert_eq!(document_takes(&body), taken, "{body}");
+        }
+    }
 
     #[test]
     fn signatures_verify_only_with_the_right_secret_and_body() {

@@ -74,9 +74,12 @@ pub fn render(kind: Kind, source: &str, context: &TemplateContext) -> Result<Str
             .to_owned(),
         Kind::HtmlBody => rendered,
         Kind::JsonBody => {
-            serde_json::from_str::<serde_json::Value>(&rendered).map_err(|e| {
+            let value = serde_json::from_str::<serde_json::Value>(&rendered).map_err(|e| {
                 format!("the webhook body template does not render valid JSON: {e}")
             })?;
+            if !value.is_object() {
+                return Err("the webhook body template must render a JSON object".into());
+            }
             rendered
         }
     })
@@ -278,6 +281,9 @@ mod tests {
         assert_eq!(v["eta"], "2024-03-25");
         assert_eq!(v["n"], 1);
         assert!(validate(Kind::JsonBody, "{\"broken\": ").is_err());
+        // A webhook body is an object: receivers read fields from it.
+        let err = validate(Kind::JsonBody, "[1, 2]").unwrap_err();
+        assert!(err.contains("must render a JSON object"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use waybill_store::StoreError;
 
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
+use crate::dialects::common;
 use crate::extract::{BodyError, JsonBody};
 
 pub fn routes() -> Router<AppState> {
@@ -157,14 +158,30 @@ impl utoipa::PartialSchema for Sku {
 
 impl utoipa::ToSchema for Sku {}
 
+/// Largest integer SKU: 9 × 10^15, within the integers a JSON number carries exactly.
+const MAX_INTEGER_SKU: i64 = 9_000_000_000_000_000;
+
 impl<'de> Deserialize<'de> for Sku {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expected = "a SKU (a string, or an integer of at most 9 × 10^15)";
         match serde_json::Value::deserialize(d)? {
             serde_json::Value::String(s) => Ok(Sku(s)),
-            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Sku(n.to_string())),
+            // `12.0` is the integer 12 in JSON Schema's eyes.
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_INTEGER_SKU as f64)
+                        .map(|f| f as i64)
+                })
+                .filter(|i| i.unsigned_abs() <= MAX_INTEGER_SKU.unsigned_abs())
+                .map(|i| Sku(i.to_string()))
+                .ok_or_else(|| {
+                    de::Error::invalid_value(de::Unexpected::Other(&n.to_string()), &expected)
+                }),
             other => Err(de::Error::invalid_type(
                 de::Unexpected::Other(&other.to_string()),
-                &"a SKU (string or integer)",
+                &expected,
             )),
         }
     }
@@ -173,36 +190,95 @@ impl<'de> Deserialize<'de> for Sku {
 /// The body of `fulfillments/create` in either of the seed's forms: flat, as its example
 /// (`order_id` and `line_items`), or grouped, as its parameter list
 /// (`line_items_by_fulfillment_order: [{order_id, line_items}]`). Leaving `line_items` out
-/// fulfills every unit the order has left.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[schema(as = AdmCreateRequest)]
+/// (or `null`) fulfills every unit the order has left.
+#[derive(Debug, Deserialize)]
 pub(crate) struct CreateRequest {
-    /// The order to fulfill (flat form).
-    #[serde(default)]
-    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "common::optional_integer")]
     order_id: Option<i64>,
-    /// The units to fulfill per SKU (flat form); every remaining unit when left out.
     #[serde(default)]
-    #[schema(min_items = 1, max_items = 1000)]
     line_items: Option<Vec<LineRequest>>,
-    /// The grouped form: one entry per fulfillment order, all of the same order.
     #[serde(default)]
-    #[schema(min_items = 1, max_items = 100)]
     line_items_by_fulfillment_order: Option<Vec<FulfillmentOrderLines>>,
-    /// The parcel's tracking number.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     tracking_number: Option<String>,
 }
 
+/// The two forms as JSON Schema, one branch each, so that a body is valid exactly when the
+/// handler can read it: the flat form has `order_id` and no groups, the grouped form groups
+/// and no top-level `order_id` or `line_items` (`null` counts as left out, as the handler
+/// reads it). `tracking_number` is required in both.
+impl utoipa::PartialSchema for CreateRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let lines = serde_json::json!({
+            "type": "array", "minItems": 1,
+            "items": {
+                "type": "object", "required": ["sku", "quantity"],
+                "properties": {
+                    "sku": {"type": ["string", "integer"], "minimum": -MAX_INTEGER_SKU, "maximum": MAX_INTEGER_SKU, "description": "The line's SKU"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": waybill_core::Quantity::MAX}
+                }
+            }
+        });
+        let tracking = serde_json::json!({
+            "type": "string", "minLength": 1, "maxLength": waybill_core::order::MAX_ID_LEN,
+            "pattern": common::text_pattern(),
+            "description": "The parcel's tracking number"
+        });
+        let absent = serde_json::json!({"type": "null"});
+        let schema = serde_json::json!({
+            "description": "Either form of the seed: flat (`order_id`, `line_items`) or grouped (`line_items_by_fulfillment_order`). Without `line_items`, every unit the order has left is fulfilled.",
+            "oneOf": [
+                {
+                    "title": "Flat",
+                    "type": "object", "required": ["order_id", "tracking_number"],
+                    "properties": {
+                        "order_id": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "The ID of the order you are fulfilling"},
+                        "line_items": {"oneOf": [lines, absent]},
+                        "line_items_by_fulfillment_order": absent,
+                        "tracking_number": tracking
+                    }
+                },
+                {
+                    "title": "Grouped",
+                    "type": "object", "required": ["line_items_by_fulfillment_order", "tracking_number"],
+                    "properties": {
+                        "line_items_by_fulfillment_order": {
+                            "type": "array", "minItems": 1,
+                            "description": "One entry per fulfillment order; every entry names the same order",
+                            "items": {
+                                "type": "object", "required": ["order_id"],
+                                "properties": {
+                                    "order_id": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
+                                    "line_items": {"oneOf": [lines, absent]}
+                                }
+                            }
+                        },
+                        "order_id": absent,
+                        "line_items": absent,
+                        "tracking_number": tracking
+                    }
+                }
+            ]
+        });
+        serde_json::from_value(schema).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the ADM request schema does not parse");
+            utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::default())
+        })
+    }
+}
+
+impl utoipa::ToSchema for CreateRequest {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AdmCreateRequest".into()
+    }
+}
+
 /// One entry of `line_items_by_fulfillment_order`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[schema(as = AdmFulfillmentOrderLines)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct FulfillmentOrderLines {
-    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "common::integer")]
     order_id: i64,
     #[serde(default)]
-    #[schema(min_items = 1, max_items = 1000)]
     line_items: Option<Vec<LineRequest>>,
 }
 
@@ -210,6 +286,9 @@ pub(crate) struct FulfillmentOrderLines {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
     pub order_id: i64,
+    /// An entry of the grouped form that names another order than the first (its index and
+    /// order): refused once the first order is known to exist.
+    pub other_order: Option<(usize, i64)>,
     /// Units wanted per SKU, in the order sent; `None`: every unit the order has left.
     pub wanted: Option<Vec<(String, u32)>>,
     pub package: Package,
@@ -219,17 +298,22 @@ impl CreateRequest {
     /// Checks what can be checked without the order: which order, a tracking number, lines
     /// with quantities in range.
     pub(crate) fn validate(self) -> Result<Checked, AdmError> {
-        let number = match self.tracking_number.as_deref().map(str::trim) {
+        let number = match self.tracking_number.as_deref() {
             None => {
                 return Err(AdmError::invalid(
                     "tracking_number is required: the parcel's tracking number, as a string.",
                 ));
             }
-            Some("") => return Err(AdmError::invalid("tracking_number must not be blank.")),
-            Some(n) => n.to_owned(),
+            Some(n) if n.trim().is_empty() => {
+                return Err(AdmError::invalid("tracking_number must not be blank."));
+            }
+            Some(n) => {
+                waybill_core::order::validate_id("tracking_number", n)
+                    .map_err(|e| AdmError::invalid(format!("{e}.")))?;
+                n.trim().to_owned()
+            }
         };
-        waybill_core::order::validate_id("tracking_number", &number)
-            .map_err(|e| AdmError::invalid(format!("{e}.")))?;
+        let mut other_order = None;
         let (order_id, lines) = match (self.order_id, self.line_items_by_fulfillment_order) {
             (Some(_), Some(_)) => {
                 return Err(AdmError::invalid(
@@ -251,7 +335,9 @@ impl CreateRequest {
                          when that form is used.",
                     ));
                 }
-                grouped_lines(groups)?
+                let (order_id, other, lines) = grouped_lines(groups)?;
+                other_order = other;
+                (order_id, lines)
             }
         };
         let wanted = match lines {
@@ -260,6 +346,7 @@ impl CreateRequest {
         };
         Ok(Checked {
             order_id,
+            other_order,
             wanted,
             package: Package {
                 carrier: None,
@@ -273,25 +360,26 @@ impl CreateRequest {
 /// Lines as sent, with the field they came in (for messages).
 type SentLines = (&'static str, Vec<LineRequest>);
 
-/// The order and lines of the grouped form. Every entry must name the same order (a
-/// fulfillment belongs to one order); entries without `line_items` fulfill everything left.
-fn grouped_lines(
-    groups: Vec<FulfillmentOrderLines>,
-) -> Result<(i64, Option<SentLines>), AdmError> {
+/// The grouped form read: the first entry's order, the first entry naming another order (its
+/// index and order), and the lines (`None`: everything left).
+type Grouped = (i64, Option<(usize, i64)>, Option<SentLines>);
+
+/// The order and lines of the grouped form, and the first entry (if any) naming another order
+/// than the first: every entry must name the same order (a fulfillment belongs to one order).
+/// Entries without `line_items` fulfill everything left.
+fn grouped_lines(groups: Vec<FulfillmentOrderLines>) -> Result<Grouped, AdmError> {
     let Some(first) = groups.first().map(|g| g.order_id) else {
         return Err(AdmError::invalid(
             "line_items_by_fulfillment_order must contain at least one entry.",
         ));
     };
-    if let Some((i, other)) = groups.iter().enumerate().find(|(_, g)| g.order_id != first) {
-        return Err(AdmError::invalid(format!(
-            "line_items_by_fulfillment_order[{i}].order_id is {}, but entry 0 names order {first}: \
-             one fulfillment belongs to one order; send one request per order.",
-            other.order_id
-        )));
-    }
+    let other = groups
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.order_id != first)
+        .map(|(i, g)| (i, g.order_id));
     if groups.iter().any(|g| g.line_items.is_none()) {
-        return Ok((first, None));
+        return Ok((first, other, None));
     }
     let lines = groups
         .into_iter()
@@ -299,6 +387,7 @@ fn grouped_lines(
         .collect();
     Ok((
         first,
+        other,
         Some(("line_items_by_fulfillment_order[].line_items", lines)),
     ))
 }
@@ -323,11 +412,10 @@ fn wanted_units(field: &str, lines: &[LineRequest]) -> Result<Vec<(String, u32)>
     Ok(wanted)
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[schema(as = AdmLineRequest)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct LineRequest {
     sku: Sku,
-    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "common::integer")]
     quantity: i64,
 }
 
@@ -364,11 +452,18 @@ pub(crate) async fn create_fulfillment(
 ) -> Result<Json<CreatedResponse>, AdmError> {
     let Checked {
         order_id,
+        other_order,
         wanted,
         package,
     } = request.validate()?;
     let order_ref = OrderRef::new(order_id.to_string());
     let order = state.store.get_order(&store_id, &order_ref).await?;
+    if let Some((i, other)) = other_order {
+        return Err(AdmError::invalid(format!(
+            "line_items_by_fulfillment_order[{i}].order_id is {other}, but entry 0 names order \
+             {order_id}: one fulfillment belongs to one order; send one request per order."
+        )));
+    }
     let lines = match wanted {
         Some(wanted) => allocate_by_key(
             order

@@ -21,6 +21,7 @@ use waybill_store::{OrderQuery, StoreError};
 
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
+use crate::dialects::{common, objects};
 use crate::extract::{BodyError, JsonBody};
 
 pub fn routes() -> Router<AppState> {
@@ -114,8 +115,14 @@ impl From<AuthError> for FourthwallError {
 #[serde(rename_all = "camelCase")]
 #[schema(as = FourthwallFulfillmentRequest)]
 pub(crate) struct FulfillmentRequest {
+    /// Waybill's internal order id.
+    #[schema(format = "uuid")]
     order_id: String,
+    /// The units to fulfill per variant; a variant may be listed more than once.
+    #[serde(deserialize_with = "objects::objects")]
+    #[schema(min_items = 1)]
     items: Vec<ItemRequest>,
+    #[serde(deserialize_with = "objects::object")]
     shipping_label: ShippingLabel,
 }
 
@@ -158,13 +165,20 @@ impl FulfillmentRequest {
 #[schema(as = FourthwallItemRequest)]
 pub(crate) struct ItemRequest {
     variant_id: String,
+    #[serde(deserialize_with = "common::integer")]
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FourthwallShippingLabel)]
 pub(crate) struct ShippingLabel {
+    /// Not blank.
+    #[schema(schema_with = common::non_blank_schema)]
     tracking_number: String,
+    /// Not blank.
+    #[schema(schema_with = common::non_blank_schema)]
     tracking_company: String,
 }
 
@@ -412,7 +426,7 @@ impl From<&Order> for OrderV1 {
 }
 
 #[utoipa::path(get, path = "/open-api/v1.0/order/{orderId}", tag = "Fourthwall",
-    params(("orderId" = String, Path, description = "Waybill's internal order id (UUID)")),
+    params(("orderId" = String, Path, format = "uuid", description = "Waybill's internal order id")),
     responses((status = 200, description = "The order", body = OrderV1),
         (status = 401, description = "UNAUTHORIZED", body = crate::openapi::FourthwallErrorBody), (status = 404, description = "ORDER_ID_NOT_FOUND", body = crate::openapi::FourthwallErrorBody)),
     security(("basic" = []), ("bearer" = [])))]
@@ -436,6 +450,21 @@ pub(crate) async fn get_order(
             other => other.into(),
         })?;
     Ok(Json(OrderV1::from(&order)))
+}
+
+/// An order status as `GET /order` filters by it: one of the eight names, exactly.
+pub(crate) struct OrderStatusName;
+
+impl utoipa::PartialSchema for OrderStatusName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        common::enum_schema(OrderStatus::ALL.iter().map(|s| s.as_str())).into()
+    }
+}
+
+impl utoipa::ToSchema for OrderStatusName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "FourthwallOrderStatus".into()
+    }
 }
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -499,14 +528,14 @@ impl From<DomainError> for FourthwallError {
 }
 
 #[utoipa::path(get, path = "/open-api/v1.0/order", tag = "Fourthwall",
-    params(("page" = Option<u32>, Query, description = "Page, from 0"),
-        ("size" = Option<u32>, Query, description = "Page size, 1-100, default 20"),
+    params(("page" = Option<u32>, Query, minimum = 0, maximum = 2147483647, description = "Page, from 0"),
+        ("size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 20"),
         ("email" = Option<String>, Query, description = "Customer email"),
-        ("createdAt[gt]" = Option<String>, Query, description = "Created after (date-time)"),
-        ("createdAt[lt]" = Option<String>, Query, description = "Created before (date-time)"),
-        ("updatedAt[gt]" = Option<String>, Query, description = "Updated after (date-time)"),
-        ("updatedAt[lt]" = Option<String>, Query, description = "Updated before (date-time)"),
-        ("status" = Option<Vec<String>>, Query, description = "Order status; may repeat")),
+        ("createdAt[gt]" = Option<String>, Query, format = DateTime, description = "Created after"),
+        ("createdAt[lt]" = Option<String>, Query, format = DateTime, description = "Created before"),
+        ("updatedAt[gt]" = Option<String>, Query, format = DateTime, description = "Updated after"),
+        ("updatedAt[lt]" = Option<String>, Query, format = DateTime, description = "Updated before"),
+        ("status" = inline(Option<Vec<OrderStatusName>>), Query, description = "Order status; may repeat")),
     responses((status = 200, description = "A page of orders", body = OrderList),
         (status = 400, description = "INVALID_REQUEST", body = crate::openapi::FourthwallErrorBody), (status = 401, description = "UNAUTHORIZED", body = crate::openapi::FourthwallErrorBody)),
     security(("basic" = []), ("bearer" = [])))]

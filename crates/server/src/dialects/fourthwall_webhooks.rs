@@ -21,7 +21,7 @@ use crate::auth::Caller;
 use crate::extract::JsonBody;
 use crate::webhooks::payload::fourthwall_type;
 use crate::webhooks::sign;
-use crate::webhooks::ssrf::UrlRefusal;
+use crate::webhooks::ssrf::{MAX_URL_LEN, UrlRefusal};
 
 /// Path parameters, with failures answered in Fourthwall's format (never axum's plain text).
 #[derive(FromRequestParts)]
@@ -49,10 +49,69 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookConfigRequest {
+    /// An absolute http(s) URL without credentials, at most 2048 characters. A host that is,
+    /// or resolves to, an address the server's policy refuses is answered 400
+    /// `WEBHOOK_URI_IP_NOT_ALLOWED`.
+    #[schema(schema_with = url_schema)]
     url: String,
     /// Event types: `ORDER_PLACED` and `ORDER_UPDATED` are sent; other upper-case names are
     /// accepted and never fire.
+    #[schema(schema_with = event_types_schema)]
     allowed_types: Vec<String>,
+}
+
+/// Longest event type name.
+const MAX_EVENT_TYPE_LEN: usize = 64;
+
+/// Whether `name` is an event type: 1 to 64 capital letters and underscores.
+fn is_event_type(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_EVENT_TYPE_LEN
+        && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+}
+
+/// `allowedTypes`: at least one [`is_event_type`] name.
+fn event_types_schema() -> utoipa::openapi::schema::Array {
+    let item = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_EVENT_TYPE_LEN))
+        .pattern(Some("^[A-Z_]+$"));
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(item)
+        .min_items(Some(1))
+        .build()
+}
+
+/// A callback URL as [`crate::webhooks::ssrf::UrlPolicy::parse_url`] takes it, in what a
+/// WHATWG parser reads: an `http`/`https` scheme in any case, any slashes or backslashes, a
+/// host without user information, an optional port up to 65535, then anything (a path, query
+/// or fragment is percent-encoded as needed, never refused). The host is a dotted IPv4 address
+/// or a domain of the characters a URL host may hold, whose last label is not a number (a
+/// parser reads a numeric one as IPv4) and no label `xn--` (whose Punycode would need
+/// checking). Narrower than the parser in a few spellings (IPv6 literals, `%`-escapes in the
+/// host, short IPv4 forms), never wider.
+fn url_schema() -> utoipa::openapi::schema::Object {
+    const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    const HOST_CHAR: &str = r#"[A-Za-z0-9!"$&'()*+,;=_`{}~-]"#;
+    const HOST_NON_DIGIT: &str = r#"[A-Za-z!"$&'()*+,;=_`{}~-]"#;
+    const NOT_PUNYCODE: &str = "(?![Xx][Nn]--)";
+    const PORT: &str =
+        "(?:[0-9]{0,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+    const AFTER_HOST: &str = r"(?:[:/?#\\]|$)";
+    let ipv4 = format!(r"{OCTET}(?:\.{OCTET}){{3}}");
+    let label = format!("{NOT_PUNYCODE}{HOST_CHAR}*");
+    let last_label = format!(
+        r"{NOT_PUNYCODE}(?!0[Xx][0-9A-Fa-f]*\.?{AFTER_HOST})[0-9]*{HOST_NON_DIGIT}{HOST_CHAR}*"
+    );
+    let domain = format!(r"(?:{label}\.)*{last_label}\.?");
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(MAX_URL_LEN))
+        .pattern(Some(format!(
+            r"^[Hh][Tt][Tt][Pp][Ss]?:[/\\]*(?:{ipv4}|{domain})(?::{PORT})?(?:[/?#\\]|$)"
+        )))
+        .build()
 }
 
 /// A webhook configuration. `secret` (the store's webhook HMAC secret) is in create answers.
@@ -123,9 +182,7 @@ async fn check(
     if request.allowed_types.is_empty() {
         return Err(FourthwallError::invalid("allowedTypes must not be empty"));
     }
-    if let Some(bad) = request.allowed_types.iter().find(|t| {
-        t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_uppercase() || c == '_')
-    }) {
+    if let Some(bad) = request.allowed_types.iter().find(|t| !is_event_type(t)) {
         return Err(FourthwallError::invalid(format!(
             "allowedTypes: '{bad}' is not an event type"
         )));

@@ -5,8 +5,10 @@ pub mod adm;
 pub mod common;
 pub mod fourthwall;
 pub mod fourthwall_webhooks;
+pub mod objects;
 pub mod orderprotection;
 pub mod redo;
+pub mod schema;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use waybill_core::fulfillment::InitialTracking;
@@ -23,7 +22,9 @@ use waybill_store::{OrderQuery, OrderUpdate, StoreError};
 
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
-use crate::dialects::common::{Amount, money};
+use crate::dialects::common::{self, Amount, money};
+use crate::dialects::objects;
+use crate::dialects::schema::{case_insensitive_pattern, json_integer_schema};
 use crate::extract::{BodyError, JsonBody};
 
 pub fn routes() -> Router<AppState> {
@@ -82,6 +83,19 @@ fn parse_status(field: &str, raw: &str) -> Result<(&'static str, StatusOrEvent),
                 STATUSES.map(|s| s.0).join(", ")
             ))
         })
+}
+
+/// A status as [`parse_status`] takes it: one of the 19 names in any letter case, with
+/// surrounding white space.
+fn status_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(case_insensitive_pattern(STATUSES.iter().map(|s| s.0))))
+        .description(Some(format!(
+            "One of {}, in any letter case; kept as sent.",
+            STATUSES.map(|s| s.0).join(", ")
+        )))
+        .build()
 }
 
 /// The status to show for a fulfillment: the one the caller sent, or the closest name for a
@@ -184,24 +198,66 @@ fn ok(status: StatusCode) -> (StatusCode, Json<Value>) {
 #[derive(Debug, Clone)]
 pub(crate) struct SourceId(String);
 
-impl utoipa::PartialSchema for SourceId {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::dialects::common::string_or_integer_schema()
-    }
+/// A caller-chosen id sent as a string or an integer: a string is checked as
+/// [`waybill_core::order::validate_id`] checks it; an integer always passes.
+fn source_id_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(common::id_schema())
+            .item(json_integer_schema())
+            .build(),
+    )
 }
 
-impl utoipa::ToSchema for SourceId {}
+/// A product or variant id: any string or integer, or `null`.
+fn optional_any_id_schema() -> utoipa::openapi::schema::Schema {
+    common::or_null(utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String),
+            )
+            .item(json_integer_schema())
+            .build(),
+    ))
+}
 
 impl<'de> Deserialize<'de> for SourceId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::String(s) => Ok(SourceId(s)),
-            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(SourceId(n.to_string())),
-            other => Err(serde::de::Error::invalid_type(
-                serde::de::Unexpected::Other(&other.to_string()),
-                &"an id (string or integer)",
-            )),
+        let value = Value::deserialize(d)?;
+        match &value {
+            Value::String(s) => return Ok(SourceId(s.clone())),
+            Value::Number(n) => {
+                if let Some(id) = integer_text(n) {
+                    return Ok(SourceId(id));
+                }
+            }
+            _ => {}
         }
+        Err(serde::de::Error::invalid_type(
+            serde::de::Unexpected::Other(&value.to_string()),
+            &"an id (string or integer)",
+        ))
+    }
+}
+
+/// The digits of a JSON integer in the range of `i64` or `u64` (what [`json_integer_schema`]
+/// states), including one written with a zero fraction (`8.0`), as JSON Schema counts it.
+/// Integers outside the range arrive as floats rounded to the range's ends (-2^63, 2^64), so
+/// whole floats are taken strictly between them.
+fn integer_text(n: &serde_json::Number) -> Option<String> {
+    const MIN: f64 = -9_223_372_036_854_775_808.0;
+    const MAX: f64 = 18_446_744_073_709_551_616.0;
+    if n.is_i64() || n.is_u64() {
+        return Some(n.to_string());
+    }
+    let f = n.as_f64()?;
+    if f.fract() != 0.0 || f <= MIN || f >= MAX {
+        None
+    } else if f < 0.0 {
+        Some((f as i64).to_string())
+    } else {
+        Some((f as u64).to_string())
     }
 }
 
@@ -210,14 +266,18 @@ const PLATFORMS: [&str; 5] = ["shopify", "woocommerce", "magento", "bigcommerce"
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OrderRequest {
+    #[schema(schema_with = source_id_schema)]
     source_order_id: SourceId,
     #[serde(default)]
     source_order_number: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_date_time_schema)]
     source_created_at: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_date_time_schema)]
     source_updated_at: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = platform_schema)]
     platform_id: Option<String>,
     #[serde(default)]
     currency: Option<String>,
@@ -237,14 +297,48 @@ pub(crate) struct OrderRequest {
     customer_name: Option<String>,
     #[serde(default)]
     customer_phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::optional_object")]
     address: Option<AddressRequest>,
+    /// Comma-separated.
     #[serde(default)]
     tags: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::objects")]
+    #[schema(schema_with = order_items_schema, required = true)]
     order_items: Vec<ItemRequest>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::objects")]
+    #[schema(schema_with = order_fulfillments_schema)]
     fulfillments: Vec<FulfillmentRequest>,
+}
+
+/// `orderItems`: at least one line, no two alike. (Lines must also differ in `sourceItemId`,
+/// which JSON Schema cannot state: `uniqueItems` compares whole items.)
+fn order_items_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(<ItemRequest as utoipa::PartialSchema>::schema())
+        .min_items(Some(1))
+        .unique_items(true)
+        .description(Some(
+            "At least one line; no two lines may have the same sourceItemId.",
+        ))
+        .build()
+}
+
+/// `fulfillments` of a new order. Each line they name must be one of `orderItems`, and together
+/// they may not take more units of a line than it has: relations between values JSON Schema
+/// cannot state.
+fn order_fulfillments_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::RefOr::T(fulfillment_schema()))
+        .description(Some(
+            "Fulfillments created with the order: each line they name must be one of \
+             orderItems, and together they may not take more units of a line than it has.",
+        ))
+        .build()
+}
+
+/// `platformId`: one of [`PLATFORMS`], or `null`.
+fn platform_schema() -> utoipa::openapi::schema::Schema {
+    common::or_null(common::enum_schema(PLATFORMS))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -271,15 +365,20 @@ pub(crate) struct AddressRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ItemRequest {
+    #[schema(schema_with = source_id_schema)]
     source_item_id: SourceId,
     #[serde(default)]
+    #[schema(schema_with = optional_any_id_schema)]
     source_product_id: Option<SourceId>,
     #[serde(default)]
+    #[schema(schema_with = optional_any_id_schema)]
     source_variant_id: Option<SourceId>,
     #[serde(default)]
     product_name: Option<String>,
     #[serde(default)]
     sku: Option<String>,
+    #[serde(deserialize_with = "common::integer")]
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
     #[serde(default)]
     price: Option<Amount>,
@@ -521,8 +620,72 @@ pub(crate) async fn get_order(
     Ok(Json(order_json(&order)))
 }
 
+/// The body of `PUT /orders/{sourceOrderId}`: [`OrderRequest`]'s fields, where `orderItems`
+/// may be empty (lines are updated by id or added) and `fulfillments`, if sent, must be. The
+/// order is the path's: `sourceOrderId` is left out of the schema, since a body may repeat it
+/// but not differ from the path, a relation JSON Schema cannot state.
+pub(crate) struct OrderUpdateRequest;
+
+impl utoipa::PartialSchema for OrderUpdateRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut schema = <OrderRequest as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object
+                .required
+                .retain(|name| name != "sourceOrderId" && name != "orderItems");
+            object.properties = std::mem::take(&mut object.properties)
+                .into_iter()
+                .filter(|(name, _)| name != "sourceOrderId")
+                .collect();
+            for (name, property) in object.properties.iter_mut() {
+                let RefOr::T(Schema::Array(array)) = property else {
+                    continue;
+                };
+                match name.as_str() {
+                    "orderItems" => {
+                        array.min_items = None;
+                        array.description = Some(
+                            "Lines to update (by sourceItemId) or add; sourceItemIds must differ \
+                             (a rule JSON Schema cannot state)."
+                                .into(),
+                        );
+                    }
+                    "fulfillments" => {
+                        array.max_items = Some(0);
+                        array.description = Some(
+                            "Not taken on update: send fulfillments to \
+                             /orders/{sourceOrderId}/fulfillments."
+                                .into(),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            object.description = Some(
+                "The order's new details and lines. sourceOrderId may be repeated but must be \
+                 the path's."
+                    .into(),
+            );
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for OrderUpdateRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <OrderRequest as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 #[utoipa::path(put, path = "/v1/orders/{sourceOrderId}", tag = "OrderProtection", params(("sourceOrderId" = String, Path, description = "The caller's order id")),
-    request_body = OrderRequest,
+    request_body = OrderUpdateRequest,
     responses((status = 200, description = "Updated", body = crate::openapi::StatusBody), (status = 400, description = "Validation error", body = crate::openapi::StatusBody), (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order not found", body = crate::openapi::StatusBody)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
@@ -543,7 +706,8 @@ pub(crate) async fn update_order(
             fields.insert("sourceOrderId".into(), json!(source_order_id));
         }
         Some(Value::String(id)) if *id == source_order_id => {}
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| source_order_id.parse() == Ok(n)) => {}
+        // An integer id is the id its digits spell, as in every other request.
+        Some(Value::Number(n)) if integer_text(n).as_deref() == Some(source_order_id.as_str()) => {}
         Some(id) => {
             return Err(OpError::bad_request(format!(
                 "sourceOrderId {id} does not match the order in the path ('{source_order_id}')"
@@ -556,6 +720,18 @@ pub(crate) async fn update_order(
         return Err(OpError::bad_request(
             "send fulfillments to /orders/{sourceOrderId}/fulfillments when updating an order",
         ));
+    }
+    // The lines' ids follow the rules of a new order's (which `NewOrder` checks on create).
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in parsed.lines.iter().enumerate() {
+        let field = format!("orderItems[{i}].sourceItemId");
+        waybill_core::order::validate_id(&field, &line.id)?;
+        if !seen.insert(line.id.as_str()) {
+            return Err(OpError::bad_request(format!(
+                "{field} '{}' is used by more than one line item",
+                line.id
+            )));
+        }
     }
     let update = OrderUpdate {
         created_at: parsed.created_at,
@@ -580,21 +756,25 @@ pub(crate) struct ListQuery {
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
-fn encode_cursor(order_id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(order_id)
+/// A cursor: the last listed order's internal id as 32 hex digits (the `cursor` parameter's
+/// pattern in the document).
+fn encode_cursor(order_id: &uuid::Uuid) -> String {
+    order_id.simple().to_string()
 }
 
+/// The internal id (hyphenated, as orders are keyed) a non-empty cursor names.
 fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let id = String::from_utf8(bytes).ok()?;
-    uuid::Uuid::parse_str(&id).ok().map(|_| id)
+    if cursor.len() != 32 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    uuid::Uuid::try_parse(cursor)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
 }
 
 #[utoipa::path(get, path = "/v1/orders", tag = "OrderProtection",
-    params(("size" = Option<u32>, Query, description = "Page size, 1-100, default 20"),
-        ("cursor" = Option<String>, Query, description = "nextCursor of the previous page")),
+    params(("size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 20"),
+        ("cursor" = Option<String>, Query, pattern = r"^(?:[0-9A-Fa-f]{32})?$", description = "nextCursor of the previous page; empty for the first")),
     responses((status = 200, description = "A page of orders: {orders, size, total, nextCursor}", body = Object),
         (status = 400, description = "Validation error", body = crate::openapi::StatusBody), (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody)),
     security(("bearer" = [])))]
@@ -630,7 +810,7 @@ pub(crate) async fn list_orders(
         .await?;
     let next = page
         .has_more
-        .then(|| page.orders.last().map(|o| encode_cursor(&o.id.to_string())))
+        .then(|| page.orders.last().map(|o| encode_cursor(&o.id)))
         .flatten();
     Ok(Json(json!({
         "orders": page.orders.iter().map(order_json).collect::<Vec<_>>(),
@@ -645,25 +825,113 @@ pub(crate) async fn list_orders(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FulfillmentRequest {
+    #[serde(deserialize_with = "objects::objects")]
+    #[schema(schema_with = item_quantities_schema)]
     source_item_ids: Vec<ItemQuantity>,
+    #[schema(schema_with = status_schema)]
     fulfillment_status: String,
+    #[schema(schema_with = source_id_schema)]
     source_fulfillment_id: SourceId,
     #[serde(default)]
     tracking_company: Option<String>,
+    /// One per parcel; not blank.
     #[serde(default)]
+    #[schema(schema_with = tracking_numbers_schema)]
     tracking_number: Vec<String>,
+    /// The parcels' tracking pages, in `trackingNumber`'s order: no more entries than it has.
     #[serde(default)]
     tracking_url: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_date_time_schema)]
     created_at: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_date_time_schema)]
     updated_at: Option<String>,
+}
+
+/// `sourceItemIds`: at least one line, no two alike. (Lines must also differ in
+/// `sourceItemId`, which JSON Schema cannot state: `uniqueItems` compares whole items.)
+fn item_quantities_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(<ItemQuantity as utoipa::PartialSchema>::schema())
+        .min_items(Some(1))
+        .unique_items(true)
+        .description(Some(
+            "At least one line; each sourceItemId once, with its total quantity.",
+        ))
+        .build()
+}
+
+/// Up to how many `trackingUrl` entries the document states that there are no more of them
+/// than of `trackingNumber`.
+const STATED_TRACKING_URLS: usize = 8;
+
+/// A fulfillment request: the fields, and that `trackingUrl` has no more entries than
+/// `trackingNumber`. JSON Schema cannot compare two arrays' lengths, so the rule is stated
+/// as "at most n URLs and at least n numbers" for some n up to [`STATED_TRACKING_URLS`],
+/// or more numbers than that (with any number of URLs, which the server still checks).
+fn fulfillment_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{
+        AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema,
+    };
+    let counts = |numbers: usize, urls: Option<usize>| {
+        let mut object = ObjectBuilder::new().property(
+            "trackingNumber",
+            ArrayBuilder::new().min_items(Some(numbers)),
+        );
+        if let Some(urls) = urls {
+            object = object.property("trackingUrl", ArrayBuilder::new().max_items(Some(urls)));
+        }
+        if numbers > 0 {
+            object = object.required("trackingNumber");
+        }
+        object
+    };
+    let mut relation = AnyOfBuilder::new().description(Some(format!(
+        "trackingUrl has no more entries than trackingNumber (stated for up to \
+         {STATED_TRACKING_URLS} URLs)"
+    )));
+    for n in 0..=STATED_TRACKING_URLS {
+        relation = relation.item(counts(n, Some(n)));
+    }
+    relation = relation.item(counts(STATED_TRACKING_URLS + 1, None));
+    Schema::AllOf(
+        AllOfBuilder::new()
+            .item(<FulfillmentRequest as utoipa::PartialSchema>::schema())
+            .item(relation)
+            .build(),
+    )
+}
+
+/// The body of `POST /orders/{sourceOrderId}/fulfillments`: [`fulfillment_schema`].
+pub(crate) struct FulfillmentBody;
+
+impl utoipa::PartialSchema for FulfillmentBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        fulfillment_schema().into()
+    }
+}
+
+impl utoipa::ToSchema for FulfillmentBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "FulfillmentRequest".into()
+    }
+}
+
+/// `trackingNumber`: strings that are not blank.
+fn tracking_numbers_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(common::non_blank_schema())
+        .build()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ItemQuantity {
+    #[schema(schema_with = source_id_schema)]
     source_item_id: SourceId,
+    #[serde(deserialize_with = "common::integer")]
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
 }
 
@@ -757,7 +1025,7 @@ fn fulfillment_json(source_order_id: &str, f: &Fulfillment) -> Value {
 }
 
 #[utoipa::path(post, path = "/v1/orders/{sourceOrderId}/fulfillments", tag = "OrderProtection", params(("sourceOrderId" = String, Path, description = "The caller's order id")),
-    request_body = FulfillmentRequest,
+    request_body = FulfillmentBody,
     responses((status = 201, description = "Created, or the fulfillment with this sourceFulfillmentId replaced", body = crate::openapi::StatusBody), (status = 400, description = "Validation error, including over-fulfillment", body = crate::openapi::StatusBody),
         (status = 401, description = "Unauthorized", body = crate::openapi::StatusBody), (status = 404, description = "Order not found", body = crate::openapi::StatusBody), (status = 409, description = "sourceFulfillmentId used by another order", body = crate::openapi::StatusBody)),
     security(("bearer" = [])))]
@@ -806,6 +1074,7 @@ pub(crate) async fn list_fulfillments(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct StatusRequest {
+    #[schema(schema_with = status_schema)]
     status: String,
 }
 
@@ -870,5 +1139,43 @@ mod tests {
         );
         assert!(parse_status("s", "LOST").is_err());
         assert_eq!(STATUSES.len(), 19);
+    }
+
+    #[test]
+    fn ids_are_strings_or_integers_in_the_documented_range() {
+        let id = |text: &str| serde_json::from_str::<SourceId>(text).map(|id| id.0);
+        assert_eq!(id(r#""A-1""#).unwrap(), "A-1");
+        assert_eq!(id("-9223372036854775808").unwrap(), "-9223372036854775808");
+        assert_eq!(id("18446744073709551615").unwrap(), "18446744073709551615");
+        // Whole numbers written with a fraction are integers to JSON Schema.
+        assert_eq!(id("8.0").unwrap(), "8");
+        assert_eq!(id("-7e0").unwrap(), "-7");
+        // Past the range serde reads a float, rounded onto the range's ends: refused.
+        assert!(id("-9223372036854775809").is_err());
+        assert!(id("18446744073709551616").is_err());
+        assert!(id("1.5").is_err());
+        assert!(id("null").is_err());
+    }
+
+    #[test]
+    fn the_status_pattern_takes_what_parse_status_takes() {
+        let pattern = case_insensitive_pattern(STATUSES.iter().map(|s| s.0));
+        let validator = jsonschema::validator_for(&json!({"type": "string", "pattern": pattern}))
+            .expect("the pattern compiles");
+        let regex = |text: &str| validator.is_valid(&json!(text));
+        for (name, _) in STATUSES {
+            for spelling in [
+                name.to_owned(),
+                name.to_lowercase(),
+                format!("\u{3000}{name}\t"),
+            ] {
+                assert!(parse_status("s", &spelling).is_ok(), "{spelling}");
+                assert!(regex(&spelling), "{spelling}");
+            }
+        }
+        for wrong in ["", "LOST", "IN TRANSIT", "DELIVERED!"] {
+            assert!(parse_status("s", wrong).is_err(), "{wrong}");
+            assert!(!regex(wrong), "{wrong}");
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! By default a callback URL may not point at loopback, private, link-local (including the
 //! cloud metadata address 169.254.169.254), CGNAT, multicast, unspecified, reserved or
 //! documentation addresses, nor at IPv4-mapped (or NAT64) IPv6 forms of them. The guard runs at
-//! registration (the URL's host is resolved and every address checked) and again at connect
+//! registration (the URL's host is resolved and every address checked; a host that does not
+//! resolve is accepted, since name resolution is the network's state, not the request's, and
+//! its deliveries fail and retry with that reason in the delivery log) and again at connect
 //! time: [`GuardedResolver`] resolves, drops refused addresses, and hands only the checked ones
 //! to the HTTP client, which connects to exactly those (no second lookup). IP-literal hosts
 //! never reach a resolver, so the dispatcher checks them itself before sending.
@@ -140,16 +142,12 @@ pub enum UrlRefusal {
     Invalid(String),
     /// The host is, or resolves to, an address the policy refuses.
     AddressNotAllowed(String),
-    /// The host does not resolve.
-    Unresolvable(String),
 }
 
 impl UrlRefusal {
     pub fn message(&self) -> &str {
         match self {
-            UrlRefusal::Invalid(m)
-            | UrlRefusal::AddressNotAllowed(m)
-            | UrlRefusal::Unresolvable(m) => m,
+            UrlRefusal::Invalid(m) | UrlRefusal::AddressNotAllowed(m) => m,
         }
     }
 }
@@ -219,7 +217,7 @@ impl UrlPolicy {
     }
 
     /// Registration check: the URL is well formed and every address its host resolves to is
-    /// permitted.
+    /// permitted. A host that does not resolve now is accepted (see the module's doc).
     pub async fn check_url(&self, url: &str) -> Result<Url, UrlRefusal> {
         let parsed = Self::parse_url(url)?;
         let refused = |ip: IpAddr| {
@@ -236,17 +234,13 @@ impl UrlPolicy {
         }
         let host = parsed.host_str().unwrap_or_default().to_owned();
         let port = parsed.port_or_known_default().unwrap_or(80);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|_| {
-                UrlRefusal::Unresolvable(format!("the callback host '{host}' does not resolve"))
-            })?
-            .collect();
-        if addrs.is_empty() {
-            return Err(UrlRefusal::Unresolvable(format!(
-                "the callback host '{host}' does not resolve"
-            )));
-        }
+        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(addrs) => addrs.collect(),
+            Err(e) => {
+                tracing::info!(%host, error = %e, "a callback host does not resolve (yet); accepted");
+                Vec::new()
+            }
+        };
         if let Some(bad) = addrs.iter().find(|a| !self.permits(a.ip())) {
             return Err(refused(bad.ip()));
         }

@@ -312,3 +312,170 @@ async fn orders_are_listed_with_paging_and_filters() {
         assert_eq!(body["code"], "INVALID_REQUEST");
     }
 }
+
+#[tokio::test]
+async fn the_document_states_what_fulfillments_accept() {
+    use crate::orderprotection::document_accepts;
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    let created = app.order(&t, "FW-DOC", 3).await;
+    let order_id = created["orderId"].as_str().unwrap();
+    let body = |items: Value, label: Value| json!({"orderId": order_id, "items": items, "shippingLabel": label});
+
+    // 1.0 is an integer to JSON Schema, and a quantity here.
+    let good = body(
+        json!([{"variantId": "var-1", "quantity": 1.0}]),
+        label("\u{3000}DOC-1"),
+    );
+    assert!(document_accepts("post", FULFILLMENTS, &good));
+    let (status, resp) = fw_create(&app, &t, good).await;
+    assert_eq!(status, StatusCode::CREATED, "{resp}");
+
+    for bad in [
+        body(
+            json!([{"variantId": "var-1", "quantity": 1.5}]),
+            label("DOC-2"),
+        ),
+        body(
+            json!([{"variantId": "var-1", "quantity": 1001}]),
+            label("DOC-3"),
+        ),
+        body(json!([["var-1", 1]]), label("DOC-4")),
+        body(
+            json!([{"variantId": "var-1", "quantity": 1}]),
+            json!(["DOC-5", "USPS"]),
+        ),
+        body(
+            json!([{"variantId": "var-1", "quantity": 1}]),
+            label("\u{3000}\t"),
+        ),
+        json!({"orderId": "", "items": [{"variantId": "var-1", "quantity": 1}], "shippingLabel": label("DOC-6")}),
+    ] {
+        assert!(!document_accepts("post", FULFILLMENTS, &bad), "{bad}");
+        let (status, resp) = fw_create(&app, &t, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {resp}");
+        assert_eq!(resp["code"], "INVALID_REQUEST", "{resp}");
+    }
+}
+
+#[tokio::test]
+async fn listing_parameters_follow_the_document() {
+    use crate::orderprotection::document_accepts_query;
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    const PATH: &str = "/open-api/v1.0/order";
+    // (query, parameter, its value as the document reads it, accepted)
+    for (query, name, value, ok) in [
+        ("size=100&page=0", "size", json!(100), true),
+        ("page=2147483647", "page", json!(2147483647), true),
+        (
+            "createdAt%5Bgt%5D=0001-01-01T00:00:00%2B23:59",
+            "createdAt[gt]",
+            json!("0001-01-01T00:00:00+23:59"),
+            true,
+        ),
+        (
+            "updatedAt%5Blt%5D=9999-12-31T23:59:59.999999-23:59",
+            "updatedAt[lt]",
+            json!("9999-12-31T23:59:59.999999-23:59"),
+            true,
+        ),
+        (
+            "status=CANCELLED&status=SHIPPED",
+            "status",
+            json!(["CANCELLED", "SHIPPED"]),
+            true,
+        ),
+        ("size=101", "size", json!(101), false),
+        ("page=2147483648", "page", json!(2147483648u64), false),
+        ("createdAt%5Bgt%5D=", "createdAt[gt]", json!(""), false),
+        (
+            "createdAt%5Blt%5D=2024-01-01T12%3A99%3A00Z",
+            "createdAt[lt]",
+            json!("2024-01-01T12:99:00Z"),
+            false,
+        ),
+        ("status=shipped", "status", json!(["shipped"]), false),
+    ] {
+        assert_eq!(
+            document_accepts_query(PATH, name, &value),
+            ok,
+            "{name}={value}"
+        );
+        let (status, body) = app
+            .send(
+                Method::GET,
+                &format!("{PATH}?{query}"),
+                Auth::Basic(&t.id, &t.secret),
+                None,
+            )
+            .await;
+        let expected = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(status, expected, "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn webhook_urls_and_event_types_follow_the_document() {
+    use crate::orderprotection::document_accepts;
+    let app = TestApp::spawn().await;
+    let t = app.tenant("fw").await;
+    const PATH: &str = "/open-api/v1.0/webhooks";
+    let webhook = |url: &str, types: Value| json!({"url": url, "allowedTypes": types});
+    // Public IP literals, or hosts that do not resolve (taken: deliveries resolve them again).
+    for good in [
+        webhook(
+            "https://93.184.216.34:8443/hooks?x=ü",
+            json!(["ORDER_PLACED"]),
+        ),
+        webhook(
+            "HTTP:\\\\hooks.example.invalid*\\x",
+            json!(["SOME_FUTURE_TYPE", "ORDER_UPDATED"]),
+        ),
+        webhook(
+            "http://hooks-1.example.invalid.:65535",
+            json!(["A".repeat(64)]),
+        ),
+    ] {
+        assert!(document_accepts("post", PATH, &good), "{good}");
+        let (status, body) = app
+            .send(
+                Method::POST,
+                PATH,
+                Auth::Basic(&t.id, &t.secret),
+                Some(good.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{good}: {body}");
+    }
+    for bad in [
+        // A last label that is a number makes the host an IPv4 address, and this one is not.
+        webhook("http://hooks.example.1/x", json!(["ORDER_PLACED"])),
+        webhook("http://user@93.184.216.34/", json!(["ORDER_PLACED"])),
+        webhook("ftp://93.184.216.34/", json!(["ORDER_PLACED"])),
+        webhook("http://93.184.216.34:65536/", json!(["ORDER_PLACED"])),
+        webhook("https://xn--a.example.invalid/", json!(["ORDER_PLACED"])),
+        webhook(
+            &format!("https://93.184.216.34/{}", "a".repeat(2048)),
+            json!(["ORDER_PLACED"]),
+        ),
+        webhook("https://93.184.216.34/", json!([])),
+        webhook("https://93.184.216.34/", json!(["order_placed"])),
+        webhook("https://93.184.216.34/", json!(["A".repeat(65)])),
+    ] {
+        assert!(!document_accepts("post", PATH, &bad), "{bad}");
+        let (status, body) = app
+            .send(
+                Method::POST,
+                PATH,
+                Auth::Basic(&t.id, &t.secret),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}

@@ -143,8 +143,8 @@ async fn request_validation_is_400() {
             "lineItems[0].quantity is required",
         ),
         (
-            json!({"lineItems": lines(&[("line-1", 1), ("line-1", 1)])}),
-            "listed more than once",
+            json!({"lineItems": lines(&[("line-1", 600), ("line-1", 600)])}),
+            "line item 'line-1' is listed with 1200 units in all; at most 1000",
         ),
         (
             json!({"lineItems": lines(&[("line-1", 1)]), "tracking": {"code": "1Z"}}),
@@ -275,4 +275,29 @@ async fn dummy_tracking_sets_the_initial_status_eta_and_first_history_entry() {
         body["fulfillment"]["deliveredAt"],
         "2024-03-22T10:00:00.000Z"
     );
+}
+
+/// A line listed twice is fulfilled by the sum of its entries (as ADM and Fourthwall add up a
+/// repeated SKU or variant), in one fulfillment line.
+#[tokio::test]
+async fn a_line_listed_twice_is_fulfilled_by_the_sum() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("shop").await;
+    app.order(&t, "F-SUM", 5).await;
+    let (status, body) = app
+        .post(
+            &t,
+            "/orders/F-SUM/fulfillments",
+            json!({"lineItems": lines(&[("line-1", 2), ("line-2", 1), ("line-1", 1)])}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["fulfillment"]["lineItems"].as_array().unwrap();
+    let quantities: Vec<(&str, i64)> = items
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l["quantity"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(quantities, vec![("line-1", 3), ("line-2", 1)]);
+    let (_, order) = app.get(&t, "/orders/F-SUM").await;
+    assert_eq!(order["lineItems"][0]["fulfilledQuantity"], 3);
 }

@@ -443,3 +443,270 @@ async fn orders_are_listed_with_a_cursor() {
         assert_eq!(body["status"], "error");
     }
 }
+
+/// Whether the OpenAPI document's request body for `method path` takes `body`, formats
+/// included: the same reading Schemathesis has of the document.
+pub(crate) fn document_accepts(method: &str, path: &str, body: &Value) -> bool {
+    let doc: Value = serde_json::from_str(&waybill_server::openapi::document_json()).unwrap();
+    let schema =
+        &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "no request body for {method} {path}");
+    validates(&doc, schema, body)
+}
+
+/// Whether the document's schema of the query parameter `name` of `GET path` takes `value`.
+pub(crate) fn document_accepts_query(path: &str, name: &str, value: &Value) -> bool {
+    let doc: Value = serde_json::from_str(&waybill_server::openapi::document_json()).unwrap();
+    let parameter = doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no parameter {name} on GET {path}"))
+        .clone();
+    validates(&doc, &parameter["schema"], value)
+}
+
+fn validates(doc: &Value, schema: &Value, instance: &Value) -> bool {
+    let root = json!({"components": doc["components"], "allOf": [schema]});
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("the document's schema compiles")
+        .is_valid(instance)
+}
+
+#[tokio::test]
+async fn the_document_states_what_fulfillments_accept() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("op").await;
+    assert!(document_accepts("post", "/v1/orders", &op_order("DOC-1")));
+    let (status, body) = op(&app, &t, Method::POST, "/orders", Some(op_order("DOC-1"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    const PATH: &str = "/v1/orders/{sourceOrderId}/fulfillments";
+    let with = |changes: Value| {
+        let mut f = op_fulfillment("doc-f", json!([{"sourceItemId": "1478", "quantity": 1}]));
+        for (k, v) in changes.as_object().unwrap() {
+            f[k] = v.clone();
+        }
+        f
+    };
+    // Schema-valid edge values, each accepted (a fulfillment id posted again replaces it).
+    for good in [
+        with(json!({"fulfillmentStatus": " in_Transit\u{3000}"})),
+        with(json!({"fulfillmentStatus": "delayed", "trackingUrl": []})),
+        // 1479.0 is the integer 1479 to JSON Schema, and the line sent as 1479.
+        with(json!({"sourceItemIds": [{"sourceItemId": 1479.0, "quantity": 1.0}]})),
+        with(
+            json!({"trackingNumber": ["1"], "trackingUrl": ["u"], "createdAt": "2024-03-20T12:00:00.5+23:59"}),
+        ),
+        with(json!({"sourceFulfillmentId": 18446744073709551615u64, "updatedAt": null})),
+    ] {
+        assert!(document_accepts("post", PATH, &good), "{good}");
+        let (status, body) = op(
+            &app,
+            &t,
+            Method::POST,
+            "/orders/DOC-1/fulfillments",
+            Some(good.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{good}: {body}");
+    }
+    // Schema-invalid requests, each refused.
+    for bad in [
+        with(json!({"fulfillmentStatus": "LOST"})),
+        with(json!({"fulfillmentStatus": "IN TRANSIT"})),
+        with(json!({"trackingNumber": ["1"], "trackingUrl": ["u", "v"]})),
+        with(json!({"trackingNumber": [" \t"]})),
+        with(json!({"sourceItemIds": []})),
+        with(json!({"sourceItemIds": [["1478", 1]]})),
+        with(json!({"sourceItemIds": [{"sourceItemId": "1478", "quantity": 1.5}]})),
+        with(
+            json!({"sourceItemIds": [{"sourceItemId": "1478", "quantity": 1}, {"sourceItemId": "1478", "quantity": 1}]}),
+        ),
+        with(json!({"sourceFulfillmentId": " "})),
+        with(json!({"sourceFulfillmentId": 1.5})),
+        with(json!({"createdAt": "2024-03-20T12:00:00"})),
+    ] {
+        assert!(!document_accepts("post", PATH, &bad), "{bad}");
+        let (status, body) = op(
+            &app,
+            &t,
+            Method::POST,
+            "/orders/DOC-1/fulfillments",
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["status"], "error");
+    }
+    // The status update takes the same spellings.
+    const STATUS_PATH: &str = "/v1/orders/{sourceOrderId}/fulfillments/{sourceFulfillmentId}";
+    for (status_name, ok) in [
+        ("out_for_DELIVERY ", true),
+        ("", false),
+        ("OUT-FOR-DELIVERY", false),
+    ] {
+        let body = json!({"status": status_name});
+        assert_eq!(document_accepts("put", STATUS_PATH, &body), ok, "{body}");
+        let (status, answer) = op(
+            &app,
+            &t,
+            Method::PUT,
+            "/orders/DOC-1/fulfillments/doc-f",
+            Some(body.clone()),
+        )
+        .await;
+        let expected = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn the_document_states_what_orders_and_updates_accept() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("op").await;
+    let mut good = op_order("DOC-2");
+    good["sourceOrderId"] = json!(-7.0);
+    good["platformId"] = json!(null);
+    good["orderItems"][0]["sourceVariantId"] = json!(12);
+    assert!(document_accepts("post", "/v1/orders", &good));
+    let (status, body) = op(&app, &t, Method::POST, "/orders", Some(good)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, order) = op(&app, &t, Method::GET, "/orders/-7", None).await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+
+    for (field, value) in [
+        ("sourceOrderId", json!("")),
+        ("sourceCreatedAt", json!("")),
+        ("platformId", json!("Shopify")),
+        ("address", json!([null, null])),
+        ("orderItems", json!([])),
+        (
+            "orderItems",
+            json!([{"sourceItemId": "1", "quantity": 1001}]),
+        ),
+        (
+            "orderItems",
+            json!([{"sourceItemId": "1", "quantity": 1}, {"sourceItemId": "1", "quantity": 1}]),
+        ),
+    ] {
+        let mut bad = op_order("DOC-3");
+        bad[field] = value;
+        assert!(!document_accepts("post", "/v1/orders", &bad), "{bad}");
+        let (status, body) = op(&app, &t, Method::POST, "/orders", Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+
+    // An update names the order in its path; orderItems may be empty, fulfillments must be.
+    const PATH: &str = "/v1/orders/{sourceOrderId}";
+    let good = json!({"customerName": "Ada", "orderItems": [], "fulfillments": []});
+    assert!(document_accepts("put", PATH, &good));
+    let (status, body) = op(&app, &t, Method::PUT, "/orders/-7", Some(good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = op(
+        &app,
+        &t,
+        Method::PUT,
+        "/orders/-7",
+        Some(json!({"sourceOrderId": -7})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an integer id that spells the path's: {body}"
+    );
+    for bad in [
+        json!({"orderItems": [{"sourceItemId": " ", "quantity": 1}]}),
+        json!({"orderItems": [{"sourceItemId": "n", "quantity": 1}, {"sourceItemId": "n", "quantity": 1}]}),
+        json!({"fulfillments": [op_fulfillment("f", json!([{"sourceItemId": "1478", "quantity": 1}]))]}),
+        json!({"sourceUpdatedAt": "yesterday"}),
+    ] {
+        assert!(!document_accepts("put", PATH, &bad), "{bad}");
+        let (status, body) = op(&app, &t, Method::PUT, "/orders/-7", Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    // Lines with the same id are refused on update as on create, also when they differ
+    // otherwise (which the document cannot state).
+    let (status, body) = op(
+        &app,
+        &t,
+        Method::PUT,
+        "/orders/-7",
+        Some(json!({"orderItems": [{"sourceItemId": "n", "quantity": 1}, {"sourceItemId": "n", "quantity": 2}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["message"],
+        "orderItems[1].sourceItemId 'n' is used by more than one line item"
+    );
+}
+
+#[tokio::test]
+async fn listing_parameters_follow_the_document() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("op").await;
+    for i in 0..3 {
+        op(
+            &app,
+            &t,
+            Method::POST,
+            "/orders",
+            Some(op_order(&format!("C-{i}"))),
+        )
+        .await;
+    }
+    let (status, page) = op(&app, &t, Method::GET, "/orders?size=1&cursor=", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let cursor = page["nextCursor"].as_str().unwrap().to_owned();
+    assert!(document_accepts_query(
+        "/v1/orders",
+        "cursor",
+        &json!(cursor)
+    ));
+    assert!(document_accepts_query("/v1/orders", "cursor", &json!("")));
+    // Hex digits in either case name the same order.
+    let (status, next) = op(
+        &app,
+        &t,
+        Method::GET,
+        &format!("/orders?size=1&cursor={}", cursor.to_uppercase()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert_eq!(next["orders"][0]["sourceOrderId"], "C-1");
+    for (name, value) in [
+        ("size", json!(0)),
+        ("size", json!(101)),
+        ("cursor", json!("!!")),
+        ("cursor", json!(format!("{cursor}0"))),
+    ] {
+        assert!(
+            !document_accepts_query("/v1/orders", name, &value),
+            "{name}={value}"
+        );
+        let text = value
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        let (status, body) = op(
+            &app,
+            &t,
+            Method::GET,
+            &format!("/orders?{name}={text}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}={text}: {body}");
+    }
+}

@@ -219,3 +219,54 @@ async fn health_and_readiness() {
         (StatusCode::OK, Some("ready"))
     );
 }
+
+/// The document's rules and the server's agree at their edges: what the schema calls valid is
+/// accepted (`2.0` is an integer, an amount of 10^28, a 255-character id of two-byte
+/// characters), and what it calls invalid is refused with a sentence naming the field (an
+/// array where an object goes, an amount over 10^28, an amount string with an exponent).
+#[tokio::test]
+async fn schema_edges_agree_with_the_server() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("shop").await;
+    let mut body = order_body("é".repeat(255).as_str(), 2);
+    body["lineItems"][0]["quantity"] = json!(2.0);
+    body["totalPrice"] = json!(1e28);
+    let (status, created) = app.post(&t, "/orders", body).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+
+    let refused = [
+        (
+            "billingAddress",
+            json!([null, null]),
+            "billingAddress must be an object; got an array",
+        ),
+        (
+            "customer",
+            json!(["c-1", "ada@example.com"]),
+            "customer must be an object; got an array",
+        ),
+        (
+            "totalPrice",
+            json!(1.5e28),
+            "totalPrice must be at most 10^28",
+        ),
+        (
+            "totalTax",
+            json!("1e5"),
+            "totalTax must be a non-negative decimal amount",
+        ),
+    ];
+    for (field, value, expected) in refused {
+        let mut body = order_body("EDGE-1", 1);
+        body[field] = value;
+        let (status, resp) = app.post(&t, "/orders", body).await;
+        let message = assert_error(status, &resp, StatusCode::BAD_REQUEST);
+        assert!(message.starts_with(expected), "{field}: {message}");
+    }
+    let (status, _) = app.get(&t, "/orders/EDGE-1").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no refused order was written"
+    );
+}

@@ -1289,3 +1289,26 @@ async fn two_dispatchers_share_the_work_without_double_sending() {
     assert_eq!(per_order.len(), ORDERS);
     assert_no_inversions(&per_order);
 }
+
+/// Name resolution is the network's state, not the request's: a callback host that does not
+/// resolve now is accepted at registration (its deliveries fail and retry with that reason),
+/// while a literal address webhooks may not reach is still refused.
+#[tokio::test]
+async fn an_unresolvable_callback_host_is_accepted_and_a_private_address_is_not() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("shop").await;
+    let body = |url: &str| json!({"webhook": {"callback": {"url": url}, "topic": "order"}});
+    let (status, created) = app
+        .post(&t, "/webhooks", body("https://waybill-test.invalid/hooks"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["webhook"]["callback"]["url"],
+        "https://waybill-test.invalid/hooks"
+    );
+    let (status, refused) = app
+        .post(&t, "/webhooks", body("http://10.0.0.1/hooks"))
+        .await;
+    let message = assert_error(status, &refused, StatusCode::BAD_REQUEST);
+    assert!(message.contains("10.0.0.1"), "{message}");
+}

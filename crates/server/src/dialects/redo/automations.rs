@@ -14,6 +14,7 @@ use waybill_store::{AutomationAction, AutomationRecord, AutomationRun, NewAutoma
 use super::{Body, RedoError, RedoPath, RedoStore};
 use crate::AppState;
 use crate::automations::templates::{self, Kind};
+use crate::dialects::common;
 use crate::webhooks::sign;
 use crate::webhooks::ssrf::UrlRefusal;
 
@@ -26,16 +27,67 @@ pub struct AutomationRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AutomationInput {
+    #[schema(schema_with = common::text_schema::<200>)]
     name: String,
     /// A shipment status (`in_transit`, `delivered`, …) or an event (`stalled_in_transit`,
     /// `delayed`, `arriving_early`).
+    #[schema(schema_with = common::status_or_event_schema)]
     trigger: String,
-    /// Only fulfillments with a package of this carrier (free text is normalised: "U.P.S." is UPS).
+    /// Only fulfillments with a package of this carrier (free text is normalised: "U.P.S." is UPS;
+    /// blank is none).
     #[serde(default)]
+    #[schema(max_length = 100)]
     carrier: Option<String>,
     #[serde(default)]
     enabled: Option<bool>,
+    /// An object (an internally tagged enum would also take an array of its fields).
+    #[serde(deserialize_with = "crate::dialects::objects::object")]
+    #[schema(schema_with = action_schema)]
     action: ActionInput,
+}
+
+/// The action's schema, written out: each variant refuses unknown fields (as the server does),
+/// templates are at most 16,384 characters, and a webhook body is a JSON object. Template syntax and what a template renders are checked when the automation is
+/// saved; the patterns here describe template-free text that always passes.
+fn action_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let text = common::non_blank_pattern();
+    let limit = MAX_TEMPLATE;
+    let schema = serde_json::json!({
+        "description": "`{\"type\": \"email\", \"subject\", \"body\", \"to\"?}` or `{\"type\": \"webhook\", \"url\", \"body\"}`. Templates are minijinja; they see `order`, `fulfillment`, `carrier`, `tracking_number`, `tracking_url`, `eta`, `last_event` and `trigger`. A webhook body must render a JSON object.",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "subject", "body"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string", "enum": ["email"]},
+                    "subject": {"type": "string", "minLength": 1, "maxLength": limit, "pattern": text, "description": "A template"},
+                    "body": {"type": "string", "minLength": 1, "maxLength": limit, "pattern": text, "description": "An HTML template"},
+                    "to": {"oneOf": [
+                        {"type": "null"},
+                        {"type": "string", "format": "email", "pattern": "^[A-Za-z0-9_+-]+(\\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$"},
+                        {"type": "string", "pattern": format!("^[{}]*$", common::WHITESPACE)}
+                    ], "description": "The recipient; the order's customer when left out or blank"}
+                }
+            },
+            {
+                "type": "object",
+                "required": ["type", "url", "body"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": {"type": "string", "enum": ["webhook"]},
+                    "url": {"type": "string", "maxLength": crate::webhooks::ssrf::MAX_URL_LEN, "pattern": common::HTTP_URL_PATTERN},
+                    "body": {"type": "string", "maxLength": limit,
+                             "pattern": "^\\{(\"[a-z_]{1,20}\": ?\"[ !#-\\[\\]-z|~]{0,50}\")?\\}$",
+                             "description": "A JSON template that renders a JSON object"}
+                }
+            }
+        ]
+    });
+    serde_json::from_value(schema).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the automation action schema does not parse");
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::default())
+    })
 }
 
 /// `{"type": "email", "subject", "body", "to"?}` or `{"type": "webhook", "url", "body"}`.
@@ -164,13 +216,13 @@ fn not_found(id: &str) -> RedoError {
     )
 }
 
-/// Largest template accepted.
-const MAX_TEMPLATE: usize = 64 * 1024;
+/// Longest template accepted, in characters (at most 64 KiB of UTF-8).
+const MAX_TEMPLATE: usize = 16 * 1024;
 
 fn template(field: &str, kind: Kind, source: &str) -> Result<String, RedoError> {
-    if source.trim().is_empty() || source.len() > MAX_TEMPLATE {
+    if source.trim().is_empty() || source.chars().count() > MAX_TEMPLATE {
         return Err(bad(format!(
-            "{field} must be a template of 1 to {MAX_TEMPLATE} bytes"
+            "{field} must be a template of 1 to {MAX_TEMPLATE} characters"
         )));
     }
     templates::validate(kind, source).map_err(|e| bad(format!("{field}: {e}")))?;
@@ -183,12 +235,12 @@ async fn check(
     input: AutomationInput,
     current: Option<bool>,
 ) -> Result<NewAutomation, RedoError> {
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if !common::is_text(&input.name, 200) {
         return Err(bad(
             "automation.name must be 1 to 200 characters without control characters",
         ));
     }
+    let name = input.name.trim().to_owned();
     let trigger = StatusOrEvent::parse(&input.trigger)
         .ok()
         .filter(|t| *t != StatusOrEvent::Status(ShipmentStatus::Unknown))
@@ -198,51 +250,53 @@ async fn check(
                 input.trigger
             ))
         })?;
-    let carrier = match input.carrier.as_deref().map(str::trim) {
-        None | Some("") => None,
+    let carrier = match input.carrier.as_deref() {
         Some(text) if text.chars().count() > 100 => {
             return Err(bad("automation.carrier must be at most 100 characters"));
         }
+        _ => input.carrier.as_deref().map(str::trim),
+    };
+    let carrier = match carrier {
+        None | Some("") => None,
         Some(text) => Some(
             waybill_carriers::normalize_carrier_name(text)
                 .map_or_else(|| text.to_owned(), |c| c.name.to_owned()),
         ),
     };
-    let action = match input.action {
-        ActionInput::Email { subject, body, to } => {
-            let to = match to.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(address) => {
-                    address.parse::<lettre::Address>().map_err(|e| {
-                        bad(format!("automation.action.to is not an email address: {e}"))
-                    })?;
-                    Some(address.to_owned())
+    let action =
+        match input.action {
+            ActionInput::Email { subject, body, to } => {
+                let to = match to.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(address) => {
+                        address.parse::<lettre::Address>().map_err(|e| {
+                            bad(format!("automation.action.to is not an email address: {e}"))
+                        })?;
+                        Some(address.to_owned())
+                    }
+                };
+                AutomationAction::Email {
+                    to,
+                    subject: template("automation.action.subject", Kind::Subject, &subject)?,
+                    body: template("automation.action.body", Kind::HtmlBody, &body)?,
                 }
-            };
-            AutomationAction::Email {
-                to,
-                subject: template("automation.action.subject", Kind::Subject, &subject)?,
-                body: template("automation.action.body", Kind::HtmlBody, &body)?,
             }
-        }
-        ActionInput::Webhook { url, body } => {
-            let body = template("automation.action.body", Kind::JsonBody, &body)?;
-            let url =
-                state
-                    .url_policy
-                    .check_url(url.trim())
-                    .await
-                    .map_err(|refusal| match refusal {
-                        UrlRefusal::Invalid(m)
-                        | UrlRefusal::AddressNotAllowed(m)
-                        | UrlRefusal::Unresolvable(m) => bad(format!("automation.action.url: {m}")),
-                    })?;
-            AutomationAction::Webhook {
-                url: url.to_string(),
-                body,
+            ActionInput::Webhook { url, body } => {
+                let body = template("automation.action.body", Kind::JsonBody, &body)?;
+                let url =
+                    state.url_policy.check_url(url.trim()).await.map_err(
+                        |refusal| match refusal {
+                            UrlRefusal::Invalid(m) | UrlRefusal::AddressNotAllowed(m) => {
+                                bad(format!("automation.action.url: {m}"))
+                            }
+                        },
+                    )?;
+                AutomationAction::Webhook {
+                    url: url.to_string(),
+                    body,
+                }
             }
-        }
-    };
+        };
     Ok(NewAutomation {
         name,
         trigger,
@@ -397,7 +451,7 @@ pub(crate) async fn delete_automation(
 
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/automations/{automationId}/runs", tag = "Waybill automations",
     params(("storeId" = String, Path, description = "Store id"), ("automationId" = String, Path, description = "Automation id"),
-        ("limit" = Option<u32>, Query, description = "At most this many runs (1-500, default 50)")),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "At most this many runs (1-500, default 50)")),
     responses((status = 200, description = "The automation's runs, newest first", body = RunList),
         (status = 400, description = "Bad limit", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),

@@ -14,6 +14,7 @@ use waybill_store::{OrderQuery, SettingsUpdate, StoreSettings};
 use super::types::{FulfillmentJson, FulfillmentResponse, OrderJson};
 use super::{Body, RedoError, RedoPath, RedoStore};
 use crate::AppState;
+use crate::dialects::common;
 
 fn bad(message: impl Into<String>) -> RedoError {
     RedoError::plain(StatusCode::BAD_REQUEST, message)
@@ -57,13 +58,13 @@ fn instant(field: &str, value: Option<String>) -> Result<Option<time::Timestamp>
 
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/orders", tag = "Waybill lifecycle",
     params(("storeId" = String, Path, description = "Store id"),
-        ("status" = Option<String>, Query, description = "Derived statuses, comma-separated"),
+        ("status" = Option<String>, Query, pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:CONFIRMED|PARTIALLY_IN_PRODUCTION|IN_PRODUCTION|PARTIALLY_SHIPPED|SHIPPED|PARTIALLY_DELIVERED|DELIVERED|CANCELLED)?[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:,[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:CONFIRMED|PARTIALLY_IN_PRODUCTION|IN_PRODUCTION|PARTIALLY_SHIPPED|SHIPPED|PARTIALLY_DELIVERED|DELIVERED|CANCELLED)?[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*)*$", description = "Derived statuses, comma-separated"),
         ("email" = Option<String>, Query, description = "Customer email"),
         ("search" = Option<String>, Query, description = "An order id or its beginning, a customer email, a SKU or a tracking number"),
-        ("createdAfter" = Option<String>, Query, description = "RFC 3339"), ("createdBefore" = Option<String>, Query, description = "RFC 3339"),
-        ("updatedAfter" = Option<String>, Query, description = "RFC 3339"), ("updatedBefore" = Option<String>, Query, description = "RFC 3339"),
-        ("X-Page-Size" = Option<u32>, Header, description = "1-500, default 20"),
-        ("X-Page-Continue" = Option<String>, Header, description = "The X-Page-Next of the previous page")),
+        ("createdAfter" = Option<String>, Query, format = DateTime, description = "RFC 3339"), ("createdBefore" = Option<String>, Query, format = DateTime, description = "RFC 3339"),
+        ("updatedAfter" = Option<String>, Query, format = DateTime, description = "RFC 3339"), ("updatedBefore" = Option<String>, Query, format = DateTime, description = "RFC 3339"),
+        ("X-Page-Size" = Option<String>, Header, nullable = false, pattern = "^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$", description = "1-500, default 20"),
+        ("X-Page-Continue" = Option<uuid::Uuid>, Header, nullable = false, description = "The X-Page-Next of the previous page")),
     responses((status = 200, description = "A page of orders, oldest first; X-Page-Next names the next page when there is one", body = OrderList),
         (status = 400, description = "Bad filter or paging header", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
@@ -236,6 +237,7 @@ pub(crate) async fn cancel_fulfillment(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrackingRequest {
+    #[schema(max_items = 50)]
     packages: Vec<PackageInput>,
 }
 
@@ -244,8 +246,10 @@ pub struct TrackingRequest {
 struct PackageInput {
     #[serde(default)]
     carrier: Option<String>,
+    #[schema(schema_with = common::text_schema::<100>)]
     tracking_number: String,
     #[serde(default)]
+    #[schema(schema_with = common::optional_http_url_schema)]
     tracking_url: Option<String>,
 }
 
@@ -278,16 +282,16 @@ pub(crate) async fn update_tracking(
     let mut packages = Vec::with_capacity(request.packages.len());
     for (i, p) in request.packages.into_iter().enumerate() {
         let number = p.tracking_number.trim();
-        if number.is_empty() || number.len() > 100 || number.chars().any(char::is_control) {
+        if !common::is_text(&p.tracking_number, 100) {
             return Err(bad(format!(
                 "packages[{i}].trackingNumber must be 1 to 100 characters without control characters"
             )));
         }
         let url = match p.tracking_url.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(u) => match url::Url::parse(u) {
-                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(u.to_owned()),
-                _ => {
+            Some(u) => match common::http_url(u) {
+                Some(_) => Some(u.to_owned()),
+                None => {
                     return Err(bad(format!(
                         "packages[{i}].trackingUrl must be an http(s) URL"
                     )));
@@ -346,10 +350,11 @@ pub struct SettingsEnvelope {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsRequest {
-    #[serde(default)]
-    stalled_after_hours: Option<u64>,
+    #[serde(default, deserialize_with = "common::optional_integer")]
+    #[schema(minimum = 1, maximum = 8760)]
+    stalled_after_hours: Option<i64>,
     #[serde(default, with = "serde_with_double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = common::optional_text_schema::<512>)]
     easypost_webhook_secret: Option<Option<String>>,
 }
 
@@ -398,7 +403,7 @@ pub(crate) async fn update_settings(
 ) -> Result<Json<SettingsEnvelope>, RedoError> {
     let stall_after = match request.stalled_after_hours {
         None => None,
-        Some(h @ 1..=8760) => Some(std::time::Duration::from_secs(h * 3600)),
+        Some(h @ 1..=8760) => Some(std::time::Duration::from_secs(h.unsigned_abs() * 3600)),
         Some(h) => {
             return Err(bad(format!(
                 "stalledAfterHours must be from 1 to 8760; got {h}"
@@ -407,13 +412,12 @@ pub(crate) async fn update_settings(
     };
     let easypost_secret = match request.easypost_webhook_secret {
         Some(Some(secret)) => {
-            let secret = secret.trim().to_owned();
-            if secret.is_empty() || secret.len() > 512 || secret.chars().any(char::is_control) {
+            if !common::is_text(&secret, 512) {
                 return Err(bad(
                     "easypostWebhookSecret must be 1 to 512 characters without control characters",
                 ));
             }
-            Some(Some(secret))
+            Some(Some(secret.trim().to_owned()))
         }
         other => other,
     };
@@ -473,7 +477,7 @@ pub struct DetectionJson {
 
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/carriers/detect", tag = "Waybill lifecycle",
     params(("storeId" = String, Path, description = "Store id"),
-        ("trackingNumber" = String, Query, description = "The tracking number"),
+        ("trackingNumber" = String, Query, min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "The tracking number"),
         ("carrier" = Option<String>, Query, description = "Free-text carrier, e.g. `U.P.S.`")),
     responses((status = 200, description = "The detected carrier and every candidate", body = DetectionJson),
         (status = 400, description = "Missing or bad tracking number", body = crate::openapi::RedoErrorBody),
@@ -487,7 +491,7 @@ pub(crate) async fn detect_carrier(
 ) -> Result<Json<DetectionJson>, RedoError> {
     let Query(query) = query.map_err(|e| bad(e.body_text()))?;
     let number = query.tracking_number.trim();
-    if number.is_empty() || number.len() > 100 || number.chars().any(char::is_control) {
+    if !common::is_text(&query.tracking_number, 100) {
         return Err(bad(
             "trackingNumber must be 1 to 100 characters without control characters",
         ));

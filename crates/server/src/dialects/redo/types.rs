@@ -9,7 +9,7 @@ use waybill_core::{
     Order, OrderDetails, Package, Quantity, ShipmentStatus, Shipping, StatusOrEvent, StatusUpdate,
 };
 
-use crate::dialects::common::{Amount, LocationJson, money};
+use crate::dialects::common::{self, Amount, LocationJson, money};
 
 /// Longest `imageUrl` accepted.
 const MAX_IMAGE_URL: usize = 2048;
@@ -21,8 +21,13 @@ const MAX_IMAGE_URL: usize = 2048;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderRequest {
+    #[schema(schema_with = common::id_schema)]
     order_id: String,
+    #[schema(schema_with = common::date_time_schema)]
     created_at: String,
+    /// The order's lines; each `id` once (identical entries are refused by `uniqueItems`, and
+    /// two entries sharing an `id` are refused by the server).
+    #[schema(schema_with = order_lines_schema)]
     line_items: Vec<LineItemRequest>,
     #[serde(default)]
     customer: Option<CustomerJson>,
@@ -41,17 +46,30 @@ pub struct CreateOrderRequest {
     #[serde(default)]
     tags: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_currency_schema)]
     currency_code: Option<String>,
     #[serde(default)]
     location_id: Option<String>,
 }
 
+fn order_lines_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::PartialSchema;
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(LineItemRequest::schema())
+        .min_items(Some(1))
+        .unique_items(true)
+        .build()
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineItemRequest {
+    #[schema(schema_with = common::id_schema)]
     id: String,
     product_id: String,
     title: String,
+    #[serde(deserialize_with = "common::integer")]
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
     #[serde(default)]
     variant_id: Option<String>,
@@ -60,6 +78,7 @@ struct LineItemRequest {
     #[serde(default)]
     price: Option<Amount>,
     #[serde(default)]
+    #[schema(max_length = 2048)]
     image_url: Option<String>,
     #[serde(default, alias = "totalDiscount")]
     discount: Option<Amount>,
@@ -183,7 +202,7 @@ impl CreateOrderRequest {
         let mut lines = Vec::with_capacity(self.line_items.len());
         for (i, line) in self.line_items.into_iter().enumerate() {
             if let Some(url) = &line.image_url
-                && url.len() > MAX_IMAGE_URL
+                && url.chars().count() > MAX_IMAGE_URL
             {
                 return Err(DomainError::invalid(format!(
                     "lineItems[{i}].imageUrl must be at most {MAX_IMAGE_URL} characters long"
@@ -232,7 +251,9 @@ impl CreateOrderRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CreateFulfillmentRequest {
     #[serde(default)]
+    #[schema(schema_with = common::optional_id_schema)]
     fulfillment_id: Option<String>,
+    #[schema(min_items = 1)]
     line_items: Vec<FulfillmentLineRequest>,
     #[serde(default)]
     tracking: Option<TrackingRequest>,
@@ -244,27 +265,36 @@ pub struct CreateFulfillmentRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct FulfillmentLineRequest {
+    #[schema(schema_with = common::id_schema)]
     id: String,
+    #[serde(deserialize_with = "common::integer")]
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = FulfillmentTracking)]
 struct TrackingRequest {
     #[serde(default)]
+    #[schema(schema_with = common::non_blank_schema, required = true)]
     carrier: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = common::non_blank_schema, required = true)]
     code: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InitialTrackingRequest {
+    #[schema(schema_with = common::shipment_status_schema)]
     status: String,
     #[serde(default)]
+    #[schema(schema_with = common::optional_eta_schema)]
     estimated_delivery_date: Option<String>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_date_time_schema)]
     datetime: Option<String>,
     #[serde(default)]
     location: Option<LocationJson>,
@@ -280,15 +310,28 @@ fn required_text(field: &str, value: Option<String>) -> Result<String, DomainErr
 
 impl CreateFulfillmentRequest {
     pub fn into_domain(self) -> Result<NewFulfillment, DomainError> {
-        let lines = self
-            .line_items
+        // A line listed twice is fulfilled by the sum of its entries, as ADM and Fourthwall
+        // add up repeated SKUs and variants.
+        let mut totals: Vec<(String, i64, usize)> = Vec::with_capacity(self.line_items.len());
+        for (i, l) in self.line_items.into_iter().enumerate() {
+            Quantity::new(&format!("lineItems[{i}].quantity"), l.quantity)?;
+            match totals.iter_mut().find(|(id, _, _)| *id == l.id) {
+                Some((_, total, _)) => *total += l.quantity,
+                None => totals.push((l.id, l.quantity, i)),
+            }
+        }
+        let lines = totals
             .into_iter()
-            .enumerate()
-            .map(|(i, l)| {
-                Ok((
-                    l.id,
-                    Quantity::new(&format!("lineItems[{i}].quantity"), l.quantity)?,
-                ))
+            .map(|(id, total, i)| {
+                Quantity::new(&format!("lineItems[{i}].quantity"), total)
+                    .map_err(|_| {
+                        DomainError::invalid(format!(
+                            "line item '{id}' is listed with {total} units in all; at most {} \
+                             can be fulfilled at once",
+                            Quantity::MAX
+                        ))
+                    })
+                    .map(|q| (id, q))
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
         let packages = match self.tracking {
@@ -344,12 +387,15 @@ impl CreateFulfillmentRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStatusRequest {
+    #[schema(schema_with = common::status_or_event_schema)]
     status: String,
     #[serde(default)]
+    #[schema(schema_with = common::optional_eta_schema)]
     estimated_delivery_date: Option<String>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = common::optional_date_time_schema)]
     datetime: Option<String>,
     #[serde(default)]
     location: Option<LocationJson>,

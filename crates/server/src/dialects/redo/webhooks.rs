@@ -17,6 +17,7 @@ use waybill_store::{
 
 use super::{Body, RedoError, RedoPath, RedoStore};
 use crate::AppState;
+use crate::dialects::common;
 use crate::webhooks::sign;
 use crate::webhooks::ssrf::UrlRefusal;
 
@@ -32,9 +33,11 @@ pub struct WebhookRequest {
 struct WebhookInput {
     callback: CallbackInput,
     /// `order`, `fulfillment` or `return`.
+    #[schema(schema_with = topic_schema)]
     topic: String,
     /// The caller's key: creating again with the same one updates that webhook (200).
     #[serde(default)]
+    #[schema(schema_with = common::optional_id_schema)]
     external_id: Option<String>,
     /// Update only: `true` re-enables a disabled webhook, `false` pauses it.
     #[serde(default)]
@@ -44,6 +47,8 @@ struct WebhookInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CallbackInput {
+    /// An http(s) URL of at most 2,048 characters, without credentials.
+    #[schema(schema_with = common::http_url_schema::<2048>)]
     url: String,
     #[serde(default)]
     auth: Option<AuthInput>,
@@ -58,7 +63,12 @@ struct AuthInput {
 #[derive(Debug, Deserialize, ToSchema)]
 struct BearerInput {
     /// Sent as `Authorization: Bearer <token>` with every delivery.
+    #[schema(schema_with = common::text_schema::<1024>)]
     token: String,
+}
+
+fn topic_schema() -> utoipa::openapi::schema::Object {
+    common::enum_schema(REDO_TOPICS.iter().copied())
 }
 
 /// A webhook as answered. `secret` appears only in the answer that created it.
@@ -123,6 +133,7 @@ pub struct WebhookList {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReplayRequest {
     #[serde(alias = "since")]
+    #[schema(schema_with = common::date_time_schema)]
     start: String,
 }
 
@@ -220,14 +231,14 @@ async fn check(state: &AppState, input: &WebhookInput) -> Result<Checked, RedoEr
         .check_url(input.callback.url.trim())
         .await
         .map_err(|refusal| match refusal {
-            UrlRefusal::Invalid(m)
-            | UrlRefusal::AddressNotAllowed(m)
-            | UrlRefusal::Unresolvable(m) => bad(format!("webhook.callback.url: {m}")),
+            UrlRefusal::Invalid(m) | UrlRefusal::AddressNotAllowed(m) => {
+                bad(format!("webhook.callback.url: {m}"))
+            }
         })?;
     let bearer = match input.callback.auth.as_ref().and_then(|a| a.bearer.as_ref()) {
         Some(b) => {
             let token = b.token.trim();
-            if token.is_empty() || token.len() > 1024 || token.chars().any(char::is_control) {
+            if !common::is_text(&b.token, 1024) {
                 return Err(bad(
                     "webhook.callback.auth.bearer.token must be 1 to 1024 characters without control characters",
                 ));
@@ -420,8 +431,8 @@ pub(crate) async fn replay_webhook(
 
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/deliveries", tag = "Redo webhooks",
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id"),
-        ("X-Page-Size" = Option<u32>, Header, description = "Page size, 1 to 500 (default 20)"),
-        ("X-Page-Continue" = Option<String>, Header, description = "The X-Page-Next of the previous page")),
+        ("X-Page-Size" = Option<String>, Header, nullable = false, pattern = "^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$", description = "Page size, 1 to 500 (default 20)"),
+        ("X-Page-Continue" = Option<String>, Header, nullable = false, pattern = "^[+-]?[0-9]{1,18}$", description = "The X-Page-Next of the previous page")),
     responses((status = 200, description = "Every attempt, newest first; `X-Page-Next` is set when more follow", body = AttemptList),
         (status = 400, description = "Invalid paging header", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
@@ -506,13 +517,14 @@ pub(crate) async fn redeliver(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RotateRequest {
-    #[serde(default)]
-    overlap_hours: Option<u64>,
+    #[serde(default, deserialize_with = "common::optional_integer")]
+    #[schema(minimum = 1, maximum = 168)]
+    overlap_hours: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/rotate-secret", tag = "Redo webhooks",
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
-    request_body(content = RotateRequest, description = "Optional; an empty body keeps the default overlap"),
+    request_body(content = Option<RotateRequest>, description = "Optional; an empty body keeps the default overlap"),
     responses((status = 200, description = "The webhook with its new secret (shown only here); until the overlap ends, deliveries carry signatures by both secrets", body = WebhookEnvelope),
         (status = 400, description = "Bad overlap", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
@@ -531,7 +543,7 @@ pub(crate) async fn rotate_secret(
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?
+        crate::extract::parse_json(&body).map_err(|e| bad(e.message()))?
     };
     let hours = match request.overlap_hours {
         None => 24,
@@ -544,7 +556,7 @@ pub(crate) async fn rotate_secret(
             &store_id,
             &webhook_id,
             &sign::generate_secret(),
-            std::time::Duration::from_secs(hours * 3600),
+            std::time::Duration::from_secs(hours.unsigned_abs() * 3600),
         )
         .await?
         .ok_or_else(|| not_found(&webhook_id))?;
