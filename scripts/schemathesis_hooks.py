@@ -1,0 +1,54 @@
+"""Schemathesis hooks for Waybill: the few request rules JSON Schema cannot state.
+
+Every other rule Waybill enforces is in openapi.json itself. These are documented in
+docs/API.md and enforced by the server; here they only keep generated request bodies within
+them, so that a schema-valid body that breaks one is not counted as wrongly refused:
+
+- the ids of the lines in one order or one fulfillment are unique (JSON Schema's uniqueItems
+  compares whole items, not one field of them);
+- an automation's templates compile (template syntax starts with "{{", "{%" or "{#").
+"""
+
+import schemathesis
+
+# Lists of lines and the field that names each line, per dialect.
+LINE_LISTS = {
+    "lineItems": "id",  # Redo orders and fulfillments
+    "orderItems": "sourceItemId",  # OrderProtection orders
+    "sourceItemIds": "sourceItemId",  # OrderProtection fulfillments
+}
+
+TEMPLATE_OPENERS = ("{{", "{%", "{#")
+
+
+def _unique_line_ids(body):
+    if not isinstance(body, dict):
+        return True
+    for key, id_field in LINE_LISTS.items():
+        lines = body.get(key)
+        if isinstance(lines, list):
+            ids = [line.get(id_field) for line in lines if isinstance(line, dict)]
+            ids = [i for i in ids if isinstance(i, (str, int))]
+            if len(ids) != len(set(map(str, ids))):
+                return False
+    fulfillments = body.get("fulfillments")
+    if isinstance(fulfillments, list):
+        return all(_unique_line_ids(f) for f in fulfillments)
+    return True
+
+
+def _templates_compile(body):
+    automation = body.get("automation") if isinstance(body, dict) else None
+    action = automation.get("action") if isinstance(automation, dict) else None
+    if not isinstance(action, dict):
+        return True
+    for field in ("subject", "body"):
+        text = action.get(field)
+        if isinstance(text, str) and any(o in text for o in TEMPLATE_OPENERS):
+            return False
+    return True
+
+
+@schemathesis.hook
+def filter_body(context, body):
+    return _unique_line_ids(body) and _templates_compile(body)
