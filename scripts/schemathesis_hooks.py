@@ -6,7 +6,12 @@ them, so that a schema-valid body that breaks one is not counted as wrongly refu
 
 - the ids of the lines in one order or one fulfillment are unique (JSON Schema's uniqueItems
   compares whole items, not one field of them);
+- the fulfillments embedded in an OrderProtection order name that order's items, within their
+  quantities (one field's values referring to another's);
 - an automation's templates compile (template syntax starts with "{{", "{%" or "{#").
+
+`filter_body` runs in the phases that generate with Hypothesis, `filter_case` in the coverage
+phase.
 """
 
 import schemathesis
@@ -49,6 +54,41 @@ def _templates_compile(body):
     return True
 
 
+def _embedded_fulfillments_fit(body):
+    if not isinstance(body, dict):
+        return True
+    items = body.get("orderItems")
+    fulfillments = body.get("fulfillments")
+    if not isinstance(items, list) or not isinstance(fulfillments, list):
+        return True
+    left = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("quantity"), (int, float)):
+            left[str(item.get("sourceItemId"))] = item["quantity"]
+    for fulfillment in fulfillments:
+        lines = fulfillment.get("sourceItemIds") if isinstance(fulfillment, dict) else None
+        for line in lines if isinstance(lines, list) else []:
+            if not isinstance(line, dict):
+                continue
+            key = str(line.get("sourceItemId"))
+            quantity = line.get("quantity")
+            if key not in left or not isinstance(quantity, (int, float)):
+                return False
+            left[key] -= quantity
+            if left[key] < 0:
+                return False
+    return True
+
+
+def _within_rules(body):
+    return _unique_line_ids(body) and _embedded_fulfillments_fit(body) and _templates_compile(body)
+
+
 @schemathesis.hook
 def filter_body(context, body):
-    return _unique_line_ids(body) and _templates_compile(body)
+    return _within_rules(body)
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    return _within_rules(case.body)
