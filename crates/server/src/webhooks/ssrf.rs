@@ -184,7 +184,7 @@ impl UrlPolicy {
     /// Parses a callback URL and checks its syntax (absolute http or https, a host, no
     /// credentials), without resolving it.
     pub fn parse_url(url: &str) -> Result<Url, UrlRefusal> {
-        if url.len() > MAX_URL_LEN {
+        if url.chars().count() > MAX_URL_LEN {
             return Err(UrlRefusal::Invalid(format!(
                 "the callback URL must be at most {MAX_URL_LEN} characters long"
             )));
