@@ -270,3 +270,45 @@ async fn schema_edges_agree_with_the_server() {
         "no refused order was written"
     );
 }
+
+/// Statuses the seeds do not list (here 409 and 413) fall under their `default` response:
+/// `application/problem+json`; the statuses they list (400, 404) keep `{"error"}` as JSON.
+#[tokio::test]
+async fn unlisted_statuses_are_problem_json_and_listed_ones_are_error_json() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("shop").await;
+    app.order(&t, "P-1", 1).await;
+    let send = |body: String| {
+        app.client
+            .post(format!("{}{}", app.base, t.path("/orders")))
+            .bearer_auth(&t.secret)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            order_body("P-1", 1).to_string(),
+            409,
+            "application/problem+json",
+        ),
+        (
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024)),
+            413,
+            "application/problem+json",
+        ),
+        ("{}".to_owned(), 400, "application/json"),
+    ];
+    for (body, status, content_type) in cases {
+        let resp = send(body).await.unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        assert_eq!(resp.headers()["content-type"], content_type, "{status}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        if status == 400 {
+            assert!(body["error"].is_string(), "{body}");
+        } else {
+            assert_eq!(body["status"], status, "{body}");
+            assert!(body["detail"].is_string(), "{body}");
+        }
+    }
+}
