@@ -25,7 +25,6 @@ use waybill_core::{HistoryEntry, Location, ShipmentStatus, time};
 use waybill_store::StoreError;
 
 use crate::AppState;
-use crate::dialects::objects;
 use crate::problem::Problem;
 
 pub fn routes() -> Router<AppState> {
@@ -38,7 +37,7 @@ const TRACKER_EVENTS: [&str; 2] = ["tracker.updated", "tracker.created"];
 #[derive(Debug, Deserialize)]
 pub(crate) struct EasyPostEvent {
     description: String,
-    #[serde(default, deserialize_with = "objects::optional_object")]
+    #[serde(default)]
     result: Option<Tracker>,
 }
 
@@ -102,7 +101,7 @@ pub(crate) struct Tracker {
     #[serde(default)]
     #[schema(schema_with = optional_eta_schema)]
     est_delivery_date: Option<String>,
-    #[serde(default, deserialize_with = "objects::objects")]
+    #[serde(default)]
     tracking_details: Vec<TrackingDetail>,
 }
 
@@ -136,7 +135,7 @@ pub(crate) struct TrackingDetail {
     status: String,
     #[schema(schema_with = crate::dialects::common::date_time_schema)]
     datetime: String,
-    #[serde(default, deserialize_with = "objects::optional_object")]
+    #[serde(default)]
     tracking_location: Option<TrackingLocation>,
 }
 

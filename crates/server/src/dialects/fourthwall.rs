@@ -21,7 +21,7 @@ use waybill_store::{OrderQuery, StoreError};
 
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
-use crate::dialects::{common, objects};
+use crate::dialects::common;
 use crate::extract::{BodyError, JsonBody};
 
 pub fn routes() -> Router<AppState> {
@@ -119,10 +119,8 @@ pub(crate) struct FulfillmentRequest {
     #[schema(format = "uuid")]
     order_id: String,
     /// The units to fulfill per variant; a variant may be listed more than once.
-    #[serde(deserialize_with = "objects::objects")]
     #[schema(min_items = 1)]
     items: Vec<ItemRequest>,
-    #[serde(deserialize_with = "objects::object")]
     shipping_label: ShippingLabel,
 }
 

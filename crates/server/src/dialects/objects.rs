@@ -1,9 +1,10 @@
-//! Nested request objects read from JSON objects only.
+//! An internally tagged enum read from a JSON object only.
 //!
-//! A derived `Deserialize` for a struct also takes a JSON array of its fields in order, so
-//! `"address": [null, null]` would pass for an address, while the document (and JSON Schema)
-//! says an object. [`crate::extract::parse_json`] refuses a non-object body; these do the same
-//! for fields, with `#[serde(deserialize_with = "...")]`, keeping the field path in errors.
+//! [`crate::strict`] makes every derived struct refuse a JSON array of its fields, but serde
+//! buffers an internally tagged enum (`#[serde(tag = "type")]`) and reads its variant from that
+//! buffer, out of the adapter's reach, so `["email", "subject", "body"]` would still pass for
+//! an email action. [`object`] on such a field (`#[serde(deserialize_with = "...")]`) requires
+//! an object first, keeping the field path in errors.
 
 use std::marker::PhantomData;
 
@@ -46,51 +47,46 @@ where
         .ok_or_else(|| de::Error::invalid_type(de::Unexpected::Unit, &"an object"))
 }
 
-/// An array of objects.
-pub fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct Item<T>(T);
-    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            object(deserializer).map(Item)
-        }
-    }
-    Vec::<Item<T>>::deserialize(deserializer).map(|items| items.into_iter().map(|i| i.0).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize, PartialEq)]
-    struct Inner {
-        a: Option<u8>,
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Action {
+        Email { subject: String },
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
     struct Outer {
-        #[serde(default, deserialize_with = "super::optional_object")]
-        maybe: Option<Inner>,
-        #[serde(default, deserialize_with = "super::objects")]
-        many: Vec<Inner>,
+        #[serde(deserialize_with = "super::object")]
+        action: Action,
     }
 
     #[test]
-    fn only_objects_pass_for_nested_structs() {
+    fn a_tagged_enum_is_read_from_an_object_only() {
         let ok: Outer =
-            serde_json::from_str(r#"{"maybe": {"a": 1}, "many": [{"a": null}]}"#).unwrap();
-        assert_eq!(ok.maybe, Some(Inner { a: Some(1) }));
-        assert_eq!(ok.many, vec![Inner { a: None }]);
-        let none: Outer = serde_json::from_str(r#"{"maybe": null}"#).unwrap();
-        assert_eq!(none.maybe, None);
-        assert!(serde_json::from_str::<Outer>(r#"{"maybe": [1]}"#).is_err());
-        assert!(serde_json::from_str::<Outer>(r#"{"many": [[1]]}"#).is_err());
-        assert!(serde_json::from_str::<Outer>(r#"{"many": [null]}"#).is_err());
-        // The field path survives for the caller's error message.
-        let err = crate::extract::parse_json::<Outer>(br#"{"many": [{"a": "x"}]}"#).unwrap_err();
-        assert!(err.message().starts_with("many[0].a"), "{}", err.message());
+            crate::extract::parse_json(br#"{"action": {"type": "email", "subject": "s"}}"#)
+                .unwrap();
+        assert_eq!(
+            ok.action,
+            Action::Email {
+                subject: "s".into()
+            }
+        );
+        // Without `object`, serde reads this array as the email action.
+        let err =
+            crate::extract::parse_json::<Outer>(br#"{"action": ["email", "s"]}"#).unwrap_err();
+        assert!(
+            err.message().starts_with("action must be an object"),
+            "{}",
+            err.message()
+        );
+        let err = crate::extract::parse_json::<Outer>(br#"{"action": null}"#).unwrap_err();
+        assert!(
+            err.message().starts_with("action must be an object"),
+            "{}",
+            err.message()
+        );
     }
 }

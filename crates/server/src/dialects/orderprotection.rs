@@ -23,7 +23,6 @@ use waybill_store::{OrderQuery, OrderUpdate, StoreError};
 use crate::AppState;
 use crate::auth::{AuthError, Caller};
 use crate::dialects::common::{self, Amount, money};
-use crate::dialects::objects;
 use crate::dialects::schema::{case_insensitive_pattern, json_integer_schema};
 use crate::extract::{BodyError, JsonBody};
 
@@ -297,15 +296,15 @@ pub(crate) struct OrderRequest {
     customer_name: Option<String>,
     #[serde(default)]
     customer_phone: Option<String>,
-    #[serde(default, deserialize_with = "objects::optional_object")]
+    #[serde(default)]
     address: Option<AddressRequest>,
     /// Comma-separated.
     #[serde(default)]
     tags: Option<String>,
-    #[serde(default, deserialize_with = "objects::objects")]
+    #[serde(default)]
     #[schema(schema_with = order_items_schema, required = true)]
     order_items: Vec<ItemRequest>,
-    #[serde(default, deserialize_with = "objects::objects")]
+    #[serde(default)]
     #[schema(schema_with = order_fulfillments_schema)]
     fulfillments: Vec<FulfillmentRequest>,
 }
@@ -825,7 +824,6 @@ pub(crate) async fn list_orders(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FulfillmentRequest {
-    #[serde(deserialize_with = "objects::objects")]
     #[schema(schema_with = item_quantities_schema)]
     source_item_ids: Vec<ItemQuantity>,
     #[schema(schema_with = status_schema)]
