@@ -277,11 +277,6 @@ pub fn optional_id_schema() -> utoipa::openapi::schema::Schema {
     or_null(id_schema())
 }
 
-/// An optional non-blank string.
-pub fn optional_non_blank_schema() -> utoipa::openapi::schema::Schema {
-    or_null(non_blank_schema())
-}
-
 /// An optional RFC 3339 date-time.
 pub fn optional_date_time_schema() -> utoipa::openapi::schema::Schema {
     or_null(date_time_schema())
@@ -377,10 +372,6 @@ pub fn http_url_schema<const MAX: usize>() -> utoipa::openapi::schema::Object {
         .pattern(Some(HTTP_URL_PATTERN))
         .build()
 }
-
-/// `X-Page-Size` as the server reads it (a whole number from 1 to 500, leading zeros allowed).
-/// A string with a pattern rather than an integer, because a header is text on the wire.
-pub const PAGE_SIZE_PATTERN: &str = "^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$";
 
 /// An optional tracking URL: an http(s) URL, blank or `null` for none.
 pub fn optional_http_url_schema() -> utoipa::openapi::schema::Schema {

@@ -234,7 +234,9 @@ type Body<T> = JsonBody<T, RedoError>;
 /// Items per page when `X-Page-Size` is not sent.
 const DEFAULT_PAGE: u32 = 20;
 
-/// `X-Page-Size`: 1 to [`waybill_store::MAX_PAGE_SIZE`], 20 when absent.
+/// `X-Page-Size`: 1 to [`waybill_store::MAX_PAGE_SIZE`], 20 when absent. The document states
+/// it as the string pattern `^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$` (a header is text, and an
+/// integer-typed header cannot be validated as sent).
 fn page_size(headers: &axum::http::HeaderMap) -> Result<u32, RedoError> {
     match headers.get("x-page-size") {
         None => Ok(DEFAULT_PAGE),
