@@ -357,19 +357,39 @@ pub fn http_url(text: &str) -> Option<url::Url> {
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
-/// An http(s) URL: a scheme, a host name of letters, digits and inner hyphens whose last label
-/// starts with a letter (a numeric last label would be read as an IPv4 address), an optional
-/// port and a path of visible ASCII. (Narrower than what [`http_url`] accepts: every string it
-/// matches parses, which is what a generated request needs.)
-pub const HTTP_URL_PATTERN: &str = r"^[hH][tT][tT][pP][sS]?://(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?::[0-9]{1,4})?(?:/[!-~]*)?$";
+/// A callback URL as [`crate::webhooks::ssrf::UrlPolicy::parse_url`] takes it, in what a
+/// WHATWG parser reads: an `http`/`https` scheme in any case, any slashes or backslashes, a
+/// host without user information, an optional port up to 65535, then anything (a path, query
+/// or fragment is percent-encoded as needed, never refused). The host is a dotted IPv4 address
+/// or a domain of the characters a URL host may hold, whose last label is not a number (a
+/// parser reads a numeric one as IPv4) and no label `xn--` (whose Punycode would need
+/// checking). Narrower than the parser in a few spellings (IPv6 literals, `%`-escapes in the
+/// host, short IPv4 forms), never wider.
+pub fn http_url_pattern() -> String {
+    const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    const HOST_CHAR: &str = r#"[A-Za-z0-9!"$&'()*+,;=_`{}~-]"#;
+    const HOST_NON_DIGIT: &str = r#"[A-Za-z!"$&'()*+,;=_`{}~-]"#;
+    const NOT_PUNYCODE: &str = "(?![Xx][Nn]--)";
+    const PORT: &str =
+        "(?:[0-9]{0,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+    const AFTER_HOST: &str = r"(?:[:/?#\\]|$)";
+    let ipv4 = format!(r"{OCTET}(?:\.{OCTET}){{3}}");
+    let label = format!("{NOT_PUNYCODE}{HOST_CHAR}*");
+    let last_label = format!(
+        r"{NOT_PUNYCODE}(?!0[Xx][0-9A-Fa-f]*\.?{AFTER_HOST})[0-9]*{HOST_NON_DIGIT}{HOST_CHAR}*"
+    );
+    let domain = format!(r"(?:{label}\.)*{last_label}\.?");
+    format!(r"^[Hh][Tt][Tt][Pp][Ss]?:[/\\]*(?:{ipv4}|{domain})(?::{PORT})?(?:[/?#\\]|$)")
+}
 
-/// An http(s) URL of at most `MAX` characters.
-pub fn http_url_schema<const MAX: usize>() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .max_length(Some(MAX))
-        .pattern(Some(HTTP_URL_PATTERN))
+/// A webhook callback URL: [`http_url_pattern`], at most 2,048 characters. Also the schema of
+/// every other http(s) URL a request carries (tracking pages, automation webhooks).
+pub fn callback_url_schema() -> utoipa::openapi::schema::Object {
+    use crate::webhooks::ssrf::MAX_URL_LEN;
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(MAX_URL_LEN))
+        .pattern(Some(http_url_pattern()))
         .build()
 }
 
@@ -382,7 +402,7 @@ pub fn optional_http_url_schema() -> utoipa::openapi::schema::Schema {
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some(HTTP_URL_PATTERN)),
+                    .pattern(Some(http_url_pattern())),
             )
             .item(
                 ObjectBuilder::new()

@@ -18,10 +18,11 @@ use waybill_store::{DeliveryRecord, NewWebhook, WebhookFlavor, WebhookRecord, We
 use super::fourthwall::FourthwallError;
 use crate::AppState;
 use crate::auth::Caller;
+use crate::dialects::common;
 use crate::extract::JsonBody;
 use crate::webhooks::payload::fourthwall_type;
 use crate::webhooks::sign;
-use crate::webhooks::ssrf::{MAX_URL_LEN, UrlRefusal};
+use crate::webhooks::ssrf::UrlRefusal;
 
 /// Path parameters, with failures answered in Fourthwall's format (never axum's plain text).
 #[derive(FromRequestParts)]
@@ -52,7 +53,7 @@ pub struct WebhookConfigRequest {
     /// An absolute http(s) URL without credentials, at most 2048 characters. A host that is,
     /// or resolves to, an address the server's policy refuses is answered 400
     /// `WEBHOOK_URI_IP_NOT_ALLOWED`.
-    #[schema(schema_with = url_schema)]
+    #[schema(schema_with = common::callback_url_schema)]
     url: String,
     /// Event types: `ORDER_PLACED` and `ORDER_UPDATED` are sent; other upper-case names are
     /// accepted and never fire.
@@ -80,37 +81,6 @@ fn event_types_schema() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
         .items(item)
         .min_items(Some(1))
-        .build()
-}
-
-/// A callback URL as [`crate::webhooks::ssrf::UrlPolicy::parse_url`] takes it, in what a
-/// WHATWG parser reads: an `http`/`https` scheme in any case, any slashes or backslashes, a
-/// host without user information, an optional port up to 65535, then anything (a path, query
-/// or fragment is percent-encoded as needed, never refused). The host is a dotted IPv4 address
-/// or a domain of the characters a URL host may hold, whose last label is not a number (a
-/// parser reads a numeric one as IPv4) and no label `xn--` (whose Punycode would need
-/// checking). Narrower than the parser in a few spellings (IPv6 literals, `%`-escapes in the
-/// host, short IPv4 forms), never wider.
-fn url_schema() -> utoipa::openapi::schema::Object {
-    const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
-    const HOST_CHAR: &str = r#"[A-Za-z0-9!"$&'()*+,;=_`{}~-]"#;
-    const HOST_NON_DIGIT: &str = r#"[A-Za-z!"$&'()*+,;=_`{}~-]"#;
-    const NOT_PUNYCODE: &str = "(?![Xx][Nn]--)";
-    const PORT: &str =
-        "(?:[0-9]{0,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
-    const AFTER_HOST: &str = r"(?:[:/?#\\]|$)";
-    let ipv4 = format!(r"{OCTET}(?:\.{OCTET}){{3}}");
-    let label = format!("{NOT_PUNYCODE}{HOST_CHAR}*");
-    let last_label = format!(
-        r"{NOT_PUNYCODE}(?!0[Xx][0-9A-Fa-f]*\.?{AFTER_HOST})[0-9]*{HOST_NON_DIGIT}{HOST_CHAR}*"
-    );
-    let domain = format!(r"(?:{label}\.)*{last_label}\.?");
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .max_length(Some(MAX_URL_LEN))
-        .pattern(Some(format!(
-            r"^[Hh][Tt][Tt][Pp][Ss]?:[/\\]*(?:{ipv4}|{domain})(?::{PORT})?(?:[/?#\\]|$)"
-        )))
         .build()
 }
 

@@ -76,7 +76,7 @@ fn action_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 "additionalProperties": false,
                 "properties": {
                     "type": {"type": "string", "enum": ["webhook"]},
-                    "url": {"type": "string", "maxLength": crate::webhooks::ssrf::MAX_URL_LEN, "pattern": common::HTTP_URL_PATTERN},
+                    "url": common::callback_url_schema(),
                     "body": {"type": "string", "maxLength": limit,
                              "pattern": "^\\{(\"[a-z_]{1,20}\": ?\"[ !#-\\[\\]-z|~]{0,50}\")?\\}$",
                              "description": "A JSON template that renders a JSON object"}

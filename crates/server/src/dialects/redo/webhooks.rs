@@ -48,7 +48,7 @@ struct WebhookInput {
 #[serde(rename_all = "camelCase")]
 struct CallbackInput {
     /// An http(s) URL of at most 2,048 characters, without credentials.
-    #[schema(schema_with = common::http_url_schema::<2048>)]
+    #[schema(schema_with = common::callback_url_schema)]
     url: String,
     #[serde(default)]
     auth: Option<AuthInput>,
