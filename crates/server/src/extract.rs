@@ -71,36 +71,36 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
         return Err(BodyError::Malformed(
             match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
                 Ok(_) => "invalid request body: expected a JSON object".into(),
-                Err(e) => format!("the request body is not valid JSON ({e})"),
+                Err(e) => not_json(&e),
             },
         ));
     }
-    // The whole body must be one JSON value: trailing bytes after it are refused too.
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(BodyError::Malformed(format!(
-            "the request body is not valid JSON: {} (line {}, column {})",
-            without_position(&e),
-            e.line(),
-            e.column()
-        )));
-    }
     // Structs are read from JSON objects only, never from an array of their fields.
-    let value = crate::strict::from_slice_with_path(bytes).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let what = if inner.is_syntax() || inner.is_eof() {
-            format!(
-                "the request body is not valid JSON: {} (line {}, column {})",
-                without_position(&inner),
-                inner.line(),
-                inner.column()
-            )
-        } else {
-            for_people(&path, &without_position(&inner))
-        };
-        BodyError::Malformed(what)
-    })?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value =
+        serde_path_to_error::deserialize(crate::strict::Strict(&mut de)).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let what = if inner.is_syntax() || inner.is_eof() {
+                not_json(&inner)
+            } else {
+                for_people(&path, &without_position(&inner))
+            };
+            BodyError::Malformed(what)
+        })?;
+    // The whole body is one JSON value: bytes after it are refused too.
+    de.end().map_err(|e| BodyError::Malformed(not_json(&e)))?;
     Ok(value)
+}
+
+/// A syntax error, with where it is.
+fn not_json(error: &serde_json::Error) -> String {
+    format!(
+        "the request body is not valid JSON: {} (line {}, column {})",
+        without_position(error),
+        error.line(),
+        error.column()
+    )
 }
 
 /// serde_json's message without its " at line L column C" suffix.

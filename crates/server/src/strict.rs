@@ -21,22 +21,9 @@
 use std::fmt;
 
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
-    Unexpected, VariantAccess, Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Unexpected,
+    VariantAccess, Visitor,
 };
-
-/// Parses JSON as [`crate::extract::parse_json`] did with
-/// `serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))`, except
-/// that a struct is read from a JSON object only (see the module documentation).
-///
-/// Like that call it reads one JSON value from the start of `bytes` and does not look at what
-/// follows it.
-pub fn from_slice_with_path<T: DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(Strict(&mut de))
-}
 
 /// A deserializer that forwards to the one inside, except that a struct is asked for as a map;
 /// every value within is read through `Strict` as well.
@@ -318,6 +305,17 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for StrictVariantAccess<A> {
 
 #[cfg(test)]
 mod tests {
+    use serde::de::DeserializeOwned;
+
+    /// One JSON value read from the start of `bytes` through [`Strict`], with its path on
+    /// error (what `parse_json` does before it checks that nothing follows).
+    fn from_slice_with_path<T: DeserializeOwned>(
+        bytes: &[u8],
+    ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(Strict(&mut de))
+    }
+
     use std::collections::{BTreeMap, HashMap};
     use std::fmt::Debug;
 

@@ -150,14 +150,6 @@ impl From<AuthError> for AdmError {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sku(String);
 
-impl utoipa::PartialSchema for Sku {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::dialects::common::string_or_integer_schema()
-    }
-}
-
-impl utoipa::ToSchema for Sku {}
-
 /// Largest integer SKU: 9 × 10^15, within the integers a JSON number carries exactly.
 const MAX_INTEGER_SKU: i64 = 9_000_000_000_000_000;
 

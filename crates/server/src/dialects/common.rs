@@ -117,15 +117,6 @@ impl utoipa::PartialSchema for Amount {
 
 impl utoipa::ToSchema for Amount {}
 
-/// The schema of an id a vendor sends as a string or an integer.
-pub fn string_or_integer_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String))
-        .item(ObjectBuilder::new().schema_type(Type::Integer))
-        .into()
-}
-
 /// Turns an optional amount into money, naming `field` in errors.
 pub fn money(field: &str, amount: Option<Amount>) -> Result<Option<Money>, DomainError> {
     amount.map(|a| a.into_money(field)).transpose()
