@@ -34,7 +34,7 @@ impl Location {
 }
 
 /// One parcel of a fulfillment: a carrier's tracking number and where to follow it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     pub carrier: Option<String>,
     pub tracking_number: String,
@@ -42,7 +42,7 @@ pub struct Package {
 }
 
 /// One entry of a fulfillment's tracking history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// A shipment status or an event name.
     pub status: String,
@@ -52,7 +52,7 @@ pub struct HistoryEntry {
 }
 
 /// A line of a stored fulfillment, with the order line's descriptive fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FulfillmentLine {
     pub line_item_id: String,
     pub quantity: u32,
@@ -63,7 +63,7 @@ pub struct FulfillmentLine {
 }
 
 /// A stored fulfillment.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fulfillment {
     pub id: String,
     pub order_id: Uuid,

@@ -285,7 +285,7 @@ impl NewOrder {
 }
 
 /// A stored line item with its ledger position.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineItem {
     pub id: String,
     pub product_id: Option<String>,
@@ -305,8 +305,9 @@ impl LineItem {
     }
 }
 
-/// A stored order with its lines and fulfillments.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored order with its lines and fulfillments. Serialized as it is (snake_case fields) into
+/// the outbox, as the state an event reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub id: Uuid,
     pub store_id: String,

@@ -7,6 +7,7 @@
 
 mod auth_cache;
 pub mod automations;
+pub mod events;
 pub mod idempotency;
 pub mod postgres;
 pub mod secrets;
@@ -30,6 +31,7 @@ pub use automations::{
     AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RaisedEvent,
     RunOutcome, SettingsUpdate, StoreSettings,
 };
+pub use events::{EventData, LedgerChange, UnitsOfLine};
 pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
 pub use secrets::NewApiKey;
 pub use webhooks::{

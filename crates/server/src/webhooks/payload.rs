@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use waybill_core::{DomainError, Order, OrderRef, time};
-use waybill_store::{ClaimedDelivery, Store, StoreError, StoreResult, WebhookFlavor};
+use waybill_store::{ClaimedDelivery, EventData, Store, StoreError, StoreResult, WebhookFlavor};
 
 use crate::dialects::fourthwall::OrderV1;
 use crate::dialects::redo::types::{FulfillmentJson, OrderJson};
@@ -16,23 +16,25 @@ pub fn fourthwall_type(event_type: &str) -> &'static str {
     }
 }
 
-/// Renders the body of a delivery. The order is read as it is now (as the GET endpoints return
-/// it); once it is deleted, its last rendered snapshot is used, else `{id, orderId}`.
+/// Renders the body of a delivery from the event's own data: the change it reports and the
+/// order as of the write that produced it (`waybill_store::events`), so every attempt,
+/// redelivery and replay of an event sends the same body. Events stored before snapshots
+/// existed fall back to the order as it is now (once deleted: its last rendered snapshot, else
+/// `{id, orderId}`).
 pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<String> {
     let event = &d.event;
-    let order = match store
-        .get_order(&event.store_id, &OrderRef::new(event.order_id.clone()))
-        .await
-    {
-        Ok(order) => Some(order),
-        Err(StoreError::Domain(DomainError::OrderNotFound(_))) => None,
-        Err(e) => return Err(e),
+    let mut data = EventData::parse(event.data.as_deref());
+    let order = match data.order.take() {
+        Some(order) => Some(order),
+        None => match store
+            .get_order(&event.store_id, &OrderRef::new(event.order_id.clone()))
+            .await
+        {
+            Ok(order) => Some(order),
+            Err(StoreError::Domain(DomainError::OrderNotFound(_))) => None,
+            Err(e) => return Err(e),
+        },
     };
-    let data: Value = event
-        .data
-        .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or(Value::Null);
     let body = match d.webhook.flavor {
         // The automation worker renders these bodies when it queues them.
         WebhookFlavor::Automation => {
@@ -44,13 +46,16 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
             let order_json = match &order {
                 Some(o) => serde_json::to_value(OrderJson::from(o))
                     .map_err(|e| StoreError::internal("encoding an order", e))?,
-                None => snapshot(store, &event.order_id, &data).await?,
+                None => snapshot(store, &event.order_id, data.order_id.as_deref()).await?,
             };
+            let change = serde_json::to_value(&data)
+                .map_err(|e| StoreError::internal("encoding an event's change", e))?;
             let mut body = json!({
                 "id": event.event_id,
                 "type": event.event_type,
                 "at": time::format(event.created_at),
                 "seq": event.seq,
+                "change": change,
                 "order": order_json,
             });
             if let Some(f) = fulfillment(order.as_ref(), event.fulfillment_id.as_deref()) {
@@ -68,12 +73,10 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
             let data = if kind == "ORDER_PLACED" {
                 order_json
             } else {
-                let update = if event.event_type.starts_with("fulfillment.") {
-                    "STATUS"
-                } else {
-                    "OTHER"
-                };
-                json!({ "order": order_json, "update": { "type": update } })
+                json!({
+                    "order": order_json,
+                    "update": fourthwall_update(&event.event_type, event.fulfillment_id.as_deref(), &data),
+                })
             };
             json!({
                 "testMode": false,
@@ -90,13 +93,46 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
     serde_json::to_string(&body).map_err(|e| StoreError::internal("encoding a webhook body", e))
 }
 
+/// `ORDER_UPDATED`'s `update`: Fourthwall's `type` (`STATUS` when a shipment moved the order,
+/// `OTHER` for an edit of the order) with what changed: the order's status before, and for a
+/// shipment its id, status or event and status before, and the units it moved.
+fn fourthwall_update(event_type: &str, fulfillment_id: Option<&str>, data: &EventData) -> Value {
+    let mut update = json!({
+        "type": if event_type.starts_with("fulfillment.") { "STATUS" } else { "OTHER" },
+    });
+    if let Some(previous) = &data.previous_order_status {
+        update["previousStatus"] = json!(previous);
+    }
+    if let Some(id) = fulfillment_id {
+        let mut shipment = json!({ "id": id });
+        if let Some(status) = &data.status {
+            shipment["status"] = json!(status);
+        }
+        if let Some(previous) = &data.previous_status {
+            shipment["previousStatus"] = json!(previous);
+        }
+        if let Some(ledger) = &data.ledger {
+            shipment["ledger"] = json!(ledger);
+        }
+        if data.tracking == Some(true) {
+            shipment["tracking"] = json!(true);
+        }
+        update["fulfillment"] = shipment;
+    }
+    update
+}
+
 fn fulfillment(order: Option<&Order>, id: Option<&str>) -> Option<Value> {
     let id = id?;
     let f = order?.fulfillments.iter().find(|f| f.id == id)?;
     serde_json::to_value(FulfillmentJson::from(f)).ok()
 }
 
-async fn snapshot(store: &dyn Store, order_id: &str, data: &Value) -> StoreResult<Value> {
+async fn snapshot(
+    store: &dyn Store,
+    order_id: &str,
+    external_id: Option<&str>,
+) -> StoreResult<Value> {
     if let Some(last) = store.last_order_payload(order_id).await?
         && let Ok(body) = serde_json::from_str::<Value>(&last)
         && let Some(order) = body
@@ -107,6 +143,6 @@ async fn snapshot(store: &dyn Store, order_id: &str, data: &Value) -> StoreResul
     }
     Ok(json!({
         "id": order_id,
-        "orderId": data.get("orderId").cloned().unwrap_or(Value::Null),
+        "orderId": external_id,
     }))
 }

@@ -10,7 +10,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
-use waybill_core::order_status::UnitCounts;
+use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
     DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
     NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity, ShipmentStatus,
@@ -22,6 +22,7 @@ use super::{
     query_opt,
 };
 use crate::automations::pick_by_carrier;
+use crate::events::{EventData, LedgerChange};
 use crate::{MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError};
 use tokio_postgres::Row;
 use waybill_core::carrier_update::{self, CarrierReport, Step};
@@ -186,7 +187,7 @@ fn unit_counts(row: &Row) -> UnitCounts {
 struct Event<'a> {
     kind: &'a str,
     fulfillment_id: Option<&'a str>,
-    data: Option<serde_json::Value>,
+    data: EventData,
     trigger: Option<&'a str>,
 }
 
@@ -212,7 +213,9 @@ struct EventSql<'a> {
 }
 
 /// The common table expressions that record an event: `seq` writes the order's row (sequence,
-/// `updated_at`, derived status), `event` the outbox event under the new sequence number, and
+/// `updated_at`, derived status), `event` the outbox event under the new sequence number (its
+/// data gets the order's status before the change: every part of one statement reads the rows
+/// as they were before it), and
 /// `runs` queues a run of every enabled automation of the store that the trigger sets off for
 /// the fulfillment, tied to that event. The unique key (automation, fulfillment, trigger) makes
 /// a repeated trigger add nothing.
@@ -227,9 +230,12 @@ fn event_ctes(e: &EventSql<'_>) -> String {
          event AS (
              INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
                                  created_at)
-             SELECT {event_id}, {store}, {order}, seq.event_seq, {kind}, {fulfillment}, {data},
+             SELECT {event_id}, {store}, {order}, seq.event_seq, {kind}, {fulfillment},
+                    CASE WHEN {kind} = 'order.created' THEN {data}
+                         ELSE {data} || jsonb_build_object('previousOrderStatus', prev.status)
+                    END,
                     {now}
-             FROM seq
+             FROM seq, (SELECT status FROM orders WHERE id = {order}) AS prev
              RETURNING id, seq),
          runs AS (
              INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
@@ -293,6 +299,14 @@ async fn record_event(
     });
     let counted = query_one(tx, "counting an order's units", counts_sql(), &[&order_id]).await?;
     let counts = unit_counts(&counted);
+    // The order as this transaction sees it, every row of the change written but the order's
+    // own (which the statement below writes: its `updated_at`).
+    let mut snapshot = load_order_by_id(tx, store_id, order_id).await?;
+    snapshot.updated_at = now;
+    let mut data = event.data;
+    data.order_status = Some(counts.status().as_str().to_owned());
+    data.order = Some(snapshot);
+    let data = to_json("encoding event data", &data)?;
     let recorded = query_one(
         tx,
         "writing an outbox event",
@@ -304,7 +318,7 @@ async fn record_event(
             &store_id,
             &event.kind,
             &event.fulfillment_id,
-            &event.data,
+            &data,
             &counts.status().as_str(),
             &event.trigger,
             &stored_count(counts.in_fulfillment),
@@ -333,9 +347,10 @@ async fn insert_outbox(
     seq: i64,
     event_type: &str,
     fulfillment_id: Option<&str>,
-    data: Option<serde_json::Value>,
+    data: &EventData,
     now: Timestamp,
 ) -> PgResult<()> {
+    let data = to_json("encoding event data", data)?;
     execute(
         tx,
         "writing an outbox event",
@@ -396,7 +411,7 @@ pub(super) async fn insert_order(
         Event {
             kind: "order.created",
             fulfillment_id: None,
-            data: None,
+            data: EventData::default(),
             trigger: None,
         },
         now,
@@ -1005,7 +1020,7 @@ fn create_fulfillment_sql() -> &'static str {
             order: "$3::text",
             fulfillment: "$2::text",
             kind: "'fulfillment.created'",
-            data: "NULL::jsonb",
+            data: "$24::jsonb",
             status: "$20::text",
             counts: ["$21::bigint", "$22::bigint", "$23::bigint"],
             trigger: "$5::text",
@@ -1119,32 +1134,6 @@ async fn fulfillment_write(
         .map(|p| p.tracking_url.clone())
         .collect();
     let live = new.status.is_live();
-    let params: Vec<Param> = vec![
-        Box::new(store_id.to_owned()),
-        Box::new(id.clone()),
-        Box::new(order_id.to_owned()),
-        Box::new(now_ms),
-        Box::new(new.status.as_str()),
-        Box::new(new.status_label.clone()),
-        Box::new(new.estimated_delivery.map(time::format_date)),
-        Box::new(delivered_at.map(time::to_millis)),
-        Box::new(time::to_millis(first.datetime)),
-        Box::new(line_ids),
-        Box::new(line_quantities),
-        Box::new(live),
-        Box::new(carriers),
-        Box::new(numbers),
-        Box::new(urls),
-        Box::new(first.status.clone()),
-        Box::new(first.message.clone()),
-        Box::new(first.location.clone().map(Json)),
-        Box::new(Uuid::now_v7().to_string()),
-        Box::new(counts.status().as_str()),
-        Box::new(stored_count(counts.in_fulfillment)),
-        Box::new(stored_count(counts.shipped)),
-        Box::new(stored_count(counts.delivered)),
-    ];
-
     let details: HashMap<&str, &Row> = rows.iter().map(|r| (r.get::<_, &str>(0), r)).collect();
     let detail = |line_id: &str, column: usize| -> Option<String> {
         details.get(line_id).and_then(|r| r.get(column))
@@ -1173,9 +1162,65 @@ async fn fulfillment_write(
                 quantity: quantity.get(),
             })
             .collect(),
-        history: vec![first],
-        id,
+        history: vec![first.clone()],
+        id: id.clone(),
     };
+    // The event's order: as this transaction sees it now, with what the statement below writes
+    // (the fulfillment, its reserved units and the order's `updated_at`) applied to it.
+    let mut snapshot = load_order_by_id(tx, store_id, order_id).await?;
+    snapshot.updated_at = now;
+    if live {
+        for (line_id, quantity) in &new.lines {
+            if let Some(line) = snapshot.line_items.iter_mut().find(|l| &l.id == line_id) {
+                line.fulfilled += quantity.get();
+            }
+        }
+    }
+    let position = snapshot
+        .fulfillments
+        .partition_point(|f| (f.created_at, f.id.as_str()) <= (now, fulfillment.id.as_str()));
+    snapshot.fulfillments.insert(position, fulfillment.clone());
+    let effect = if live {
+        LedgerEffect::Reserve
+    } else {
+        LedgerEffect::None
+    };
+    let data = to_json(
+        "encoding event data",
+        &EventData {
+            ledger: LedgerChange::of(effect, &new.lines),
+            order_status: Some(counts.status().as_str().to_owned()),
+            order: Some(snapshot),
+            ..EventData::status(new.status.as_str(), None)
+        },
+    )?;
+    let params: Vec<Param> = vec![
+        Box::new(store_id.to_owned()),
+        Box::new(id.clone()),
+        Box::new(order_id.to_owned()),
+        Box::new(now_ms),
+        Box::new(new.status.as_str()),
+        Box::new(new.status_label.clone()),
+        Box::new(new.estimated_delivery.map(time::format_date)),
+        Box::new(delivered_at.map(time::to_millis)),
+        Box::new(time::to_millis(first.datetime)),
+        Box::new(line_ids),
+        Box::new(line_quantities),
+        Box::new(live),
+        Box::new(carriers),
+        Box::new(numbers),
+        Box::new(urls),
+        Box::new(first.status.clone()),
+        Box::new(first.message.clone()),
+        Box::new(first.location.clone().map(Json)),
+        Box::new(Uuid::now_v7().to_string()),
+        Box::new(counts.status().as_str()),
+        Box::new(stored_count(counts.in_fulfillment)),
+        Box::new(stored_count(counts.shipped)),
+        Box::new(stored_count(counts.delivered)),
+        Box::new(data),
+    ];
+
     let expected_reserved = if live { new.lines.len() as i64 } else { 0 };
     Ok(Finish::Statement(LastStatement {
         what: "writing a fulfillment",
@@ -1323,6 +1368,13 @@ async fn record_status_update(
             (0, StatusOrEvent::Status(_)) => "fulfillment.updated",
             _ => "fulfillment.event",
         };
+        // The first entry reports the change from the current status (and moves the ledger);
+        // a follow-up event happens to the status the change left.
+        let (previous, ledger) = if i == 0 {
+            (current.status, LedgerChange::of(change.ledger, &units))
+        } else {
+            (change.status, None)
+        };
         record_event(
             tx,
             store_id,
@@ -1330,7 +1382,10 @@ async fn record_status_update(
             Event {
                 kind,
                 fulfillment_id: Some(fulfillment_id),
-                data: Some(serde_json::json!({ "status": entry.status })),
+                data: EventData {
+                    ledger,
+                    ..EventData::status(&entry.status, Some(previous.as_str()))
+                },
                 trigger: Some(&entry.status),
             },
             now,
@@ -1373,7 +1428,10 @@ pub(super) async fn update_tracking(
         Event {
             kind: "fulfillment.updated",
             fulfillment_id: Some(fulfillment_id),
-            data: Some(serde_json::json!({ "tracking": true })),
+            data: EventData {
+                tracking: Some(true),
+                ..EventData::default()
+            },
             trigger: None,
         },
         now,
@@ -1502,7 +1560,12 @@ pub(super) async fn delete_order(
         seq + 1,
         "order.deleted",
         None,
-        Some(serde_json::json!({ "orderId": existing.external_id })),
+        &EventData {
+            order_id: Some(existing.external_id.clone()),
+            previous_order_status: Some(order_status::derive(&existing).as_str().to_owned()),
+            order: Some(existing.clone()),
+            ..EventData::default()
+        },
         now,
     )
     .await?;
@@ -1595,6 +1658,12 @@ pub(super) async fn upsert_fulfillment(
         entry.datetime = now;
         insert_history(tx, store_id, &id, &entry, now).await?;
     }
+    // The ledger moves when the fulfillment starts or stops counting.
+    let ledger = match (current.status.is_live(), new.status.is_live()) {
+        (true, false) => LedgerChange::of(LedgerEffect::Release, &quantities(&current)?),
+        (false, true) => LedgerChange::of(LedgerEffect::Reserve, &new.lines),
+        _ => None,
+    };
     record_event(
         tx,
         store_id,
@@ -1602,7 +1671,10 @@ pub(super) async fn upsert_fulfillment(
         Event {
             kind: "fulfillment.updated",
             fulfillment_id: Some(&id),
-            data: None,
+            data: EventData {
+                ledger,
+                ..EventData::status(new.status.as_str(), Some(current.status.as_str()))
+            },
             trigger: status_changed.then_some(new.status.as_str()),
         },
         now,
@@ -1681,7 +1753,7 @@ pub(super) async fn update_order(
         Event {
             kind: "order.updated",
             fulfillment_id: None,
-            data: None,
+            data: EventData::default(),
             trigger: None,
         },
         now,

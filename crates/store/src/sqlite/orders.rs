@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 use waybill_core::NewLineItem;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
-use waybill_core::order_status::UnitCounts;
+use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
     DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money, NewFulfillment,
     NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus, StatusUpdate,
@@ -17,6 +17,7 @@ use waybill_core::{
 
 use super::map_err;
 use crate::automations::pick_by_carrier;
+use crate::events::{EventData, LedgerChange};
 use crate::{
     MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError, StoreResult,
 };
@@ -122,7 +123,7 @@ fn record_event(
     order_id: &str,
     event_type: &str,
     fulfillment_id: Option<&str>,
-    data: Option<String>,
+    data: EventData,
     now: Timestamp,
 ) -> StoreResult<i64> {
     let counts = recount(conn, order_id)?;
@@ -138,7 +139,9 @@ fn record_event(
     )
 }
 
-/// [`record_event`] with the order's units after the change already known.
+/// [`record_event`] with the order's units after the change already known. The event's data
+/// gets the order's derived status before and after, and the order as this transaction sees it
+/// once the change is written (see [`crate::events`]).
 #[allow(clippy::too_many_arguments)]
 fn record_counted_event(
     conn: &Connection,
@@ -146,10 +149,14 @@ fn record_counted_event(
     order_id: &str,
     event_type: &str,
     fulfillment_id: Option<&str>,
-    data: Option<String>,
+    mut data: EventData,
     counts: UnitCounts,
     now: Timestamp,
 ) -> StoreResult<i64> {
+    let previous: String = conn
+        .prepare_cached("SELECT status FROM orders WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([order_id], |r| r.get(0)))
+        .map_err(|e| map_err("reading an order's status", e))?;
     // One write of the order row: its sequence, `updated_at`, derived status and counts.
     let kept = |units: u64| i64::try_from(units).unwrap_or(i64::MAX);
     let seq: i64 = conn
@@ -173,6 +180,11 @@ fn record_counted_event(
             )
         })
         .map_err(|e| map_err("sequencing an event", e))?;
+    data.order_status = Some(counts.status().as_str().to_owned());
+    if event_type != "order.created" {
+        data.previous_order_status = Some(previous);
+    }
+    data.order = Some(load_order_by_id(conn, store_id, order_id)?);
     insert_outbox(
         conn,
         store_id,
@@ -180,7 +192,7 @@ fn record_counted_event(
         seq,
         event_type,
         fulfillment_id,
-        data,
+        &data,
         now,
     )?;
     Ok(seq)
@@ -235,9 +247,10 @@ fn insert_outbox(
     seq: i64,
     event_type: &str,
     fulfillment_id: Option<&str>,
-    data: Option<String>,
+    data: &EventData,
     now: Timestamp,
 ) -> StoreResult<()> {
+    let data = to_json("encoding event data", data)?;
     conn.prepare_cached(
         "INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -305,7 +318,7 @@ pub(super) fn insert_order(
         &id.to_string(),
         "order.created",
         None,
-        None,
+        EventData::default(),
         now,
     )?;
     Ok(Order {
@@ -853,7 +866,10 @@ pub(super) fn insert_fulfillment(
         &order_id,
         "fulfillment.created",
         Some(&id),
-        None,
+        EventData {
+            ledger: LedgerChange::of(effect, &new.lines),
+            ..EventData::status(new.status.as_str(), None)
+        },
         counts,
         now,
     )?;
@@ -1004,16 +1020,23 @@ fn record_status_update(
             (0, waybill_core::StatusOrEvent::Status(_)) => "fulfillment.updated",
             _ => "fulfillment.event",
         };
+        // The first entry reports the change from the current status (and moves the ledger);
+        // a follow-up event happens to the status the change left.
+        let (previous, ledger) = if i == 0 {
+            (current.status, LedgerChange::of(change.ledger, &units))
+        } else {
+            (change.status, None)
+        };
         let seq = record_event(
             conn,
             store_id,
             order_id,
             event_type,
             Some(fulfillment_id),
-            Some(to_json(
-                "encoding event data",
-                &serde_json::json!({ "status": entry.status }),
-            )?),
+            EventData {
+                ledger,
+                ..EventData::status(&entry.status, Some(previous.as_str()))
+            },
             now,
         )?;
         enqueue_runs(
@@ -1053,10 +1076,10 @@ pub(super) fn update_tracking(
         &order_id,
         "fulfillment.updated",
         Some(fulfillment_id),
-        Some(to_json(
-            "encoding event data",
-            &serde_json::json!({ "tracking": true }),
-        )?),
+        EventData {
+            tracking: Some(true),
+            ..EventData::default()
+        },
         now,
     )?;
     load_one_fulfillment(conn, store_id, &order_id, fulfillment_id)
@@ -1184,10 +1207,12 @@ pub(super) fn delete_order(
         seq + 1,
         "order.deleted",
         None,
-        Some(to_json(
-            "encoding event data",
-            &serde_json::json!({ "orderId": existing.external_id }),
-        )?),
+        &EventData {
+            order_id: Some(existing.external_id.clone()),
+            previous_order_status: Some(order_status::derive(&existing).as_str().to_owned()),
+            order: Some(existing.clone()),
+            ..EventData::default()
+        },
         now,
     )?;
     conn.prepare_cached("DELETE FROM orders WHERE id = ?1")
@@ -1285,13 +1310,22 @@ pub(super) fn upsert_fulfillment(
         .and_then(|mut stmt| stmt.execute(params![store_id, id, time::to_millis(now)]))
         .map_err(|e| map_err("updating a fulfillment", e))?;
     }
+    // The ledger moves when the fulfillment starts or stops counting.
+    let ledger = match (current.status.is_live(), new.status.is_live()) {
+        (true, false) => LedgerChange::of(LedgerEffect::Release, &quantities(&current)?),
+        (false, true) => LedgerChange::of(LedgerEffect::Reserve, &new.lines),
+        _ => None,
+    };
     let seq = record_event(
         conn,
         store_id,
         &order_id,
         "fulfillment.updated",
         Some(&id),
-        None,
+        EventData {
+            ledger,
+            ..EventData::status(new.status.as_str(), Some(current.status.as_str()))
+        },
         now,
     )?;
     if status_changed {
@@ -1379,7 +1413,15 @@ pub(super) fn update_order(
             next_position += 1;
         }
     }
-    record_event(conn, store_id, &order_id, "order.updated", None, None, now)?;
+    record_event(
+        conn,
+        store_id,
+        &order_id,
+        "order.updated",
+        None,
+        EventData::default(),
+        now,
+    )?;
     load_order_by_id(conn, store_id, &order_id)
 }
 
