@@ -55,29 +55,46 @@ pub struct WebhookConfigRequest {
     /// `WEBHOOK_URI_IP_NOT_ALLOWED`.
     #[schema(schema_with = common::callback_url_schema)]
     url: String,
-    /// Event types: `ORDER_PLACED` and `ORDER_UPDATED` are sent; other upper-case names are
-    /// accepted and never fire.
+    /// Event types: `ORDER_PLACED` and `ORDER_UPDATED` are sent; Fourthwall's other types are
+    /// accepted and never fire; any other name is refused.
     #[schema(schema_with = event_types_schema)]
     allowed_types: Vec<String>,
 }
 
-/// Longest event type name.
-const MAX_EVENT_TYPE_LEN: usize = 64;
+/// The event types Fourthwall documents. Waybill sends `ORDER_PLACED` (an order is created) and
+/// `ORDER_UPDATED` (a shipment moved the order, or the order was edited); the others are accepted
+/// so that an existing client's subscription keeps working, and never fire.
+pub const EVENT_TYPES: &[&str] = &[
+    "ORDER_PLACED",
+    "ORDER_UPDATED",
+    "GIFT_PURCHASE",
+    "DONATION",
+    "SUBSCRIPTION_PURCHASED",
+    "SUBSCRIPTION_EXPIRED",
+    "SUBSCRIPTION_CHANGED",
+    "PRODUCT_CREATED",
+    "PRODUCT_UPDATED",
+    "NEWSLETTER_SUBSCRIBED",
+    "THANK_YOU_SENT",
+    "PROMOTION_CREATED",
+    "PROMOTION_UPDATED",
+    "PROMOTION_STATUS_CHANGED",
+    "GIFT_DRAW_STARTED",
+    "GIFT_DRAW_ENDED",
+    "COLLECTION_UPDATED",
+    "PLATFORM_APP_DISCONNECTED",
+];
 
-/// Whether `name` is an event type: 1 to 64 capital letters and underscores.
+/// Whether `name` is one of Fourthwall's [`EVENT_TYPES`].
 fn is_event_type(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_EVENT_TYPE_LEN
-        && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    EVENT_TYPES.contains(&name)
 }
 
-/// `allowedTypes`: at least one [`is_event_type`] name.
+/// `allowedTypes`: at least one of [`EVENT_TYPES`].
 fn event_types_schema() -> utoipa::openapi::schema::Array {
     let item = utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX_EVENT_TYPE_LEN))
-        .pattern(Some("^[A-Z_]+$"));
+        .enum_values(Some(EVENT_TYPES.iter().copied()));
     utoipa::openapi::schema::ArrayBuilder::new()
         .items(item)
         .min_items(Some(1))
@@ -154,7 +171,9 @@ async fn check(
     }
     if let Some(bad) = request.allowed_types.iter().find(|t| !is_event_type(t)) {
         return Err(FourthwallError::invalid(format!(
-            "allowedTypes: '{bad}' is not an event type"
+            "allowedTypes: '{bad}' is not a Fourthwall event type; use ORDER_PLACED or \
+             ORDER_UPDATED (Waybill sends these two; Fourthwall's other types are accepted \
+             and never fire)"
         )));
     }
     let url = request.url.trim();

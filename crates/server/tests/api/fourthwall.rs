@@ -434,11 +434,11 @@ async fn webhook_urls_and_event_types_follow_the_document() {
         ),
         webhook(
             "HTTP:\\\\hooks.example.invalid*\\x",
-            json!(["SOME_FUTURE_TYPE", "ORDER_UPDATED"]),
+            json!(["DONATION", "ORDER_UPDATED"]),
         ),
         webhook(
             "http://hooks-1.example.invalid.:65535",
-            json!(["A".repeat(64)]),
+            json!(["ORDER_PLACED", "ORDER_UPDATED", "GIFT_PURCHASE"]),
         ),
     ] {
         assert!(document_accepts("post", PATH, &good), "{good}");
@@ -466,6 +466,9 @@ async fn webhook_urls_and_event_types_follow_the_document() {
         webhook("https://93.184.216.34/", json!([])),
         webhook("https://93.184.216.34/", json!(["order_placed"])),
         webhook("https://93.184.216.34/", json!(["A".repeat(65)])),
+        // Not a Fourthwall event type (Waybill's internal names included).
+        webhook("https://93.184.216.34/", json!(["SOME_FUTURE_TYPE"])),
+        webhook("https://93.184.216.34/", json!(["fulfillment.created"])),
     ] {
         assert!(!document_accepts("post", PATH, &bad), "{bad}");
         let (status, body) = app

@@ -23,4 +23,5 @@ mod orderprotection;
 mod orders;
 mod postgres;
 mod shipment_status;
+mod webhook_events;
 mod webhooks;

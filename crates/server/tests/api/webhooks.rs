@@ -65,6 +65,14 @@ impl Receiver {
         decide: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static,
     ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Receiver::start_on(listener, decide)
+    }
+
+    /// A receiver on a listener the caller bound (say, on the port of one that was down).
+    pub fn start_on(
+        listener: TcpListener,
+        decide: impl Fn(usize, &Value) -> Answer + Send + Sync + 'static,
+    ) -> Receiver {
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let receipts = Arc::new(Mutex::new(Vec::new()));
         let decide: Decide = Arc::new(decide);
@@ -252,7 +260,7 @@ pub(crate) async fn subscribe(
     )
 }
 
-fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
+pub(crate) fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
     mac.update(msg);
     STANDARD.encode(mac.finalize().into_bytes())

@@ -129,12 +129,15 @@ pub struct WebhookList {
     webhooks: Vec<WebhookJson>,
 }
 
-/// `{"start": date-time}`: replay events written at or after `start` (`since` is accepted too).
+/// `{"start": date-time}`: replay the events the webhook selects that were written at or after
+/// `start` (`since` is accepted too). Without `start`, every event since the webhook was
+/// created: what it received or would have received. An explicit `start` earlier than that
+/// also sends older events.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReplayRequest {
-    #[serde(alias = "since")]
-    #[schema(schema_with = common::date_time_schema)]
-    start: String,
+    #[serde(default, alias = "since")]
+    #[schema(schema_with = common::optional_date_time_schema)]
+    start: Option<String>,
 }
 
 /// How many deliveries were (re)queued.
@@ -405,7 +408,7 @@ pub(crate) async fn delete_webhook(
 #[utoipa::path(post, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/replay", tag = "Redo webhooks",
     params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id")),
     request_body = ReplayRequest,
-    responses((status = 202, description = "The webhook's events since `start` are queued again, in order", body = Enqueued),
+    responses((status = 202, description = "The webhook's events since `start` (default: since the webhook was created) are queued again, in per-order order", body = Enqueued),
         (status = 400, description = "Validation error", body = crate::openapi::RedoErrorBody),
         (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
         (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -419,8 +422,11 @@ pub(crate) async fn replay_webhook(
     RedoPath((_, webhook_id)): RedoPath<(String, String)>,
     crate::extract::JsonBody(request, _): Body<ReplayRequest>,
 ) -> Result<Response, RedoError> {
-    ensure_redo(&state, &store_id, &webhook_id).await?;
-    let since = time::parse_datetime("start", &request.start)?;
+    let webhook = ensure_redo(&state, &store_id, &webhook_id).await?;
+    let since = match &request.start {
+        Some(start) => time::parse_datetime("start", start)?,
+        None => webhook.created_at,
+    };
     let count = state
         .store
         .replay_webhook(&store_id, &webhook_id, since)
