@@ -112,7 +112,12 @@ impl Modify for Security {
         orderprotection::list_fulfillments,
         orderprotection::update_fulfillment_status,
     ),
-    components(schemas(problem::Problem)),
+    components(schemas(
+        problem::Problem,
+        crate::webhooks::catalog::RedoEvent,
+        crate::webhooks::catalog::FourthwallOrderPlaced,
+        crate::webhooks::catalog::FourthwallOrderUpdated,
+    )),
     modifiers(&Security),
     tags(
         (name = "Redo", description = "Redo API 2.2 orders and fulfillments"),
@@ -127,9 +132,43 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
-/// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document, with the OpenAPI 3.1 `webhooks` (which utoipa does not model): every event
+/// type of [`crate::webhooks::catalog`], its body's schema and an example.
+pub fn document() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut webhooks = serde_json::Map::new();
+    for event in crate::webhooks::catalog::event_types() {
+        let tag = if event.schema == "RedoEvent" {
+            "Redo webhooks"
+        } else {
+            "Fourthwall webhooks"
+        };
+        webhooks.insert(
+            event.name.to_owned(),
+            serde_json::json!({
+                "post": {
+                    "tags": [tag],
+                    "summary": event.summary,
+                    "description": format!("Sent to subscriptions selected by {}.", event.selected_by),
+                    "operationId": format!("webhook-{}", event.name.replace('.', "-").to_lowercase()),
+                    "requestBody": {
+                        "required": true,
+                        "content": {"application/json": {
+                            "schema": {"$ref": format!("#/components/schemas/{}", event.schema)},
+                            "example": event.example,
+                        }},
+                    },
+                    "responses": {
+                        "2XX": {"description": "Received. Redo subscriptions: any 2xx; Fourthwall: 200. Anything else is retried."},
+                    },
+                },
+            }),
+        );
+    }
+    if let Some(object) = document.as_object_mut() {
+        object.insert("webhooks".to_owned(), serde_json::Value::Object(webhooks));
+    }
+    document
 }
 
 /// The document as the committed `openapi.json` holds it.
@@ -139,6 +178,6 @@ pub fn document_json() -> String {
     text
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+pub async fn serve() -> Json<serde_json::Value> {
     Json(document())
 }

@@ -2,6 +2,7 @@
 //! endpoints live with their dialects (`dialects::redo::webhooks`,
 //! `dialects::fourthwall_webhooks`).
 
+pub mod catalog;
 pub mod dispatcher;
 pub mod payload;
 pub mod sign;

@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 use waybill_core::{DomainError, Order, OrderRef, time};
-use waybill_store::{ClaimedDelivery, EventData, Store, StoreError, StoreResult, WebhookFlavor};
+use waybill_store::{
+    ClaimedDelivery, EventData, OutboxEvent, Store, StoreError, StoreResult, WebhookFlavor,
+};
 
 use crate::dialects::fourthwall::OrderV1;
 use crate::dialects::redo::types::{FulfillmentJson, OrderJson};
@@ -35,7 +37,36 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
             Err(e) => return Err(e),
         },
     };
-    let body = match d.webhook.flavor {
+    // Only events stored before snapshots existed, of an order deleted since, need this.
+    let fallback = match (&order, d.webhook.flavor) {
+        (None, WebhookFlavor::Redo) => {
+            Some(snapshot(store, &event.order_id, data.order_id.as_deref()).await?)
+        }
+        _ => None,
+    };
+    let body = body(
+        d.webhook.flavor,
+        &d.webhook.id,
+        event,
+        &data,
+        order.as_ref(),
+        fallback,
+    )?;
+    serde_json::to_string(&body).map_err(|e| StoreError::internal("encoding a webhook body", e))
+}
+
+/// The body of `event` for a subscription of `flavor`: `data` is the event's change (its
+/// snapshot taken out), `order` the order it reports (`None`: unknown, then `fallback` or the
+/// bare ids stand in for it).
+pub fn body(
+    flavor: WebhookFlavor,
+    webhook_id: &str,
+    event: &OutboxEvent,
+    data: &EventData,
+    order: Option<&Order>,
+    fallback: Option<Value>,
+) -> StoreResult<Value> {
+    Ok(match flavor {
         // The automation worker renders these bodies when it queues them.
         WebhookFlavor::Automation => {
             return Err(StoreError::Internal(
@@ -43,12 +74,13 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
             ));
         }
         WebhookFlavor::Redo => {
-            let order_json = match &order {
+            let order_json = match order {
                 Some(o) => serde_json::to_value(OrderJson::from(o))
                     .map_err(|e| StoreError::internal("encoding an order", e))?,
-                None => snapshot(store, &event.order_id, data.order_id.as_deref()).await?,
+                None => fallback
+                    .unwrap_or_else(|| json!({ "id": event.order_id, "orderId": data.order_id })),
             };
-            let change = serde_json::to_value(&data)
+            let change = serde_json::to_value(data)
                 .map_err(|e| StoreError::internal("encoding an event's change", e))?;
             let mut body = json!({
                 "id": event.event_id,
@@ -58,13 +90,13 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
                 "change": change,
                 "order": order_json,
             });
-            if let Some(f) = fulfillment(order.as_ref(), event.fulfillment_id.as_deref()) {
+            if let Some(f) = fulfillment(order, event.fulfillment_id.as_deref()) {
                 body["fulfillment"] = f;
             }
             body
         }
         WebhookFlavor::Fourthwall => {
-            let order_json = match &order {
+            let order_json = match order {
                 Some(o) => serde_json::to_value(OrderV1::from(o))
                     .map_err(|e| StoreError::internal("encoding an order", e))?,
                 None => json!({ "id": event.order_id }),
@@ -75,13 +107,13 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
             } else {
                 json!({
                     "order": order_json,
-                    "update": fourthwall_update(&event.event_type, event.fulfillment_id.as_deref(), &data),
+                    "update": fourthwall_update(&event.event_type, event.fulfillment_id.as_deref(), data),
                 })
             };
             json!({
                 "testMode": false,
                 "id": event.event_id,
-                "webhookId": d.webhook.id,
+                "webhookId": webhook_id,
                 "shopId": event.store_id,
                 "type": kind,
                 "apiVersion": "V1",
@@ -89,8 +121,7 @@ pub async fn render(store: &dyn Store, d: &ClaimedDelivery) -> StoreResult<Strin
                 "data": data,
             })
         }
-    };
-    serde_json::to_string(&body).map_err(|e| StoreError::internal("encoding a webhook body", e))
+    })
 }
 
 /// `ORDER_UPDATED`'s `update`: Fourthwall's `type` (`STATUS` when a shipment moved the order,

@@ -69,3 +69,77 @@ async fn the_served_document_is_openapi_3_1_and_covers_every_dialect() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["basic"]["scheme"], "basic");
 }
+
+const API_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/API.md");
+const START: &str = "<!-- webhook-events:start -->\n";
+const END: &str = "<!-- webhook-events:end -->";
+
+/// docs/API.md's event catalogue is the generated one (regenerated with openapi.json).
+#[test]
+fn api_md_lists_every_webhook_event_with_its_example() {
+    let generated = waybill_server::webhooks::catalog::markdown();
+    let text = std::fs::read_to_string(API_MD).expect("docs/API.md");
+    let (Some(start), Some(end)) = (text.find(START), text.find(END)) else {
+        panic!("docs/API.md lacks the webhook-events markers");
+    };
+    let start = start + START.len();
+    if std::env::var_os("WAYBILL_UPDATE_OPENAPI").is_some() && text[start..end] != generated {
+        let updated = format!("{}{generated}{}", &text[..start], &text[end..]);
+        std::fs::write(API_MD, updated).expect("write docs/API.md");
+        return;
+    }
+    assert!(
+        text[start..end] == generated,
+        "docs/API.md's event types are stale: run WAYBILL_UPDATE_OPENAPI=1 cargo test -p waybill-server --test api openapi"
+    );
+}
+
+/// Every event type is under `webhooks`, and its example is valid by its own schema.
+#[test]
+fn every_webhook_event_has_a_schema_and_a_valid_example() {
+    let doc = waybill_server::openapi::document();
+    let webhooks = doc["webhooks"].as_object().expect("webhooks");
+    let names: Vec<&str> = webhooks.keys().map(String::as_str).collect();
+    for name in [
+        "order.created",
+        "order.updated",
+        "order.deleted",
+        "fulfillment.created",
+        "fulfillment.updated",
+        "fulfillment.event",
+        "ORDER_PLACED",
+        "ORDER_UPDATED",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    for (name, item) in webhooks {
+        let content = &item["post"]["requestBody"]["content"]["application/json"];
+        let example = &content["example"];
+        assert_eq!(example["type"], name.as_str(), "{name}");
+        assert!(
+            webhook_body_is_valid(&doc, name, example),
+            "{name}: its example does not match its schema"
+        );
+        // And the schema is not vacuous: a body without its order is refused.
+        let mut broken = example.clone();
+        if let Some(o) = broken.as_object_mut() {
+            o.remove("order");
+            o.remove("data");
+        }
+        assert!(!webhook_body_is_valid(&doc, name, &broken), "{name}");
+    }
+}
+
+/// Whether `body` is valid by the schema the document gives webhook event `name`.
+pub(crate) fn webhook_body_is_valid(doc: &Value, name: &str, body: &Value) -> bool {
+    let schema =
+        &doc["webhooks"][name]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "no schema for webhook {name}");
+    let root = serde_json::json!({"components": doc["components"], "allOf": [schema]});
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("the document's schema compiles")
+        .is_valid(body)
+}

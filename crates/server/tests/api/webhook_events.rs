@@ -118,13 +118,19 @@ async fn bodies_report_their_own_event_after_the_receiver_was_down() {
             .await
             .unwrap();
         if attempts.len() >= 3 {
-            assert!(attempts.iter().all(|a| a.status_code.is_none() && a.error.is_some()));
+            assert!(
+                attempts
+                    .iter()
+                    .all(|a| a.status_code.is_none() && a.error.is_some())
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no failed attempts");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let listener = TcpListener::bind(addr).await.expect("rebind the receiver's port");
+    let listener = TcpListener::bind(addr)
+        .await
+        .expect("rebind the receiver's port");
     let receiver = Receiver::start_on(listener, |_, _| Answer::Ok);
     // Redo: 5 + 4 fulfillment events. Fourthwall: 2 ORDER_PLACED and 9 ORDER_UPDATED.
     receiver
@@ -134,6 +140,16 @@ async fn bodies_report_their_own_event_after_the_receiver_was_down() {
         .await;
 
     let firsts = first_successes(&receiver.all());
+    // Every body is what the document's `webhooks` says it is.
+    let doc = waybill_server::openapi::document();
+    for r in &firsts {
+        let body = r.json();
+        let name = body["type"].as_str().unwrap().to_owned();
+        assert!(
+            crate::openapi::webhook_body_is_valid(&doc, &name, &body),
+            "{name} does not match the document: {body}"
+        );
+    }
     for r in receiver.all() {
         if is_fourthwall(&r) {
             assert_eq!(
@@ -249,10 +265,7 @@ async fn bodies_report_their_own_event_after_the_receiver_was_down() {
             );
             assert_eq!(body["fulfillment"]["status"], *shown, "{what}");
             // The order in the body is the order as this event left it.
-            assert_eq!(
-                body["order"]["fulfillments"][0]["status"], *shown,
-                "{what}"
-            );
+            assert_eq!(body["order"]["fulfillments"][0]["status"], *shown, "{what}");
             assert_eq!(
                 body["change"]["ledger"]["effect"].as_str(),
                 *ledger,
