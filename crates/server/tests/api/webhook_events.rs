@@ -44,6 +44,16 @@ fn is_fourthwall(r: &Receipt) -> bool {
     !r.header("x-fourthwall-hmac-sha256").is_empty()
 }
 
+/// One expected Redo body: type, status or event, previous status, the fulfillment's status
+/// in the body, ledger effect.
+type Expected = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+);
+
 async fn set_status(app: &TestApp, t: &Tenant, order: &str, status: &str) {
     let (code, body) = app
         .post(
@@ -163,7 +173,7 @@ async fn bodies_report_their_own_event_after_the_receiver_was_down() {
 
     // Redo bodies, per order in arrival order: (type, status or event, previous status,
     // the fulfillment's status in the body, ledger effect).
-    let expected: BTreeMap<&str, Vec<(&str, &str, Option<&str>, &str, Option<&str>)>> = [
+    let expected: BTreeMap<&str, Vec<Expected>> = [
         (
             "EV-A",
             vec![
