@@ -57,10 +57,15 @@ mod carrier;
 mod checksum;
 mod countries;
 mod detect;
+mod formats;
 mod names;
 
 pub use carrier::{CARRIERS, Carrier, carrier_by_code, tracking_url};
-pub use detect::{Detection, Evidence, canonical_tracking_number, detect};
+pub use detect::{
+    CheckDigitMismatch, Detection, Evidence, Identification, canonical_tracking_number,
+    check_digit_mismatches, detect, identify,
+};
+pub use formats::{CheckDigit, FORMATS, Format, format_by_id};
 
 use waybill_core::Package;
 
@@ -121,9 +126,7 @@ pub fn normalize_package(package: &Package) -> NormalizedPackage {
 /// resting on more than its shape.
 fn assignable(candidates: &[Detection]) -> Option<&'static Carrier> {
     match candidates {
-        [only] if only.evidence > Evidence::Pattern && only.carrier.is_specific() => {
-            Some(only.carrier)
-        }
+        [only] if detect::is_assignable(only) => Some(only.carrier),
         _ => None,
     }
 }

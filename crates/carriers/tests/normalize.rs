@@ -226,6 +226,7 @@ fn detections_carry_url_service_and_evidence() {
         json,
         serde_json::json!({
             "carrier": {"code": "ups", "name": "UPS"},
+            "format": {"id": "ups", "name": "UPS 1Z", "check_digit": "ups_mod10"},
             "service": "UPS 1Z",
             "tracking_url": "https://www.ups.com/track?tracknum=1Z5R89390357567127",
             "evidence": "check_digit",
