@@ -77,6 +77,59 @@ pub static AUSTRALIA_POST: Carrier = carrier(
     "Australia Post",
     "https://auspost.com.au/mypost/track/#/details/",
 );
+pub static CANPAR: Carrier = carrier(
+    "canpar",
+    "Canpar",
+    "https://www.canpar.com/en/track/tracking.jsp?locale=en&reference=",
+);
+pub static DPD: Carrier = carrier(
+    "dpd",
+    "DPD",
+    "https://www.dpdgroup.com/nl/mydpd/my-parcels/track?lang=en&parcelNumber=",
+);
+pub static GOFO: Carrier = carrier(
+    "gofo",
+    "GOFO Express",
+    "https://www.gofoexpress.com/tracking.html?searchID=",
+);
+pub static LANDMARK: Carrier = carrier(
+    "landmark",
+    "Landmark Global",
+    "https://track.landmarkglobal.com/?search=",
+);
+/// LaserShip is part of OnTrac, whose tracking page takes LaserShip numbers (the data set names
+/// no page of LaserShip's own).
+pub static LASERSHIP: Carrier = carrier(
+    "lasership",
+    "LaserShip",
+    "https://www.ontrac.com/tracking/?number=",
+);
+pub static OLD_DOMINION: Carrier = carrier(
+    "old_dominion",
+    "Old Dominion",
+    "https://www.odfl.com/us/en/tools/trace-track-ltl-freight/trace.html?proNumbers=",
+);
+pub static ONTRAC: Carrier = carrier(
+    "ontrac",
+    "OnTrac",
+    "https://www.ontrac.com/tracking/?number=",
+);
+pub static PUROLATOR: Carrier = carrier(
+    "purolator",
+    "Purolator",
+    "https://www.purolator.com/en/shipping/tracker?searchValue=",
+);
+pub static SPEE_DEE: Carrier = carrier(
+    "spee_dee",
+    "Spee-Dee Delivery",
+    "https://www.speedeedelivery.com/track/?tracking=",
+);
+pub static YODEL: Carrier = carrier("yodel", "Yodel", "https://www.yodel.co.uk/tracking/");
+pub static YUNEXPRESS: Carrier = carrier(
+    "yunexpress",
+    "YunExpress",
+    "https://www.yuntrack.com/parcelTracking?id=",
+);
 /// An S10 item from a postal operator Waybill has no entry for. Only ever a candidate: it is never
 /// assigned to a package, because "some post office" is not a carrier a customer can act on.
 pub static UPU_S10: Carrier = Carrier {
@@ -87,7 +140,7 @@ pub static UPU_S10: Carrier = Carrier {
 };
 
 /// Every carrier, in the order [`crate::detect`] reports them.
-pub static CARRIERS: [&Carrier; 12] = [
+pub static CARRIERS: [&Carrier; 23] = [
     &UPS,
     &USPS,
     &FEDEX,
@@ -99,6 +152,17 @@ pub static CARRIERS: [&Carrier; 12] = [
     &DEUTSCHE_POST,
     &LA_POSTE,
     &AUSTRALIA_POST,
+    &CANPAR,
+    &DPD,
+    &GOFO,
+    &LANDMARK,
+    &LASERSHIP,
+    &OLD_DOMINION,
+    &ONTRAC,
+    &PUROLATOR,
+    &SPEE_DEE,
+    &YODEL,
+    &YUNEXPRESS,
     &UPU_S10,
 ];
 

@@ -28,12 +28,13 @@ pub(crate) fn mod10(implied: &[u8], data: &[u8], rightmost: u32, next: u32) -> u
     ((10 - sum % 10) % 10) as u8
 }
 
-/// UPS (1Z numbers and waybills): the modulo-10 scheme of [`mod10`] with weight 1 on the
-/// rightmost data character and 2 on the next, letters valued as in [`ups_value`].
+/// UPS (1Z numbers and waybills) and OnTrac: weights 1, 2 alternating from the leftmost data
+/// character, letters valued as in [`ups_value`]; the check digit is `(10 - sum mod 10) mod 10`.
+/// UPS's data (15 or 9 characters) has weight 1 at both ends; OnTrac's (its letter, valued C = 4
+/// and D = 5, and 13 digits) ends on weight 2.
 pub(crate) fn ups(data: &[u8]) -> u8 {
     let sum: u32 = data
         .iter()
-        .rev()
         .enumerate()
         .map(|(i, &b)| ups_value(b) * if i % 2 == 0 { 1 } else { 2 })
         .sum();
@@ -61,6 +62,44 @@ pub(crate) fn mod7(data: &[u8]) -> Option<u8> {
         value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some((value % 7) as u8)
+}
+
+/// Luhn (Old Dominion PRO numbers, Purolator's 12 digits): from the rightmost data digit every
+/// other digit is doubled (and reduced by 9 when above 9); the check digit is
+/// `(10 - sum mod 10) mod 10`.
+pub(crate) fn luhn(data: &[u8]) -> u8 {
+    let sum: u32 = data
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2, d * 2) {
+                (0, doubled) if doubled > 9 => doubled - 9,
+                (0, doubled) => doubled,
+                _ => d,
+            }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
+}
+
+/// DPD parcel numbers: ISO/IEC 7064 MOD 37,36 over digits and letters (valued 0–9, A = 10 …
+/// Z = 35). Starting from 36, each character is added modulo 36 (0 counting as 36), the result
+/// doubled modulo 37; the check character is the one valued `(37 - last) mod 36`. Returns the
+/// check character as an ASCII byte. `None` for a byte outside `0-9 A-Z`.
+pub(crate) fn mod37_36(data: &[u8]) -> Option<u8> {
+    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut product: u32 = 36;
+    for &b in data {
+        let value = ALPHABET.iter().position(|&a| a == b)?;
+        let mut sum = (product + value as u32) % 36;
+        if sum == 0 {
+            sum = 36;
+        }
+        product = sum * 2 % 37;
+    }
+    ALPHABET.get(((37 - product) % 36) as usize).copied()
 }
 
 /// UPU S10 (international postal items): the eight serial digits weighted 8, 6, 4, 2, 3, 5, 9, 7;
@@ -115,6 +154,28 @@ mod tests {
         assert_eq!(s10(b"00000000"), 5);
         // 1 at weight 3 plus 1 at weight 9 = 12 ≡ 1 (mod 11).
         assert_eq!(s10(b"00001010"), 0);
+    }
+
+    #[test]
+    fn ups_weights_run_from_the_left() {
+        // OnTrac C11031500001879: C valued 4, then 1103150000187 and check digit 9.
+        assert_eq!(ups(b"C1103150000187"), 9);
+        // UPS 1Z5R89390357567127: the 15 characters after 1Z, check digit 7.
+        assert_eq!(ups(b"5R8939035756712"), 7);
+    }
+
+    #[test]
+    fn luhn_check_digits() {
+        // The textbook example 7992739871 + 3.
+        assert_eq!(luhn(b"7992739871"), 3);
+        assert_eq!(luhn(b"0720956276"), 3);
+    }
+
+    #[test]
+    fn iso_7064_mod_37_36() {
+        assert_eq!(mod37_36(b"09980000020033"), Some(b'F'));
+        assert_eq!(mod37_36(b"008182709980000020033350276"), Some(b'C'));
+        assert_eq!(mod37_36(b"0998-"), None);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! canonical name would be worse than the merchant's own words, which are then kept.
 
 use crate::carrier::{
-    AMAZON, AUSTRALIA_POST, CANADA_POST, Carrier, DEUTSCHE_POST, DHL_ECOMMERCE, DHL_EXPRESS, FEDEX,
-    LA_POSTE, ROYAL_MAIL, UPS, USPS,
+    AMAZON, AUSTRALIA_POST, CANADA_POST, CANPAR, Carrier, DEUTSCHE_POST, DHL_ECOMMERCE,
+    DHL_EXPRESS, DPD, FEDEX, GOFO, LA_POSTE, LANDMARK, LASERSHIP, OLD_DOMINION, ONTRAC, PUROLATOR,
+    ROYAL_MAIL, SPEE_DEE, UPS, USPS, YODEL, YUNEXPRESS,
 };
 
 /// Longer texts are not carrier names.
@@ -44,6 +45,19 @@ static BRANDS: &[(&str, Brand)] = &[
     ("laposte", Brand::Carrier(&LA_POSTE)),
     ("australiapost", Brand::Carrier(&AUSTRALIA_POST)),
     ("auspost", Brand::Carrier(&AUSTRALIA_POST)),
+    ("canpar", Brand::Carrier(&CANPAR)),
+    ("dpd", Brand::Carrier(&DPD)),
+    ("gofo", Brand::Carrier(&GOFO)),
+    ("landmarkglobal", Brand::Carrier(&LANDMARK)),
+    ("lasership", Brand::Carrier(&LASERSHIP)),
+    ("olddominion", Brand::Carrier(&OLD_DOMINION)),
+    ("olddominionfreightline", Brand::Carrier(&OLD_DOMINION)),
+    ("odfl", Brand::Carrier(&OLD_DOMINION)),
+    ("ontrac", Brand::Carrier(&ONTRAC)),
+    ("purolator", Brand::Carrier(&PUROLATOR)),
+    ("speedee", Brand::Carrier(&SPEE_DEE)),
+    ("yodel", Brand::Carrier(&YODEL)),
+    ("yunexpress", Brand::Carrier(&YUNEXPRESS)),
 ];
 
 /// Words that may follow a carrier's name: service levels and company suffixes.

@@ -86,8 +86,21 @@ fn free_text_names() {
         ("DHL Supply Chain", None),
         ("Amazon Fresh", None),
         ("La Poste Monaco", None),
-        ("Purolator", None),
-        ("OnTrac", None),
+        ("Purolator", Some("purolator")),
+        ("OnTrac", Some("ontrac")),
+        ("DPD", Some("dpd")),
+        ("Old Dominion Freight Line", Some("old_dominion")),
+        ("ODFL", Some("old_dominion")),
+        ("LaserShip", Some("lasership")),
+        ("Canpar Express", Some("canpar")),
+        ("GOFO Express", Some("gofo")),
+        ("Landmark Global", Some("landmark")),
+        ("Spee-Dee Delivery", Some("spee_dee")),
+        ("Yodel", Some("yodel")),
+        ("YunExpress", Some("yunexpress")),
+        ("DPD Local", None),
+        ("Landmark", None),
+        ("Loomis Express", None),
         ("Priority Mail", None),
         ("upstate courier", None),
         ("fedexx", None),
@@ -122,6 +135,17 @@ fn canonical_names() {
             ("deutsche_post", "Deutsche Post"),
             ("la_poste", "La Poste"),
             ("australia_post", "Australia Post"),
+            ("canpar", "Canpar"),
+            ("dpd", "DPD"),
+            ("gofo", "GOFO Express"),
+            ("landmark", "Landmark Global"),
+            ("lasership", "LaserShip"),
+            ("old_dominion", "Old Dominion"),
+            ("ontrac", "OnTrac"),
+            ("purolator", "Purolator"),
+            ("spee_dee", "Spee-Dee Delivery"),
+            ("yodel", "Yodel"),
+            ("yunexpress", "YunExpress"),
             ("upu_s10", "International postal item (UPU S10)"),
         ]
     );
@@ -202,6 +226,7 @@ fn detections_carry_url_service_and_evidence() {
         json,
         serde_json::json!({
             "carrier": {"code": "ups", "name": "UPS"},
+            "format": {"id": "ups", "name": "UPS 1Z", "check_digit": "ups_mod10"},
             "service": "UPS 1Z",
             "tracking_url": "https://www.ups.com/track?tracknum=1Z5R89390357567127",
             "evidence": "check_digit",
@@ -320,8 +345,8 @@ fn plain_dhl_follows_the_number_within_the_family() {
 
 #[test]
 fn unrecognised_carrier_and_number_stay_as_given() {
-    let n = normalize_package(&package(Some("  Purolator Inc. "), UPS_1Z));
-    assert_eq!(n.package.carrier.as_deref(), Some("  Purolator Inc. "));
+    let n = normalize_package(&package(Some("  Loomis Express Inc. "), UPS_1Z));
+    assert_eq!(n.package.carrier.as_deref(), Some("  Loomis Express Inc. "));
     assert_eq!(n.carrier_code, None);
     assert_eq!(
         n.package.tracking_url, None,
