@@ -92,6 +92,7 @@ impl Modify for Security {
         redo_webhooks::replay_webhook,
         redo_webhooks::rotate_secret,
         redo_webhooks::list_deliveries,
+        redo_webhooks::list_events,
         redo_webhooks::redeliver,
         adm::create_fulfillment,
         fourthwall::create_fulfillment,

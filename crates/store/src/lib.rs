@@ -7,6 +7,7 @@
 
 mod auth_cache;
 pub mod automations;
+mod delivery_log;
 pub mod events;
 pub mod idempotency;
 pub mod postgres;
@@ -35,9 +36,9 @@ pub use events::{EventData, LedgerChange, UnitsOfLine};
 pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
 pub use secrets::NewApiKey;
 pub use webhooks::{
-    AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord,
-    DeliveryResult, NewWebhook, OutboxEvent, WebhookBacklog, WebhookFlavor, WebhookHealth,
-    WebhookRecord, WebhookUpdate,
+    AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryQuery,
+    DeliveryRecord, DeliveryResult, DeliveryState, NewWebhook, OutboxEvent, WebhookBacklog,
+    WebhookFlavor, WebhookHealth, WebhookRecord, WebhookStats, WebhookUpdate,
 };
 
 /// What can go wrong in a store call.
@@ -396,15 +397,26 @@ pub trait Store: Send + Sync + 'static {
         store_id: &str,
         query: AttemptQuery,
     ) -> StoreResult<Vec<AttemptRecord>>;
-    /// The latest deliveries to the store's subscriptions of `flavor`, newest first; with
-    /// `event_id`, only the deliveries of that event.
+    /// The delivery log: the store's deliveries that `query` selects, newest first (see
+    /// [`DeliveryQuery`]; each page is one index range on both backends).
     async fn list_webhook_deliveries(
         &self,
         store_id: &str,
-        flavor: WebhookFlavor,
-        event_id: Option<&str>,
-        limit: u32,
+        query: DeliveryQuery,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// How many deliveries `query`'s filters select (its cursor, offset and limit aside).
+    async fn count_webhook_deliveries(
+        &self,
+        store_id: &str,
+        query: DeliveryQuery,
+    ) -> StoreResult<u64>;
+    /// A subscription's health from its logged attempts: the latest success and the failures
+    /// since. `None` if the store has no such subscription.
+    async fn webhook_stats(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+    ) -> StoreResult<Option<WebhookStats>>;
 
     // ---- webhooks: the dispatcher's side ----
 

@@ -242,20 +242,173 @@ pub struct WebhookBacklog {
     pub open_deliveries: u64,
 }
 
-/// A delivery's state, as listed.
+/// A delivery's state, as the delivery log shows it.
+///
+/// Stored deliveries are `pending`, `in_flight`, `delivered` or `failed`; the log folds
+/// `in_flight` into [`DeliveryState::Pending`], and shows a delivery that is still to be sent
+/// (pending or in flight) of a switched-off subscription as [`DeliveryState::Disabled`]: it
+/// goes out only if the subscription is enabled again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+    Disabled,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Failed,
+        DeliveryState::Disabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Disabled => "disabled",
+        }
+    }
+
+    /// `pending`, `delivered`, `failed` or `disabled` (exactly, lower case).
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The accepted names, for error messages: `pending, delivered, failed, disabled`.
+    pub fn names() -> String {
+        DeliveryState::ALL.map(DeliveryState::as_str).join(", ")
+    }
+
+    /// The state of a stored delivery (`status` column) of a subscription that is `enabled`
+    /// or not.
+    pub fn of(stored_status: &str, enabled: bool) -> DeliveryState {
+        match stored_status {
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            _ if !enabled => DeliveryState::Disabled,
+            _ => DeliveryState::Pending,
+        }
+    }
+}
+
+/// Which deliveries to list: newest first (by [`DeliveryRecord::id`]), every filter that is set
+/// applying at once.
+///
+/// Both backends answer a page from an index range: by subscription (and status), by store,
+/// by order, or by event (see the `0008_delivery_log.sql` / `0007_delivery_log.sql`
+/// migrations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// One subscription, or every subscription of `flavor` in the store.
+    pub webhook_id: Option<String>,
+    pub flavor: WebhookFlavor,
+    pub status: Option<DeliveryState>,
+    /// The order as the caller knows it: its external id (also the external id a deleted
+    /// order had), or Waybill's internal id.
+    pub order: Option<String>,
+    pub event_id: Option<String>,
+    /// Only events this topic of `flavor` selects ([`topic_selects`]), e.g. `ORDER_PLACED`.
+    /// A topic that selects nothing lists nothing.
+    pub topic: Option<String>,
+    /// Cursor: only deliveries with an id below this one.
+    pub before: Option<i64>,
+    /// Deliveries to skip first (offset paging, for dialects that page by number).
+    pub offset: u64,
+    pub limit: u32,
+}
+
+impl DeliveryQuery {
+    /// Every delivery of the store's subscriptions of `flavor`, newest first, `limit` at most.
+    pub fn new(flavor: WebhookFlavor, limit: u32) -> DeliveryQuery {
+        DeliveryQuery {
+            webhook_id: None,
+            flavor,
+            status: None,
+            order: None,
+            event_id: None,
+            topic: None,
+            before: None,
+            offset: 0,
+            limit,
+        }
+    }
+}
+
+/// A delivery, as the delivery log lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRecord {
+    /// Increasing; the paging cursor ([`DeliveryQuery::before`]).
+    pub id: i64,
     pub webhook_id: String,
     pub event_id: String,
     pub event_type: String,
+    /// Waybill's id of the order.
     pub order_id: String,
+    /// The order's external id, as its store knows it. Copied onto the delivery when it is
+    /// made (from the order, or, for an order already deleted, from what was kept of it), so
+    /// it survives the order's deletion. `None` only for a delivery of an order deleted before
+    /// Waybill kept such copies.
+    pub order_external_id: Option<String>,
     pub seq: i64,
-    /// `pending`, `in_flight`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryState,
+    /// Attempts since the delivery was made (or last replayed or redelivered).
     pub attempts: u32,
-    pub next_attempt_at: Timestamp,
+    /// The HTTP status of the last attempt, if it got one.
+    pub last_response_code: Option<u16>,
     pub last_error: Option<String>,
+    /// When the next attempt is due: only while [`DeliveryState::Pending`].
+    pub next_attempt_at: Option<Timestamp>,
+    /// When the event was written.
+    pub event_at: Timestamp,
+    /// When the delivery was made (fan-out).
     pub created_at: Timestamp,
+}
+
+/// A subscription's health, from its logged attempts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookStats {
+    /// The time of the latest successful attempt.
+    pub last_success_at: Option<Timestamp>,
+    /// Failed attempts since the latest success (all of them if none succeeded).
+    pub failures_in_a_row: u64,
+    pub last_attempt_at: Option<Timestamp>,
+}
+
+/// The HTTP statuses an attempt of `flavor` counts as a success with (when it also has no
+/// error): 200 for Fourthwall, any 2xx otherwise. The dispatcher's rule, restated for
+/// [`WebhookStats`].
+pub fn success_codes(flavor: WebhookFlavor) -> (u16, u16) {
+    match flavor {
+        WebhookFlavor::Fourthwall => (200, 200),
+        WebhookFlavor::Redo | WebhookFlavor::Automation => (200, 299),
+    }
+}
+
+/// What a topic selects, stated as SQL can test it: event types equal to one of `exact` or
+/// starting with one of `prefixes`. Agrees with [`topic_selects`] (tested below).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicMatch {
+    pub exact: Vec<&'static str>,
+    pub prefixes: Vec<&'static str>,
+}
+
+/// [`TopicMatch`] of one topic of `flavor`; empty for a topic that selects nothing.
+pub fn topic_match(flavor: WebhookFlavor, topic: &str) -> TopicMatch {
+    let (exact, prefixes): (&[&'static str], &[&'static str]) = match (flavor, topic) {
+        (WebhookFlavor::Redo, "order") => (&[], &["order."]),
+        (WebhookFlavor::Redo, "fulfillment") => (&[], &["fulfillment."]),
+        (WebhookFlavor::Fourthwall, "ORDER_PLACED") => (&["order.created"], &[]),
+        (WebhookFlavor::Fourthwall, "ORDER_UPDATED") => (&["order.updated"], &["fulfillment."]),
+        _ => (&[], &[]),
+    };
+    TopicMatch {
+        exact: exact.to_vec(),
+        prefixes: prefixes.to_vec(),
+    }
 }
 
 #[cfg(test)]
@@ -291,5 +444,59 @@ mod tests {
             &fw,
             "order.created"
         ));
+    }
+
+    #[test]
+    fn topic_match_agrees_with_topic_selects() {
+        let types = [
+            "order.created",
+            "order.updated",
+            "order.deleted",
+            "fulfillment.created",
+            "fulfillment.updated",
+            "fulfillment.event",
+        ];
+        for (flavor, topics) in [
+            (
+                WebhookFlavor::Redo,
+                &["order", "fulfillment", "return", "x"][..],
+            ),
+            (
+                WebhookFlavor::Fourthwall,
+                &["ORDER_PLACED", "ORDER_UPDATED", "GIFT_PURCHASE"][..],
+            ),
+        ] {
+            for topic in topics {
+                let m = topic_match(flavor, topic);
+                for ty in types {
+                    let by_match =
+                        m.exact.contains(&ty) || m.prefixes.iter().any(|p| ty.starts_with(p));
+                    assert_eq!(
+                        by_match,
+                        topic_selects(flavor, &[topic.to_string()], ty),
+                        "{topic} / {ty}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delivery_states_fold_in_flight_and_disabled() {
+        assert_eq!(DeliveryState::of("in_flight", true), DeliveryState::Pending);
+        assert_eq!(DeliveryState::of("pending", false), DeliveryState::Disabled);
+        assert_eq!(DeliveryState::of("failed", false), DeliveryState::Failed);
+        assert_eq!(
+            DeliveryState::of("delivered", true),
+            DeliveryState::Delivered
+        );
+        for s in DeliveryState::ALL {
+            assert_eq!(DeliveryState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(DeliveryState::parse("in_flight"), None);
+        assert_eq!(
+            DeliveryState::names(),
+            "pending, delivered, failed, disabled"
+        );
     }
 }

@@ -5,15 +5,19 @@
 //! webhook secret, raw body)). The store's secret is made the first time a webhook is created
 //! and returned in the answer of every create (`secret`), so the store owner can read it there.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
+use waybill_core::order::validate_id;
 use waybill_core::time;
-use waybill_store::{DeliveryRecord, NewWebhook, WebhookFlavor, WebhookRecord, WebhookUpdate};
+use waybill_store::{
+    DeliveryQuery, DeliveryRecord, DeliveryState, NewWebhook, WebhookFlavor, WebhookRecord,
+    WebhookUpdate,
+};
 
 use super::fourthwall::FourthwallError;
 use crate::AppState;
@@ -86,7 +90,7 @@ pub const EVENT_TYPES: &[&str] = &[
 ];
 
 /// Whether `name` is one of Fourthwall's [`EVENT_TYPES`].
-fn is_event_type(name: &str) -> bool {
+pub(crate) fn is_event_type(name: &str) -> bool {
     EVENT_TYPES.contains(&name)
 }
 
@@ -141,18 +145,103 @@ pub struct WebhookEventV1 {
     webhook_id: String,
     #[serde(rename = "type")]
     event_type: String,
+    /// Waybill's id of the order (the order's `id`).
     order_id: String,
+    /// The order's `friendlyId` (its external id), kept after the order is deleted.
+    order_friendly_id: Option<String>,
+    /// When the event was written.
     created_at: String,
-    /// `pending`, `in_flight`, `delivered` or `failed`.
+    /// `pending` (waiting for an attempt or in flight), `delivered`, `failed` (given up), or
+    /// `disabled` (still to be sent, but the webhook is switched off).
+    #[schema(schema_with = delivery_status_schema)]
     status: String,
     attempts: u32,
+    /// The HTTP status of the last attempt, if it got one.
+    last_response_code: Option<u16>,
     last_error: Option<String>,
+    /// When the next attempt is due; only while `pending`.
+    next_attempt_at: Option<String>,
 }
 
-/// `{results: [...]}`, newest first (at most 100).
+fn delivery_status_schema() -> utoipa::openapi::schema::Object {
+    common::enum_schema(DeliveryState::ALL.map(DeliveryState::as_str))
+}
+
+/// A page of events, newest first: `{results, total, page, size, totalPages}` as Fourthwall's
+/// other lists.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct WebhookEventList {
     results: Vec<WebhookEventV1>,
+    total: u64,
+    page: u32,
+    size: u32,
+    total_pages: u64,
+}
+
+/// The event types `type` may name: the ones Waybill sends.
+const SENT_TYPES: [&str; 2] = ["ORDER_PLACED", "ORDER_UPDATED"];
+/// Events per page unless `size` says otherwise (the list's length before it was paged).
+const EVENTS_PAGE_SIZE: u32 = 100;
+const MAX_EVENTS_PAGE_SIZE: u32 = 100;
+
+/// Reads `GET /webhook-events`' query: `page` (from 0), `size` (1–100), and the filters `type`,
+/// `status` and `order` (an order's `id` or `friendlyId`). Unknown parameters are ignored, as
+/// on the other lists.
+fn parse_events_query(raw: Option<&str>) -> Result<(u32, u32, DeliveryQuery), FourthwallError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| FourthwallError::invalid(format!("the query string is malformed: {e}")))?;
+    let mut query = DeliveryQuery::new(WebhookFlavor::Fourthwall, EVENTS_PAGE_SIZE);
+    let (mut page, mut size) = (0u32, EVENTS_PAGE_SIZE);
+    let number = |key: &str, v: &str| {
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| {
+                FourthwallError::invalid(format!(
+                    "{key} must be an integer from 0 to {}; got '{v}'",
+                    i32::MAX
+                ))
+            })
+    };
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "page" => page = number(key, value)?,
+            "size" => size = number(key, value)?,
+            "type" => {
+                if !SENT_TYPES.contains(&value.as_str()) {
+                    return Err(FourthwallError::invalid(format!(
+                        "type must be one of {}; got '{value}'",
+                        SENT_TYPES.join(", ")
+                    )));
+                }
+                query.topic = Some(value.clone());
+            }
+            "status" => {
+                let state = DeliveryState::parse(value).ok_or_else(|| {
+                    FourthwallError::invalid(format!(
+                        "status must be one of {}; got '{value}'",
+                        DeliveryState::names()
+                    ))
+                })?;
+                query.status = Some(state);
+            }
+            "order" => {
+                let order = value.trim();
+                validate_id("order", order).map_err(|e| FourthwallError::invalid(e.to_string()))?;
+                query.order = Some(order.to_owned());
+            }
+            _ => {}
+        }
+    }
+    if !(1..=MAX_EVENTS_PAGE_SIZE).contains(&size) {
+        return Err(FourthwallError::invalid(format!(
+            "size must be between 1 and {MAX_EVENTS_PAGE_SIZE}; got {size}"
+        )));
+    }
+    query.limit = size;
+    query.offset = u64::from(page) * u64::from(size);
+    Ok((page, size, query))
 }
 
 fn not_found(id: &str) -> FourthwallError {
@@ -324,20 +413,36 @@ pub(crate) async fn delete_webhook(
 }
 
 #[utoipa::path(get, path = "/open-api/v1.0/webhook-events", tag = "Fourthwall webhooks",
-    responses((status = 200, description = "The latest events sent to the store's webhooks, newest first", body = WebhookEventList),
+    params(("page" = Option<u32>, Query, minimum = 0, maximum = 2147483647, description = "Page, from 0"),
+        ("size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 100"),
+        ("type" = Option<String>, Query, description = "Only events of this type: `ORDER_PLACED` or `ORDER_UPDATED`"),
+        ("status" = Option<String>, Query, description = "Only events in this state: `pending`, `delivered`, `failed` or `disabled`"),
+        ("order" = Option<String>, Query, description = "Only events of this order: its `id` or its `friendlyId`")),
+    responses((status = 200, description = "A page of the events sent (or to be sent) to the store's webhooks, newest first", body = WebhookEventList),
+        (status = 400, description = "INVALID_REQUEST: a bad page, size, type, status or order (the message names the parameter and the accepted values)", body = crate::openapi::FourthwallErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = crate::openapi::FourthwallErrorBody)),
     security(("basic" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(store_id = %store_id))]
 pub(crate) async fn list_events(
     State(state): State<AppState>,
     Caller(store_id, _): Caller<FourthwallError>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<WebhookEventList>, FourthwallError> {
+    let (page, size, query) = parse_events_query(raw.as_deref())?;
+    let total = state
+        .store
+        .count_webhook_deliveries(&store_id, query.clone())
+        .await?;
     let list = state
         .store
-        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, None, 100)
+        .list_webhook_deliveries(&store_id, query)
         .await?;
     Ok(Json(WebhookEventList {
         results: list.iter().map(WebhookEventV1::from).collect(),
+        total,
+        page,
+        size,
+        total_pages: total.div_ceil(u64::from(size)),
     }))
 }
 
@@ -348,10 +453,13 @@ impl From<&DeliveryRecord> for WebhookEventV1 {
             webhook_id: d.webhook_id.clone(),
             event_type: fourthwall_type(&d.event_type).to_owned(),
             order_id: d.order_id.clone(),
-            created_at: time::format(d.created_at),
-            status: d.status.clone(),
+            order_friendly_id: d.order_external_id.clone(),
+            created_at: time::format(d.event_at),
+            status: d.status.as_str().to_owned(),
             attempts: d.attempts,
+            last_response_code: d.last_response_code,
             last_error: d.last_error.clone(),
+            next_attempt_at: d.next_attempt_at.map(time::format),
         }
     }
 }
@@ -370,7 +478,13 @@ pub(crate) async fn get_event(
 ) -> Result<Json<WebhookEventV1>, FourthwallError> {
     let list = state
         .store
-        .list_webhook_deliveries(&store_id, WebhookFlavor::Fourthwall, Some(&event_id), 1)
+        .list_webhook_deliveries(
+            &store_id,
+            DeliveryQuery {
+                event_id: Some(event_id.clone()),
+                ..DeliveryQuery::new(WebhookFlavor::Fourthwall, 1)
+            },
+        )
         .await?;
     let event = list.first().ok_or_else(|| {
         FourthwallError::new(

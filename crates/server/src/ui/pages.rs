@@ -9,7 +9,9 @@ use axum::response::Response;
 use serde::Serialize;
 use waybill_core::order_status::{self, OrderStatus};
 use waybill_core::{Fulfillment, Order, OrderRef, Package, time};
-use waybill_store::{AttemptQuery, AutomationAction, OrderQuery, WebhookFlavor, WebhookRecord};
+use waybill_store::{
+    AttemptQuery, AutomationAction, DeliveryQuery, OrderQuery, WebhookFlavor, WebhookRecord,
+};
 
 use super::render::{When, location_text, page, safe_link, segment, status_text};
 use super::{Form, Signed, not_found_page, redirect, store_error};
@@ -572,11 +574,15 @@ pub async fn webhook(
         Ok(None) => return not_found_page(layout),
         Err(e) => return store_error(e, layout),
     };
-    // The delivery listing covers every subscription of the flavour; this one's are picked out
-    // of a generous window of the latest.
     let deliveries = match state
         .store
-        .list_webhook_deliveries(store_id, record.flavor, None, LOG_ROWS * 10)
+        .list_webhook_deliveries(
+            store_id,
+            DeliveryQuery {
+                webhook_id: Some(record.id.clone()),
+                ..DeliveryQuery::new(record.flavor, LOG_ROWS)
+            },
+        )
         .await
     {
         Ok(list) => list,
@@ -609,16 +615,14 @@ pub async fn webhook(
         notice,
         deliveries: deliveries
             .into_iter()
-            .filter(|d| d.webhook_id == record.id)
-            .take(LOG_ROWS as usize)
             .map(|d| DeliveryRow {
                 order_href: order_href(&d.order_id),
                 event_id: d.event_id,
                 event_type: d.event_type,
                 seq: d.seq,
-                status: d.status,
+                status: d.status.as_str().to_owned(),
                 attempts: d.attempts,
-                next_attempt: d.next_attempt_at.into(),
+                next_attempt: d.next_attempt_at.unwrap_or(d.created_at).into(),
                 last_error: d.last_error,
                 created: d.created_at.into(),
             })

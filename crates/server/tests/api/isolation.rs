@@ -167,11 +167,17 @@ async fn snapshot(app: &TestApp, a: &str) -> String {
     let automations = s.list_automations(a).await.unwrap();
     let settings = s.store_settings(a).await.unwrap();
     let redo_deliveries = s
-        .list_webhook_deliveries(a, WebhookFlavor::Redo, None, 100)
+        .list_webhook_deliveries(
+            a,
+            waybill_store::DeliveryQuery::new(WebhookFlavor::Redo, 100),
+        )
         .await
         .unwrap();
     let fw_deliveries = s
-        .list_webhook_deliveries(a, WebhookFlavor::Fourthwall, None, 100)
+        .list_webhook_deliveries(
+            a,
+            waybill_store::DeliveryQuery::new(WebhookFlavor::Fourthwall, 100),
+        )
         .await
         .unwrap();
     format!(
@@ -227,7 +233,10 @@ async fn store_a(app: &TestApp) -> Resources {
         .unwrap();
     let redo_event = app
         .store
-        .list_webhook_deliveries(&a.id, WebhookFlavor::Redo, None, 1)
+        .list_webhook_deliveries(
+            &a.id,
+            waybill_store::DeliveryQuery::new(WebhookFlavor::Redo, 1),
+        )
         .await
         .unwrap()
         .first()
@@ -235,7 +244,10 @@ async fn store_a(app: &TestApp) -> Resources {
         .expect("a Redo delivery for A");
     let fw_event = app
         .store
-        .list_webhook_deliveries(&a.id, WebhookFlavor::Fourthwall, None, 1)
+        .list_webhook_deliveries(
+            &a.id,
+            waybill_store::DeliveryQuery::new(WebhookFlavor::Fourthwall, 1),
+        )
         .await
         .unwrap()
         .first()

@@ -11,6 +11,7 @@ mod backend;
 mod concurrency;
 mod conformance;
 mod cross_dialect;
+mod delivery_log;
 mod fourthwall;
 mod fulfillments;
 mod hardening;

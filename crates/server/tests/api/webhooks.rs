@@ -285,7 +285,7 @@ pub(crate) fn verify_standard(secret: &str, r: &Receipt) {
 }
 
 /// An order with one fulfillment; returns the shipment-status path.
-async fn fulfilled_order(app: &TestApp, t: &Tenant, order: &str) -> String {
+pub(crate) async fn fulfilled_order(app: &TestApp, t: &Tenant, order: &str) -> String {
     app.order(t, order, 4).await;
     let (status, body) = app
         .post(

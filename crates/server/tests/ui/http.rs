@@ -542,7 +542,10 @@ async fn order_fulfillment_webhook_and_automation_pages_show_the_store_data() {
     assert!(!html.contains("whsec_") && !html.contains("bearer-secret-token"));
     let deliveries = app
         .store
-        .list_webhook_deliveries(store_id, WebhookFlavor::Redo, None, 10)
+        .list_webhook_deliveries(
+            store_id,
+            waybill_store::DeliveryQuery::new(WebhookFlavor::Redo, 10),
+        )
         .await
         .unwrap();
     let event = &deliveries[0].event_id;

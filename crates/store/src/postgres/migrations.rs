@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "unit_counts",
         include_str!("migrations/0006_unit_counts.sql"),
     ),
+    (
+        7,
+        "delivery_log",
+        include_str!("migrations/0007_delivery_log.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -32,8 +32,8 @@ use waybill_core::{
 use crate::auth_cache::AuthCache;
 use crate::secrets::{self, NewApiKey};
 use crate::webhooks::{
-    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryResult, NewWebhook,
-    WebhookFlavor, WebhookRecord, WebhookUpdate,
+    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryResult,
+    NewWebhook, WebhookFlavor, WebhookRecord, WebhookStats, WebhookUpdate,
 };
 use crate::{
     ApiKeyRecord, OrderPage, OrderQuery, OrderUpdate, Store, StoreError, StoreRecord, StoreResult,
@@ -1058,12 +1058,32 @@ impl Store for PgStore {
     async fn list_webhook_deliveries(
         &self,
         store_id: &str,
-        flavor: WebhookFlavor,
-        event_id: Option<&str>,
-        limit: u32,
+        query: DeliveryQuery,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         read_tx!(self, "listing deliveries", |tx| webhooks::list_deliveries(
-            &tx, store_id, flavor, event_id, limit
+            &tx, store_id, &query
+        ))
+    }
+
+    async fn count_webhook_deliveries(
+        &self,
+        store_id: &str,
+        query: DeliveryQuery,
+    ) -> StoreResult<u64> {
+        read_tx!(
+            self,
+            "counting deliveries",
+            |tx| webhooks::count_deliveries(&tx, store_id, &query)
+        )
+    }
+
+    async fn webhook_stats(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+    ) -> StoreResult<Option<WebhookStats>> {
+        read_tx!(self, "reading a webhook's health", |tx| webhooks::stats(
+            &tx, store_id, webhook_id
         ))
     }
 

@@ -16,15 +16,17 @@ use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 use waybill_core::{DomainError, Timestamp, time};
 
 use super::{PgResult, execute, query, query_one, query_opt, store_exists};
 use crate::StoreError;
+use crate::delivery_log::{self, Dialect, Param};
 use crate::webhooks::{
-    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord, DeliveryResult,
-    NewWebhook, OutboxEvent, WebhookFlavor, WebhookHealth, WebhookRecord, WebhookUpdate,
-    topic_selects,
+    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryQuery, DeliveryRecord,
+    DeliveryResult, DeliveryState, NewWebhook, OutboxEvent, WebhookFlavor, WebhookHealth,
+    WebhookRecord, WebhookStats, WebhookUpdate, success_codes, topic_selects,
 };
 
 /// Advisory lock classes; the second key is the schema's hash, so Waybill instances in other
@@ -683,40 +685,107 @@ pub(super) async fn list_attempts(
         .collect())
 }
 
+/// Binds the delivery log's parameters: text as text, integers as `bigint`.
+fn pg_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Text(t) => Box::new(t.clone()),
+                Param::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+fn delivery_from_row(r: &Row) -> DeliveryRecord {
+    let status = DeliveryState::of(r.get::<_, &str>(7), r.get(8));
+    DeliveryRecord {
+        id: r.get(0),
+        webhook_id: r.get(1),
+        event_id: r.get(2),
+        event_type: r.get(3),
+        order_id: r.get(4),
+        order_external_id: r.get(5),
+        seq: r.get(6),
+        status,
+        attempts: u32::try_from(r.get::<_, i32>(9)).unwrap_or(u32::MAX),
+        last_response_code: r
+            .get::<_, Option<i32>>(10)
+            .and_then(|c| u16::try_from(c).ok()),
+        last_error: r.get(11),
+        next_attempt_at: (status == DeliveryState::Pending).then(|| time::from_millis(r.get(12))),
+        event_at: time::from_millis(r.get(13)),
+        created_at: time::from_millis(r.get(14)),
+    }
+}
+
+/// The delivery log (see `delivery_log` for the statement and the indexes it walks).
 pub(super) async fn list_deliveries(
     tx: &Transaction<'_>,
     store_id: &str,
-    flavor: WebhookFlavor,
-    event_id: Option<&str>,
-    limit: u32,
+    spec: &DeliveryQuery,
 ) -> PgResult<Vec<DeliveryRecord>> {
-    let rows = query(
+    let statement = delivery_log::list(Dialect::Postgres, store_id, spec);
+    let owned = pg_params(&statement.params);
+    let params: Vec<&(dyn ToSql + Sync)> = owned
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = query(tx, "listing deliveries", &statement.sql, &params).await?;
+    Ok(rows.iter().map(delivery_from_row).collect())
+}
+
+pub(super) async fn count_deliveries(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    spec: &DeliveryQuery,
+) -> PgResult<u64> {
+    let statement = delivery_log::count(Dialect::Postgres, store_id, spec);
+    let owned = pg_params(&statement.params);
+    let params: Vec<&(dyn ToSql + Sync)> = owned
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let row = query_one(tx, "counting deliveries", &statement.sql, &params).await?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// The latest successful attempt and the attempts since (`webhook_attempts_subscription`,
+/// walked back from the newest).
+pub(super) async fn stats(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    webhook_id: &str,
+) -> PgResult<Option<WebhookStats>> {
+    let Some(webhook) = load_webhook(tx, store_id, webhook_id).await? else {
+        return Ok(None);
+    };
+    let (lo, hi) = success_codes(webhook.flavor);
+    let success = query_opt(
         tx,
-        "listing deliveries",
-        "SELECT d.subscription_id, d.event_id, d.type, d.order_id, d.seq, d.status, d.attempts,
-                d.next_attempt_at, d.last_error, d.event_at
-         FROM webhook_deliveries d
-         JOIN webhook_subscriptions s ON s.id = d.subscription_id
-         WHERE s.store_id = $1 AND s.flavor = $2 AND ($4::text IS NULL OR d.event_id = $4)
-         ORDER BY d.id DESC LIMIT $3",
-        &[&store_id, &flavor.as_str(), &i64::from(limit), &event_id],
+        "finding a webhook's last success",
+        "SELECT id, at FROM webhook_attempts
+         WHERE subscription_id = $1 AND error IS NULL AND status_code BETWEEN $2 AND $3
+         ORDER BY id DESC LIMIT 1",
+        &[&webhook_id, &i32::from(lo), &i32::from(hi)],
+    )
+    .await?
+    .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+    let row = query_one(
+        tx,
+        "counting a webhook's failures",
+        "SELECT count(*), max(at) FROM webhook_attempts WHERE subscription_id = $1 AND id > $2",
+        &[&webhook_id, &success.map_or(0, |s| s.0)],
     )
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| DeliveryRecord {
-            webhook_id: r.get(0),
-            event_id: r.get(1),
-            event_type: r.get(2),
-            order_id: r.get(3),
-            seq: r.get(4),
-            status: r.get(5),
-            attempts: u32::try_from(r.get::<_, i32>(6)).unwrap_or(u32::MAX),
-            next_attempt_at: time::from_millis(r.get(7)),
-            last_error: r.get(8),
-            created_at: time::from_millis(r.get(9)),
-        })
-        .collect())
+    let failures: i64 = row.get(0);
+    let last_at: Option<i64> = row.get(1);
+    Ok(Some(WebhookStats {
+        last_success_at: success.map(|s| time::from_millis(s.1)),
+        failures_in_a_row: u64::try_from(failures).unwrap_or(0),
+        last_attempt_at: last_at.or(success.map(|s| s.1)).map(time::from_millis),
+    }))
 }
 
 /// The latest Redo payload rendered for an order (for `order.deleted`, whose order is gone).

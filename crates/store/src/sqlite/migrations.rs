@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "unit_counts",
         include_str!("migrations/0007_unit_counts.sql"),
     ),
+    (
+        8,
+        "delivery_log",
+        include_str!("migrations/0008_delivery_log.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

@@ -24,8 +24,8 @@ use waybill_core::{
 use crate::auth_cache::AuthCache;
 use crate::secrets::{self, NewApiKey};
 use crate::webhooks::{
-    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryResult, NewWebhook,
-    WebhookFlavor, WebhookRecord, WebhookUpdate,
+    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryResult,
+    NewWebhook, WebhookFlavor, WebhookRecord, WebhookStats, WebhookUpdate,
 };
 use crate::{
     ApiKeyRecord, OrderPage, OrderQuery, OrderUpdate, Store, StoreError, StoreRecord, StoreResult,
@@ -790,15 +790,31 @@ impl Store for SqliteStore {
     async fn list_webhook_deliveries(
         &self,
         store_id: &str,
-        flavor: WebhookFlavor,
-        event_id: Option<&str>,
-        limit: u32,
+        query: DeliveryQuery,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        let (store_id, event_id) = (store_id.to_owned(), event_id.map(str::to_owned));
-        self.read(move |conn| {
-            webhooks::list_deliveries(conn, &store_id, flavor, event_id.as_deref(), limit)
-        })
-        .await
+        let store_id = store_id.to_owned();
+        self.read(move |conn| webhooks::list_deliveries(conn, &store_id, &query))
+            .await
+    }
+
+    async fn count_webhook_deliveries(
+        &self,
+        store_id: &str,
+        query: DeliveryQuery,
+    ) -> StoreResult<u64> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| webhooks::count_deliveries(conn, &store_id, &query))
+            .await
+    }
+
+    async fn webhook_stats(
+        &self,
+        store_id: &str,
+        webhook_id: &str,
+    ) -> StoreResult<Option<WebhookStats>> {
+        let (store_id, webhook_id) = (store_id.to_owned(), webhook_id.to_owned());
+        self.read(move |conn| webhooks::stats(conn, &store_id, &webhook_id))
+            .await
     }
 
     async fn fan_out_webhook_events(

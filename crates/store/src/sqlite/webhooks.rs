@@ -11,10 +11,11 @@ use uuid::Uuid;
 use waybill_core::{Timestamp, time};
 
 use super::map_err;
+use crate::delivery_log::{self, Dialect, Param};
 use crate::webhooks::{
-    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryRecord, DeliveryResult,
-    NewWebhook, OutboxEvent, WebhookFlavor, WebhookHealth, WebhookRecord, WebhookUpdate,
-    topic_selects,
+    AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryQuery, DeliveryRecord,
+    DeliveryResult, DeliveryState, NewWebhook, OutboxEvent, WebhookFlavor, WebhookHealth,
+    WebhookRecord, WebhookStats, WebhookUpdate, success_codes, topic_selects,
 };
 use crate::{StoreError, StoreResult};
 
@@ -648,39 +649,114 @@ pub(super) fn list_attempts(
     .map_err(|e| map_err("listing delivery attempts", e))
 }
 
+fn sqlite_params(params: &[Param]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            Param::Int(i) => rusqlite::types::Value::Integer(*i),
+        })
+        .collect()
+}
+
+fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    let stored: String = r.get(7)?;
+    let status = DeliveryState::of(&stored, r.get::<_, i64>(8)? != 0);
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        webhook_id: r.get(1)?,
+        event_id: r.get(2)?,
+        event_type: r.get(3)?,
+        order_id: r.get(4)?,
+        order_external_id: r.get(5)?,
+        seq: r.get(6)?,
+        status,
+        attempts: u32::try_from(r.get::<_, i64>(9)?).unwrap_or(u32::MAX),
+        last_response_code: r
+            .get::<_, Option<i64>>(10)?
+            .and_then(|c| u16::try_from(c).ok()),
+        last_error: r.get(11)?,
+        next_attempt_at: (status == DeliveryState::Pending)
+            .then(|| r.get::<_, i64>(12).map(time::from_millis))
+            .transpose()?,
+        event_at: time::from_millis(r.get(13)?),
+        created_at: time::from_millis(r.get(14)?),
+    })
+}
+
+/// The delivery log (see `delivery_log` for the statement and the indexes it walks).
 pub(super) fn list_deliveries(
     conn: &Connection,
     store_id: &str,
-    flavor: WebhookFlavor,
-    event_id: Option<&str>,
-    limit: u32,
+    query: &DeliveryQuery,
 ) -> StoreResult<Vec<DeliveryRecord>> {
-    conn.prepare_cached(
-        "SELECT d.subscription_id, d.event_id, d.type, d.order_id, d.seq, d.status, d.attempts,
-                d.next_attempt_at, d.last_error, d.event_at
-         FROM webhook_deliveries d
-         JOIN webhook_subscriptions s ON s.id = d.subscription_id
-         WHERE s.store_id = ?1 AND s.flavor = ?2 AND (?4 IS NULL OR d.event_id = ?4)
-         ORDER BY d.id DESC LIMIT ?3",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_map(params![store_id, flavor.as_str(), limit, event_id], |r| {
-            Ok(DeliveryRecord {
-                webhook_id: r.get(0)?,
-                event_id: r.get(1)?,
-                event_type: r.get(2)?,
-                order_id: r.get(3)?,
-                seq: r.get(4)?,
-                status: r.get(5)?,
-                attempts: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX),
-                next_attempt_at: time::from_millis(r.get(7)?),
-                last_error: r.get(8)?,
-                created_at: time::from_millis(r.get(9)?),
+    let statement = delivery_log::list(Dialect::Sqlite, store_id, query);
+    conn.prepare_cached(&statement.sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(
+                rusqlite::params_from_iter(sqlite_params(&statement.params)),
+                delivery_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| map_err("listing deliveries", e))
+}
+
+pub(super) fn count_deliveries(
+    conn: &Connection,
+    store_id: &str,
+    query: &DeliveryQuery,
+) -> StoreResult<u64> {
+    let statement = delivery_log::count(Dialect::Sqlite, store_id, query);
+    let n: i64 = conn
+        .prepare_cached(&statement.sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                rusqlite::params_from_iter(sqlite_params(&statement.params)),
+                |r| r.get(0),
+            )
+        })
+        .map_err(|e| map_err("counting deliveries", e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The latest successful attempt and the attempts since (`webhook_attempts_subscription`,
+/// walked back from the newest).
+pub(super) fn stats(
+    conn: &Connection,
+    store_id: &str,
+    webhook_id: &str,
+) -> StoreResult<Option<WebhookStats>> {
+    let Some(webhook) = load_webhook(conn, store_id, webhook_id)? else {
+        return Ok(None);
+    };
+    let (lo, hi) = success_codes(webhook.flavor);
+    let success: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, at FROM webhook_attempts
+             WHERE subscription_id = ?1 AND error IS NULL AND status_code BETWEEN ?2 AND ?3
+             ORDER BY id DESC LIMIT 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![webhook_id, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(|e| map_err("finding a webhook's last success", e))?;
+    let (failures, last_at): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*), max(at) FROM webhook_attempts WHERE subscription_id = ?1 AND id > ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![webhook_id, success.map_or(0, |s| s.0)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(|e| map_err("listing deliveries", e))
+        })
+        .map_err(|e| map_err("counting a webhook's failures", e))?;
+    Ok(Some(WebhookStats {
+        last_success_at: success.map(|s| time::from_millis(s.1)),
+        failures_in_a_row: u64::try_from(failures).unwrap_or(0),
+        last_attempt_at: last_at.or(success.map(|s| s.1)).map(time::from_millis),
+    }))
 }
 
 /// The latest Redo payload rendered for an order (for `order.deleted`, whose order is gone).
@@ -721,4 +797,86 @@ pub(super) fn backlog(conn: &Connection, cursor: &str) -> StoreResult<crate::Web
             None,
         )?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape of the delivery log's statement walks an index, newest first, without
+    /// scanning the table or sorting it: a page is an index range.
+    #[test]
+    fn delivery_log_pages_are_index_ranges() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&mut conn).unwrap();
+        conn.execute_batch("ANALYZE").unwrap();
+        let base = DeliveryQuery::new(WebhookFlavor::Redo, 20);
+        let one = DeliveryQuery {
+            webhook_id: Some("wh_1".into()),
+            before: Some(100),
+            ..base.clone()
+        };
+        let mut shapes = vec![("store", base.clone()), ("subscription", one.clone())];
+        for state in DeliveryState::ALL {
+            shapes.push((
+                state.as_str(),
+                DeliveryQuery {
+                    status: Some(state),
+                    ..one.clone()
+                },
+            ));
+        }
+        shapes.push((
+            "order",
+            DeliveryQuery {
+                order: Some("1001".into()),
+                ..one.clone()
+            },
+        ));
+        shapes.push((
+            "event",
+            DeliveryQuery {
+                event_id: Some("e".into()),
+                ..base.clone()
+            },
+        ));
+        for (name, query) in shapes {
+            let statement = delivery_log::list(Dialect::Sqlite, "st", &query);
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(
+                    rusqlite::params_from_iter(sqlite_params(&statement.params)),
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let text = plan.join("\n");
+            assert!(
+                !plan
+                    .iter()
+                    .any(|l| l.starts_with("SCAN d") || l.starts_with("SCAN x")),
+                "{name}: a table scan\n{text}"
+            );
+            let index = match name {
+                "store" => "webhook_deliveries_store_log (",
+                "subscription" => "webhook_deliveries_log (",
+                "pending" | "disabled" => "webhook_deliveries_log_open (",
+                "delivered" | "failed" => "webhook_deliveries_log_status (",
+                "order" => "webhook_deliveries_order (",
+                _ => "webhook_deliveries_event (",
+            };
+            assert!(
+                plan.first()
+                    .is_some_and(|l| l.starts_with("SEARCH d") && l.contains(index)),
+                "{name}: not {index}\n{text}"
+            );
+            // Only one order's deliveries are ever sorted.
+            if name != "order" && name != "event" {
+                assert!(!text.contains("TEMP B-TREE"), "{name}: sorts\n{text}");
+            }
+        }
+    }
 }

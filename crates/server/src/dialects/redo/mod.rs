@@ -104,6 +104,10 @@ pub fn routes() -> Router<AppState> {
             get(webhooks::list_deliveries),
         )
         .route(
+            "/stores/{store_id}/webhooks/{webhook_id}/events",
+            get(webhooks::list_events),
+        )
+        .route(
             "/stores/{store_id}/webhooks/{webhook_id}/deliveries/{event_id}/redeliver",
             post(webhooks::redeliver),
         )

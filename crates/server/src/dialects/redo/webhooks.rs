@@ -2,7 +2,7 @@
 //! delivery log and manual redelivery. Same auth and error format as the order endpoints.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,8 @@ use waybill_core::order::validate_id;
 use waybill_core::time;
 use waybill_store::webhooks::REDO_TOPICS;
 use waybill_store::{
-    AttemptQuery, AttemptRecord, NewWebhook, WebhookFlavor, WebhookRecord, WebhookUpdate,
+    AttemptQuery, AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryState, NewWebhook,
+    WebhookFlavor, WebhookRecord, WebhookUpdate,
 };
 
 use super::{Body, RedoError, RedoPath, RedoStore};
@@ -480,6 +481,170 @@ pub(crate) async fn list_deliveries(
     page.truncate(size as usize);
     let mut response = Json(AttemptList {
         deliveries: page.iter().map(AttemptJson::from).collect(),
+    })
+    .into_response();
+    if more
+        && let Some(last) = page.last()
+        && let Ok(value) = HeaderValue::from_str(&last.id.to_string())
+    {
+        response.headers_mut().insert("x-page-next", value);
+    }
+    Ok(response)
+}
+
+/// A delivery's state in the delivery log (documents the `status` filter and field).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = RedoDeliveryStatus)]
+pub enum DeliveryStatusName {
+    /// Waiting for its first attempt or a retry, or being sent.
+    Pending,
+    Delivered,
+    /// Given up after the last retry (replay or redeliver to send it again).
+    Failed,
+    /// Still to be sent, but the webhook is disabled.
+    Disabled,
+}
+
+/// One delivery of an event to the webhook.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryJson {
+    /// The delivery's id; also what `X-Page-Next` carries.
+    id: String,
+    /// The event's id (its `webhook-id` header).
+    event_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    /// The order's id as this API names it (`/orders/{orderId}`); kept after the order is
+    /// deleted. Null only for orders deleted before Waybill kept it.
+    order_id: Option<String>,
+    /// Waybill's internal id of the order.
+    internal_order_id: String,
+    /// The event's number within its order.
+    seq: i64,
+    status: DeliveryStatusName,
+    /// Attempts so far (reset by a replay or redelivery).
+    attempts: u32,
+    /// The HTTP status of the last attempt, if it got one.
+    last_response_code: Option<u16>,
+    last_error: Option<String>,
+    /// When the next attempt is due; only while `pending`.
+    next_attempt_at: Option<String>,
+    /// When the event was written.
+    event_at: String,
+    /// When the delivery was queued.
+    created_at: String,
+}
+
+impl From<&DeliveryRecord> for DeliveryJson {
+    fn from(d: &DeliveryRecord) -> Self {
+        DeliveryJson {
+            id: d.id.to_string(),
+            event_id: d.event_id.clone(),
+            event_type: d.event_type.clone(),
+            order_id: d.order_external_id.clone(),
+            internal_order_id: d.order_id.clone(),
+            seq: d.seq,
+            status: match d.status {
+                DeliveryState::Pending => DeliveryStatusName::Pending,
+                DeliveryState::Delivered => DeliveryStatusName::Delivered,
+                DeliveryState::Failed => DeliveryStatusName::Failed,
+                DeliveryState::Disabled => DeliveryStatusName::Disabled,
+            },
+            attempts: d.attempts,
+            last_response_code: d.last_response_code,
+            last_error: d.last_error.clone(),
+            next_attempt_at: d.next_attempt_at.map(time::format),
+            event_at: time::format(d.event_at),
+            created_at: time::format(d.created_at),
+        }
+    }
+}
+
+/// `{"events": [...]}`, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    events: Vec<DeliveryJson>,
+}
+
+/// The `status` and `order` filters of the delivery log; other parameters are ignored.
+fn delivery_filters(
+    raw: Option<&str>,
+) -> Result<(Option<DeliveryState>, Option<String>), RedoError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| bad(format!("the query string is malformed: {e}")))?;
+    let (mut status, mut order) = (None, None);
+    for (key, value) in pairs {
+        match key.as_str() {
+            "status" => {
+                status = Some(DeliveryState::parse(&value).ok_or_else(|| {
+                    bad(format!(
+                        "status must be one of {}; got '{value}'",
+                        DeliveryState::names()
+                    ))
+                })?);
+            }
+            "order" => {
+                validate_id("order", &value)?;
+                order = Some(value);
+            }
+            _ => {}
+        }
+    }
+    Ok((status, order))
+}
+
+#[utoipa::path(get, path = "/v2.2/stores/{storeId}/webhooks/{webhookId}/events", tag = "Redo webhooks",
+    params(("storeId" = String, Path, description = "Store id"), ("webhookId" = String, Path, description = "Webhook id"),
+        ("status" = inline(Option<DeliveryStatusName>), Query, description = "Only deliveries in this state"),
+        ("order" = Option<String>, Query, min_length = 1, max_length = 255, description = "Only deliveries of this order: its `orderId` (also one since deleted) or Waybill's internal id"),
+        ("X-Page-Size" = Option<String>, Header, nullable = false, pattern = "^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$", description = "Page size, 1 to 500 (default 20)"),
+        ("X-Page-Continue" = Option<String>, Header, nullable = false, pattern = "^[+-]?[0-9]{1,18}$", description = "The X-Page-Next of the previous page (with the same filters)")),
+    responses((status = 200, description = "The delivery log: one entry per event sent (or to be sent) to the webhook, newest first; `X-Page-Next` is set when more follow", body = DeliveryList),
+        (status = 400, description = "A bad filter (the message names the parameter and the accepted values) or paging header", body = crate::openapi::RedoErrorBody),
+        (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
+        (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Webhook not found", body = crate::openapi::RedoErrorBody),
+        (status = "default", description = "Any other error (RFC 9457 problem details)", body = crate::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(store_id = %store_id, webhook_id = %webhook_id))]
+pub(crate) async fn list_events(
+    State(state): State<AppState>,
+    RedoStore(store_id): RedoStore,
+    RedoPath((_, webhook_id)): RedoPath<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, RedoError> {
+    ensure_redo(&state, &store_id, &webhook_id).await?;
+    let (status, order) = delivery_filters(raw.as_deref())?;
+    let size = super::page_size(&headers)?;
+    let before = match headers.get("x-page-continue") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| bad("X-Page-Continue is not a token this API issued"))?,
+        ),
+        None => None,
+    };
+    let mut page = state
+        .store
+        .list_webhook_deliveries(
+            &store_id,
+            DeliveryQuery {
+                webhook_id: Some(webhook_id),
+                status,
+                order,
+                before,
+                ..DeliveryQuery::new(WebhookFlavor::Redo, size + 1)
+            },
+        )
+        .await?;
+    let more = page.len() > size as usize;
+    page.truncate(size as usize);
+    let mut response = Json(DeliveryList {
+        events: page.iter().map(DeliveryJson::from).collect(),
     })
     .into_response();
     if more
