@@ -586,7 +586,15 @@ fn delivery_filters(
                 })?);
             }
             "order" => {
-                validate_id("order", &value)?;
+                // Any id up to the longest an order may have: one that names no order matches
+                // nothing (a filter, not a reference that must exist).
+                let length = value.chars().count();
+                if !(1..=waybill_core::order::MAX_ID_LEN).contains(&length) {
+                    return Err(bad(format!(
+                        "order must be 1 to {} characters long; got {length}",
+                        waybill_core::order::MAX_ID_LEN
+                    )));
+                }
                 order = Some(value);
             }
             _ => {}
