@@ -19,6 +19,7 @@
 mod pages;
 mod render;
 pub mod session;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -52,9 +53,22 @@ pub fn routes() -> Router<AppState> {
             "/orders/{order}/fulfillments/{fulfillment}",
             get(pages::fulfillment),
         )
-        .route("/webhooks", get(pages::webhooks))
-        .route("/webhooks/{webhook}", get(pages::webhook))
-        .route("/webhooks/{webhook}/redeliver", post(pages::redeliver))
+        .route(
+            "/webhooks",
+            get(webhooks::webhooks).post(webhooks::create_webhook),
+        )
+        .route("/webhooks/new", get(webhooks::new_webhook))
+        .route(
+            "/webhooks/{webhook}",
+            get(webhooks::webhook).post(webhooks::edit_webhook),
+        )
+        .route("/webhooks/{webhook}/enabled", post(webhooks::set_enabled))
+        .route("/webhooks/{webhook}/rotate", post(webhooks::rotate_secret))
+        .route(
+            "/webhooks/{webhook}/delete",
+            get(webhooks::confirm_delete).post(webhooks::delete_webhook),
+        )
+        .route("/webhooks/{webhook}/redeliver", post(webhooks::redeliver))
         .route("/automations", get(pages::automations))
         .route("/automations/{automation}", get(pages::automation))
         .route("/import", get(pages::import_form).post(pages::import))

@@ -1,7 +1,6 @@
-//! The dashboard's pages: orders, an order, a fulfillment's tracking timeline, webhook
-//! subscriptions with their delivery logs, automations with their runs.
+//! The dashboard's pages: orders, an order, a fulfillment's tracking timeline, automations with
+//! their runs (webhook subscriptions are in `webhooks.rs`).
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -9,12 +8,10 @@ use axum::response::Response;
 use serde::Serialize;
 use waybill_core::order_status::{self, OrderStatus};
 use waybill_core::{Fulfillment, Order, OrderRef, Package, time};
-use waybill_store::{
-    AttemptQuery, AutomationAction, DeliveryQuery, OrderQuery, WebhookFlavor, WebhookRecord,
-};
+use waybill_store::{AutomationAction, OrderQuery};
 
 use super::render::{When, location_text, page, safe_link, segment, status_text};
-use super::{Form, Signed, not_found_page, redirect, store_error};
+use super::{Form, Signed, not_found_page, store_error};
 use crate::AppState;
 
 /// Orders per page of the list.
@@ -24,22 +21,25 @@ const MAX_SEARCH_CHARS: usize = 256;
 /// Highest page number accepted (beyond that the offset would be absurd).
 const MAX_PAGE: u64 = 100_000;
 /// Deliveries, attempts and runs shown per page.
-const LOG_ROWS: u32 = 50;
+pub(super) const LOG_ROWS: u32 = 50;
 
 /// Whether a path or form value could be an id at all (ids are validated on the way in: not
 /// blank, not too long, no control characters). Anything else is not found without a query,
 /// which also keeps NUL bytes away from PostgreSQL.
-fn plausible_id(text: &str) -> bool {
+pub(super) fn plausible_id(text: &str) -> bool {
     waybill_core::order::validate_id("id", text).is_ok()
 }
 
 /// The path's parameters if they could name something; `None` answers 404.
-fn path_ids<T>(path: Result<Path<T>, PathRejection>, ids: impl Fn(&T) -> Vec<&str>) -> Option<T> {
+pub(super) fn path_ids<T>(
+    path: Result<Path<T>, PathRejection>,
+    ids: impl Fn(&T) -> Vec<&str>,
+) -> Option<T> {
     let Path(value) = path.ok()?;
     ids(&value).into_iter().all(plausible_id).then_some(value)
 }
 
-fn order_href(order_id: &str) -> String {
+pub(super) fn order_href(order_id: &str) -> String {
     format!("/ui/orders/{}", segment(order_id))
 }
 
@@ -455,230 +455,6 @@ pub async fn fulfillment(
         &signed.layout(title, "orders"),
         &fulfillment_body(&order, f),
     )
-}
-
-// ---- webhooks ----
-
-#[derive(Serialize)]
-struct WebhookRow {
-    href: String,
-    id: String,
-    url: String,
-    topics: Vec<String>,
-    enabled: bool,
-    disabled_reason: Option<String>,
-    failing_since: Option<When>,
-    created: When,
-}
-
-#[derive(Serialize)]
-struct FlavorSection {
-    name: &'static str,
-    webhooks: Vec<WebhookRow>,
-}
-
-#[derive(Serialize)]
-struct WebhooksBody {
-    sections: Vec<FlavorSection>,
-}
-
-fn flavor_name(flavor: WebhookFlavor) -> &'static str {
-    match flavor {
-        WebhookFlavor::Redo => "Redo",
-        WebhookFlavor::Fourthwall => "Fourthwall",
-        WebhookFlavor::Automation => "Automation",
-    }
-}
-
-/// A subscription as listed: never its signing secret or bearer token.
-fn webhook_row(w: &WebhookRecord) -> WebhookRow {
-    WebhookRow {
-        href: format!("/ui/webhooks/{}", segment(&w.id)),
-        id: w.id.clone(),
-        url: w.url.clone(),
-        topics: w.topics.clone(),
-        enabled: w.enabled,
-        disabled_reason: w.disabled_reason.clone(),
-        failing_since: w.failing_since.map(When::from),
-        created: w.created_at.into(),
-    }
-}
-
-pub async fn webhooks(signed: Signed, State(state): State<AppState>) -> Response {
-    let layout = signed.layout("Webhooks", "webhooks");
-    let mut sections = Vec::new();
-    for flavor in [WebhookFlavor::Redo, WebhookFlavor::Fourthwall] {
-        match state.store.list_webhooks(signed.store_id(), flavor).await {
-            Ok(list) => sections.push(FlavorSection {
-                name: flavor_name(flavor),
-                webhooks: list.iter().map(webhook_row).collect(),
-            }),
-            Err(e) => return store_error(e, layout),
-        }
-    }
-    page(
-        StatusCode::OK,
-        "webhooks.html",
-        &layout,
-        &WebhooksBody { sections },
-    )
-}
-
-#[derive(Serialize)]
-struct DeliveryRow {
-    event_id: String,
-    event_type: String,
-    order_href: String,
-    seq: i64,
-    status: String,
-    attempts: u32,
-    next_attempt: When,
-    last_error: Option<String>,
-    created: When,
-}
-
-#[derive(Serialize)]
-struct AttemptRow {
-    event_id: String,
-    event_type: String,
-    attempt: u32,
-    at: When,
-    status_code: Option<u16>,
-    latency_ms: u64,
-    error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct WebhookBody {
-    webhook: WebhookRow,
-    flavor: &'static str,
-    redeliver_href: String,
-    notice: Option<&'static str>,
-    deliveries: Vec<DeliveryRow>,
-    attempts: Vec<AttemptRow>,
-}
-
-pub async fn webhook(
-    signed: Signed,
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let layout = signed.layout("Webhook", "webhooks");
-    let Some(webhook_id) = path_ids(path, |id| vec![id.as_str()]) else {
-        return not_found_page(layout);
-    };
-    let store_id = signed.store_id();
-    let record = match state.store.get_webhook(store_id, &webhook_id).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return not_found_page(layout),
-        Err(e) => return store_error(e, layout),
-    };
-    let deliveries = match state
-        .store
-        .list_webhook_deliveries(
-            store_id,
-            DeliveryQuery {
-                webhook_id: Some(record.id.clone()),
-                ..DeliveryQuery::new(record.flavor, LOG_ROWS)
-            },
-        )
-        .await
-    {
-        Ok(list) => list,
-        Err(e) => return store_error(e, layout),
-    };
-    let attempts = match state
-        .store
-        .list_webhook_attempts(
-            store_id,
-            AttemptQuery {
-                webhook_id: Some(record.id.clone()),
-                flavor: record.flavor,
-                before: None,
-                limit: LOG_ROWS,
-            },
-        )
-        .await
-    {
-        Ok(list) => list,
-        Err(e) => return store_error(e, layout),
-    };
-    let notice = match Form::parse(raw.unwrap_or_default().as_bytes()).get("done") {
-        Some("redelivered") => Some("The event is queued for delivery again."),
-        _ => None,
-    };
-    let body = WebhookBody {
-        redeliver_href: format!("/ui/webhooks/{}/redeliver", segment(&record.id)),
-        flavor: flavor_name(record.flavor),
-        webhook: webhook_row(&record),
-        notice,
-        deliveries: deliveries
-            .into_iter()
-            .map(|d| DeliveryRow {
-                order_href: order_href(&d.order_id),
-                event_id: d.event_id,
-                event_type: d.event_type,
-                seq: d.seq,
-                status: d.status.as_str().to_owned(),
-                attempts: d.attempts,
-                next_attempt: d.next_attempt_at.unwrap_or(d.created_at).into(),
-                last_error: d.last_error,
-                created: d.created_at.into(),
-            })
-            .collect(),
-        attempts: attempts
-            .into_iter()
-            .map(|a| AttemptRow {
-                event_id: a.event_id,
-                event_type: a.event_type,
-                attempt: a.attempt,
-                at: a.at.into(),
-                status_code: a.status_code,
-                latency_ms: a.latency_ms,
-                error: a.error,
-            })
-            .collect(),
-    };
-    let title = format!("Webhook {}", record.id);
-    page(
-        StatusCode::OK,
-        "webhook.html",
-        &signed.layout(title, "webhooks"),
-        &body,
-    )
-}
-
-pub async fn redeliver(
-    signed: Signed,
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    body: Bytes,
-) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
-    let layout = signed.layout("Redeliver", "webhooks");
-    let Some(webhook_id) = path_ids(path, |id| vec![id.as_str()]) else {
-        return not_found_page(layout);
-    };
-    let event_id = form.get("event_id").unwrap_or_default().trim();
-    if !plausible_id(event_id) {
-        return not_found_page(layout);
-    }
-    match state
-        .store
-        .redeliver_webhook_event(signed.store_id(), &webhook_id, event_id)
-        .await
-    {
-        Ok(true) => redirect(&format!(
-            "/ui/webhooks/{}?done=redelivered",
-            segment(&webhook_id)
-        )),
-        Ok(false) => not_found_page(layout),
-        Err(e) => store_error(e, layout),
-    }
 }
 
 // ---- automations ----

@@ -24,6 +24,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
     (
+        "webhook_new.html",
+        include_str!("templates/webhook_new.html"),
+    ),
+    (
+        "webhook_delete.html",
+        include_str!("templates/webhook_delete.html"),
+    ),
+    (
         "automations.html",
         include_str!("templates/automations.html"),
     ),

@@ -102,15 +102,6 @@ async fn the_delivery_log_shows_and_filters_real_deliveries() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{fw}");
-    // Two quick attempts, then the next one an hour away: a failing delivery stays pending.
-    let mut config = test_config();
-    config.schedule = vec![
-        Duration::ZERO,
-        Duration::from_millis(10),
-        Duration::from_secs(3600),
-    ];
-    let _dispatcher = start_dispatcher(app.store.clone(), config);
-
     let mut internal = Vec::new();
     for order in ["DL-1", "DL-2"] {
         let path = fulfilled_order(&app, &t, order).await;
@@ -119,6 +110,20 @@ async fn the_delivery_log_shows_and_filters_real_deliveries() {
         let (_, got) = app.get(&t, &format!("/orders/{order}")).await;
         internal.push(got["id"].as_str().map(str::to_owned));
     }
+
+    // Every event is written before the dispatcher starts, so the 410 (which disables its
+    // webhook, after which fan-out skips it) cannot come before all four are fanned out.
+    // Two quick attempts, then the next one an hour away: a failing delivery stays pending.
+    // A generous timeout: a slow answer under load must not count as a failure here.
+    let mut config = test_config();
+    config.timeout = Duration::from_secs(5);
+    config.lease = Duration::from_secs(10);
+    config.schedule = vec![
+        Duration::ZERO,
+        Duration::from_millis(10),
+        Duration::from_secs(3600),
+    ];
+    let _dispatcher = start_dispatcher(app.store.clone(), config);
 
     // DL-1: both delivered; DL-2: its first event failed twice and waits, its second waits
     // behind it.

@@ -417,3 +417,257 @@ async fn run_in_browser(chromedriver: &Path, chromium: &Path) {
 
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test]
+async fn webhook_subscriptions_in_headless_chromium() {
+    let (Some(chromedriver), Some(chromium)) = (
+        program("WAYBILL_CHROMEDRIVER", "chromedriver"),
+        program("WAYBILL_CHROMIUM", "chromium"),
+    ) else {
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("CI is set but chromium/chromedriver are not installed");
+        }
+        let _ = std::io::stderr()
+            .write_all(b"\n[waybill] *** webhook browser test NOT RUN: no chromium ***\n");
+        return;
+    };
+    tokio::time::timeout(
+        Duration::from_secs(180),
+        webhooks_in_browser(&chromedriver, &chromium),
+    )
+    .await
+    .expect("the browser test finished in time");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+/// Screenshots the current page at `width` into the artifacts, checking it does not scroll
+/// sideways.
+async fn shoot(client: &Client, width: u32, name: &str) {
+    client.set_window_size(width, 1000).await.expect("resize");
+    client.refresh().await.expect("reload");
+    wait_text(client, "main h1", |t| !t.is_empty()).await;
+    let fits = client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    if fits != json!(true) {
+        let wide = client
+            .execute(
+                "return [...document.querySelectorAll('body *')].filter(e => \
+                 e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => \
+                 e.tagName + '.' + e.className + '#' + e.id + ' ' + \
+                 Math.round(e.getBoundingClientRect().right));",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        panic!("{name}: sideways scrolling at {width} px; too wide: {wide}");
+    }
+    let png = client.screenshot().await.expect("screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{name}"
+    );
+    let dir = artifacts_dir();
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    std::fs::write(dir.join(name), &png).expect("write screenshot");
+}
+
+async fn webhooks_in_browser(chromedriver: &Path, chromium: &Path) {
+    let app = App::spawn().await;
+    let seeded = app.seed().await;
+    let driver = Driver::start(chromedriver).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let client = browser(&driver, chromium, profile.path()).await;
+    let base = app.base.clone();
+    let store_id = seeded.store_id.clone();
+    let hooks = || {
+        let store = app.store.clone();
+        let store_id = store_id.clone();
+        async move {
+            store
+                .list_webhooks(&store_id, waybill_store::WebhookFlavor::Redo)
+                .await
+                .expect("list")
+        }
+    };
+    sign_in(&client, &base, &seeded.secret).await;
+    wait_for_path(&client, "orders", |p| p == "/ui/orders").await;
+
+    // Create through the form: the page shows the secret once.
+    client
+        .goto(&format!("{base}/ui/webhooks"))
+        .await
+        .expect("webhooks");
+    click(&client, "a.button").await;
+    wait_text(&client, "main h1", |t| t == "New webhook subscription").await;
+    type_into(&client, "#redo-url", "http://127.0.0.1:9/hook").await;
+    click(&client, "#new-redo input[name=topic][value=fulfillment]").await;
+    type_into(&client, "#redo-bearer", "tok-browser").await;
+    click(&client, "#new-redo button[type=submit]").await;
+    let secret = wait_text(&client, "#revealed-secret", |t| t.starts_with("whsec_")).await;
+    let created = hooks().await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].secret, secret);
+    assert_eq!(created[0].topics, ["fulfillment"]);
+    let id = created[0].id.clone();
+
+    // Listed, and linked to its page.
+    client
+        .goto(&format!("{base}/ui/webhooks"))
+        .await
+        .expect("webhooks");
+    let table = text(&client, "table.webhooks").await;
+    assert!(
+        table.contains("http://127.0.0.1:9/hook") && table.contains("Never"),
+        "{table}"
+    );
+    client
+        .find(Locator::LinkText("http://127.0.0.1:9/hook"))
+        .await
+        .expect("subscription link")
+        .click()
+        .await
+        .expect("open subscription");
+    wait_for_path(&client, "subscription", |p| {
+        p == format!("/ui/webhooks/{id}")
+    })
+    .await;
+
+    // Edit the URL.
+    type_into(&client, "#url", "http://127.0.0.1:9/edited").await;
+    click(&client, "#edit button[type=submit]").await;
+    wait_for_path(&client, "saved", |p| p.ends_with("done=updated")).await;
+    let facts = wait_text(&client, "dl.facts", |t| t.contains("/edited")).await;
+    assert!(facts.contains("Set (not shown)"), "{facts}");
+    assert_eq!(hooks().await[0].url, "http://127.0.0.1:9/edited");
+
+    // Disable it.
+    click(&client, "#toggle button").await;
+    wait_text(&client, "#state", |t| t.starts_with("Disabled")).await;
+    assert!(!hooks().await[0].enabled);
+
+    // A POST without the CSRF token is refused and changes nothing.
+    client
+        .execute(
+            "document.querySelector('#toggle input[name=csrf]').remove();",
+            vec![],
+        )
+        .await
+        .expect("drop the token");
+    click(&client, "#toggle button").await;
+    let heading = wait_text(&client, "main h1", |t| t.contains("403")).await;
+    assert_eq!(heading, "403 Forbidden");
+    assert!(!hooks().await[0].enabled, "still disabled");
+
+    // Enable it again, and rotate its secret.
+    client
+        .goto(&format!("{base}/ui/webhooks/{id}"))
+        .await
+        .expect("subscription");
+    click(&client, "#toggle button").await;
+    wait_text(&client, "#state", |t| t == "Enabled").await;
+    click(&client, "#rotate button").await;
+    let rotated = wait_text(&client, "#revealed-secret", |t| t.starts_with("whsec_")).await;
+    assert_ne!(rotated, secret);
+    assert_eq!(hooks().await[0].secret, rotated);
+
+    // Deliveries: one delivered, the rest pending. Filter the log by status.
+    let path = format!(
+        "/v2.2/stores/{}/orders/{}/fulfillments/{}/shipment-status",
+        seeded.store_id, seeded.order, seeded.fulfillment
+    );
+    for status in ["in_transit", "out_for_delivery", "delivered"] {
+        app.api(&seeded.secret, &path, json!({ "status": status }))
+            .await;
+    }
+    assert_eq!(app.play_deliveries(&id).await, (1, 1));
+    client
+        .goto(&format!("{base}/ui/webhooks/{id}"))
+        .await
+        .expect("subscription");
+    let all = client
+        .find_all(Locator::Css("table.deliveries tbody tr"))
+        .await
+        .expect("rows");
+    assert!(all.len() >= 3, "{} rows", all.len());
+    client
+        .find(Locator::Id("status"))
+        .await
+        .expect("status filter")
+        .select_by_value("delivered")
+        .await
+        .expect("choose delivered");
+    click(&client, "form.filters button[type=submit]").await;
+    wait_for_path(&client, "filtered", |p| p.contains("status=delivered")).await;
+    let rows = client
+        .find_all(Locator::Css("table.deliveries tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1, "only the delivered one");
+    for row in &rows {
+        let badge = row
+            .find(Locator::Css("td .badge"))
+            .await
+            .expect("status badge")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(badge, "delivered");
+    }
+
+    // Screenshots of the list and the subscription page, wide and phone-sized.
+    client
+        .goto(&format!("{base}/ui/webhooks/{id}"))
+        .await
+        .expect("subscription");
+    shoot(&client, 1400, "webhook.png").await;
+    shoot(&client, 390, "webhook-phone.png").await;
+    client
+        .goto(&format!("{base}/ui/webhooks"))
+        .await
+        .expect("webhooks");
+    shoot(&client, 1400, "webhooks.png").await;
+    shoot(&client, 390, "webhooks-phone.png").await;
+    client
+        .set_window_size(1280, 900)
+        .await
+        .expect("resize back");
+
+    // Delete, through the confirmation step.
+    client
+        .goto(&format!("{base}/ui/webhooks/{id}"))
+        .await
+        .expect("subscription");
+    click(&client, "a.danger-link").await;
+    wait_text(&client, "main h1", |t| t == "Delete this subscription?").await;
+    assert_eq!(hooks().await.len(), 1, "not before confirming");
+    click(&client, "#confirm-delete button").await;
+    wait_for_path(&client, "deleted", |p| p == "/ui/webhooks?done=deleted").await;
+    let notice = text(&client, "p.notice").await;
+    assert!(notice.contains("deleted"), "{notice}");
+    assert!(hooks().await.is_empty());
+
+    client.close().await.expect("close the browser");
+}

@@ -243,3 +243,95 @@ impl FormBody for reqwest::RequestBuilder {
         .body(body.finish())
     }
 }
+
+impl App {
+    /// POSTs a form with a session cookie; status, `Location` and the page.
+    pub async fn post_form(
+        &self,
+        session: &str,
+        path: &str,
+        pairs: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .header(COOKIE, format!("waybill_session={session}"))
+            .form_body(pairs)
+            .send()
+            .await
+            .expect("post form");
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let html = resp.text().await.expect("html").replace("&#x2f;", "/");
+        (status, location, html)
+    }
+
+    /// Plays the dispatcher for `webhook_id` without sending anything: fans the outbox out,
+    /// then claims until nothing is due, recording the first delivery as delivered (200) and
+    /// every later one as failing with 500, to be retried in an hour (which holds back the
+    /// rest of its order). Returns how many of each.
+    pub async fn play_deliveries(&self, webhook_id: &str) -> (usize, usize) {
+        use waybill_store::{AttemptLog, DeliveryNext, DeliveryResult, WebhookHealth};
+        let now = Utc::now();
+        while self
+            .store
+            .fan_out_webhook_events("ui-test", 100, now)
+            .await
+            .expect("fan out")
+            > 0
+        {}
+        let (mut ok, mut failed) = (0, 0);
+        loop {
+            let claimed = self
+                .store
+                .claim_webhook_deliveries(now, 100, std::time::Duration::from_secs(60))
+                .await
+                .expect("claim");
+            if claimed.is_empty() {
+                return (ok, failed);
+            }
+            for d in claimed.iter().filter(|d| d.webhook.id == webhook_id) {
+                let delivered = ok == 0;
+                let result = DeliveryResult {
+                    delivery_id: d.delivery_id,
+                    claim: d.claim,
+                    webhook_id: d.webhook.id.clone(),
+                    attempt: AttemptLog {
+                        at: now,
+                        status_code: Some(if delivered { 200 } else { 500 }),
+                        latency_ms: 5,
+                        error: None,
+                        response_excerpt: None,
+                    },
+                    next: if delivered {
+                        DeliveryNext::Delivered
+                    } else {
+                        DeliveryNext::RetryAt(now + Duration::hours(1))
+                    },
+                    health: if delivered {
+                        WebhookHealth::Healthy
+                    } else {
+                        WebhookHealth::Failing
+                    },
+                    payload: Some("{}".into()),
+                };
+                assert!(
+                    self.store
+                        .finish_webhook_delivery(result, now)
+                        .await
+                        .expect("finish")
+                );
+                if delivered {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+    }
+}
