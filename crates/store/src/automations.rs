@@ -94,6 +94,9 @@ pub struct ClaimedRun {
     /// Fencing token, as for deliveries: finishing with a stale one changes nothing.
     pub claim: i64,
     pub automation: AutomationRecord,
+    /// The data of the outbox event that set the run off ([`crate::EventData`], as stored):
+    /// the order as that event left it, which the run's templates describe.
+    pub event_data: Option<String>,
 }
 
 /// What became of a run's attempt.

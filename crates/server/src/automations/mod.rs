@@ -117,10 +117,18 @@ pub async fn run_due(store: &dyn Store, config: &AutomationConfig) -> Result<usi
 /// What one attempt of a run does.
 async fn perform(store: &dyn Store, config: &AutomationConfig, claimed: &ClaimedRun) -> RunOutcome {
     let run = &claimed.run;
-    let order = match store
-        .get_order(&claimed.automation.store_id, &OrderRef::new(&run.order_id))
-        .await
-    {
+    // The order as the triggering event left it (a run that waits for a retry still describes
+    // its own event); runs of events stored before snapshots existed read it as it is now.
+    let snapshot = waybill_store::EventData::parse(claimed.event_data.as_deref()).order;
+    let loaded = match snapshot {
+        Some(order) => Ok(order),
+        None => {
+            store
+                .get_order(&claimed.automation.store_id, &OrderRef::new(&run.order_id))
+                .await
+        }
+    };
+    let order = match loaded {
         Ok(order) => order,
         Err(StoreError::Domain(e)) => {
             return RunOutcome::Failed {

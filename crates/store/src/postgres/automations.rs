@@ -339,10 +339,20 @@ pub(super) async fn claim(
         let automation = get(tx, &store_id, &automation_id)
             .await?
             .ok_or_else(|| StoreError::Internal("a run's automation vanished".into()))?;
+        let event_data: Option<String> = query_opt(
+            tx,
+            "loading a run's event",
+            "SELECT o.data::text FROM automation_runs r JOIN outbox o ON o.id = r.outbox_id
+             WHERE r.id = $1",
+            &[&id],
+        )
+        .await?
+        .and_then(|r| r.get(0));
         claimed.push(ClaimedRun {
             run,
             claim,
             automation,
+            event_data,
         });
     }
     claimed.sort_by_key(|c| c.run.id);

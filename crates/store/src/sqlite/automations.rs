@@ -366,10 +366,19 @@ pub(super) fn claim(
             .map_err(|e| map_err("loading a claimed run", e))?;
         let automation = load(conn, &store_id, &automation_id)?
             .ok_or_else(|| StoreError::Internal("a run's automation vanished".into()))?;
+        let event_data: Option<String> = conn
+            .prepare_cached(
+                "SELECT o.data FROM automation_runs r JOIN outbox o ON o.id = r.outbox_id
+                 WHERE r.id = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([id], |r| r.get(0)).optional())
+            .map_err(|e| map_err("loading a run's event", e))?
+            .flatten();
         claimed.push(ClaimedRun {
             run,
             claim,
             automation,
+            event_data,
         });
     }
     Ok(claimed)
