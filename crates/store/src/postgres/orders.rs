@@ -107,6 +107,7 @@ async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
 /// keeps the lateral subquery from being pulled up into a hash join, which the planner picks (a sequential scan of every fulfillment line
 /// in the database) while its statistics still think orders have many fulfillments: per
 /// fulfillment, a key lookup is always cheap.
+#[cfg(test)]
 fn build_counts_sql() -> String {
     format!(
         "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
@@ -124,6 +125,7 @@ fn build_counts_sql() -> String {
 }
 
 /// [`build_counts_sql`], formatted once: it is part of every write but creation.
+#[cfg(test)]
 pub(super) fn counts_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(build_counts_sql);
     &SQL
@@ -170,16 +172,6 @@ fn stored_unit_counts(row: &Row, ledger: &[Row]) -> UnitCounts {
 /// A unit count as the order's row keeps it.
 fn stored_count(units: u64) -> i64 {
     i64::try_from(units).unwrap_or(i64::MAX)
-}
-
-fn unit_counts(row: &Row) -> UnitCounts {
-    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
-    UnitCounts {
-        ordered: count(0),
-        in_fulfillment: count(1),
-        shipped: count(2),
-        delivered: count(3),
-    }
 }
 
 /// An outbox event: its type, the fulfillment it concerns, its data, and the status or event
@@ -271,8 +263,9 @@ fn event_ctes(e: &EventSql<'_>) -> String {
 }
 
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
-/// refreshes its derived status and kept unit counts from a recount of its units: the count,
-/// then one statement that writes the order's row, the event and the automation runs.
+/// refreshes its derived status and kept unit counts from a recount of its units: the order's
+/// load (its snapshot, counted in Rust), then one statement that writes the order's row, the
+/// event and the automation runs.
 async fn record_event(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -297,12 +290,12 @@ async fn record_event(
         });
         format!("WITH {ctes} SELECT count(*) FROM event")
     });
-    let counted = query_one(tx, "counting an order's units", counts_sql(), &[&order_id]).await?;
-    let counts = unit_counts(&counted);
     // The order as this transaction sees it, every row of the change written but the order's
-    // own (which the statement below writes: its `updated_at`).
+    // own (which the statement below writes: its `updated_at`). Its units are counted from it,
+    // as `counts_sql` would count them, which saves that query.
     let mut snapshot = load_order_by_id(tx, store_id, order_id).await?;
     snapshot.updated_at = now;
+    let counts = UnitCounts::of(&snapshot);
     let mut data = event.data;
     data.order_status = Some(counts.status().as_str().to_owned());
     data.order = Some(snapshot);
