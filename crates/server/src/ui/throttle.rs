@@ -1,9 +1,9 @@
 //! Slowing down repeated failed sign-ins, in memory.
 //!
-//! Failures are counted per client address over a sliding [`WINDOW`]. The first
-//! [`FREE_FAILURES`] cost nothing; each failure beyond them blocks the address for a delay
-//! that doubles ([`BASE_DELAY`], twice that, … up to [`MAX_DELAY`]), during which every sign-in
-//! from it (right or wrong) is answered 429 with `Retry-After`. A successful sign-in forgets
+//! Failures are counted per client address over a sliding [`WINDOW`]. After
+//! [`FREE_FAILURES`] of them the address is blocked for [`BASE_DELAY`], and each further
+//! failure blocks it for twice as long as the one before (up to [`MAX_DELAY`]); while blocked,
+//! every sign-in from it (right or wrong) is answered 429 with `Retry-After`. A successful sign-in forgets
 //! the address's failures.
 //!
 //! Kept per process, like the sessions: a restart forgets it, and servers behind a load
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Failures are counted over this long.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failures within the window before any delay.
+/// Failures within the window that block further attempts (the last of them starts the
+/// first delay).
 pub const FREE_FAILURES: usize = 5;
 /// The delay after the first failure beyond the free ones; it doubles with each further one.
 pub const BASE_DELAY: Duration = Duration::from_secs(30);
@@ -100,7 +101,8 @@ impl Throttle {
         let entry = map.entry(ip).or_default();
         entry.forget_old(now);
         entry.failures.push_back(now);
-        let beyond = entry.failures.len().saturating_sub(FREE_FAILURES);
+        // The FREE_FAILURES-th failure starts the first delay.
+        let beyond = (entry.failures.len() + 1).saturating_sub(FREE_FAILURES);
         if beyond == 0 {
             return None;
         }
@@ -132,11 +134,11 @@ mod tests {
     fn five_failures_are_free_then_each_one_blocks_for_longer() {
         let throttle = Throttle::default();
         let start = Instant::now();
-        for i in 0..FREE_FAILURES {
+        for i in 1..FREE_FAILURES {
             assert_eq!(throttle.failed(IP, start), None, "failure {i}");
             assert!(throttle.check(IP, start).is_ok());
         }
-        assert_eq!(throttle.failed(IP, start), Some(BASE_DELAY));
+        assert_eq!(throttle.failed(IP, start), Some(BASE_DELAY), "the fifth");
         assert_eq!(throttle.check(IP, start), Err(BASE_DELAY));
         assert!(throttle.check(OTHER, start).is_ok(), "only that address");
         let later = start + BASE_DELAY + Duration::from_secs(1);
@@ -150,13 +152,13 @@ mod tests {
     fn success_resets_and_old_failures_expire() {
         let throttle = Throttle::default();
         let start = Instant::now();
-        for _ in 0..FREE_FAILURES {
+        for _ in 1..FREE_FAILURES {
             throttle.failed(IP, start);
         }
         throttle.succeeded(IP);
         assert_eq!(throttle.failed(IP, start), None, "counting starts again");
         let throttle = Throttle::default();
-        for _ in 0..FREE_FAILURES {
+        for _ in 1..FREE_FAILURES {
             throttle.failed(IP, start);
         }
         let after_window = start + WINDOW + Duration::from_secs(1);
