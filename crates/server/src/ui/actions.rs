@@ -94,6 +94,20 @@ pub(super) fn notice(done: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// A parcel's tracking URL if it is its own: one that carrier detection built is left out of
+/// the form, so that changing the number builds a new one instead of keeping a stale URL.
+fn own_url(p: &waybill_core::Package) -> Option<String> {
+    let built = waybill_carriers::normalize_package(&waybill_core::Package {
+        tracking_url: None,
+        ..p.clone()
+    })
+    .package
+    .tracking_url;
+    p.tracking_url
+        .clone()
+        .filter(|url| Some(url) != built.as_ref())
+}
+
 fn view(
     order: &Order,
     f: &Fulfillment,
@@ -109,7 +123,7 @@ fn view(
             .map(|p| ParcelValues {
                 carrier: p.carrier.clone().unwrap_or_default(),
                 tracking_number: p.tracking_number.clone(),
-                tracking_url: p.tracking_url.clone().unwrap_or_default(),
+                tracking_url: own_url(p).unwrap_or_default(),
             })
             .collect()
     });
