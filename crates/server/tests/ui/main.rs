@@ -3,6 +3,7 @@
 //! `http` drives `/ui` with plain HTTP requests; `browser` drives it in headless Chromium.
 
 mod actions;
+mod actions_browser;
 mod browser;
 mod harness;
 mod http;
