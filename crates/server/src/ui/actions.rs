@@ -233,8 +233,15 @@ fn find<'a>(order: &'a Order, fulfillment_id: &str) -> Option<&'a Fulfillment> {
     order.fulfillments.iter().find(|f| f.id == fulfillment_id)
 }
 
-/// A refused command as a sentence to show beside its form, or the failure page.
-fn refusal(e: StoreError, signed: &Signed) -> Result<(StatusCode, String), Response> {
+/// What a refused command becomes.
+enum Refusal {
+    /// A sentence to show beside the form, with its status.
+    Shown(StatusCode, String),
+    /// A page of its own (not found, store failure).
+    Page(Response),
+}
+
+fn refusal(e: StoreError, signed: &Signed) -> Refusal {
     match e {
         StoreError::Domain(
             e @ (DomainError::OrderNotFound(_)
@@ -242,10 +249,12 @@ fn refusal(e: StoreError, signed: &Signed) -> Result<(StatusCode, String), Respo
             | DomainError::StoreNotFound(_)),
         ) => {
             tracing::info!(error = %e, "dashboard action: not found");
-            Err(not_found_page(signed.layout("Fulfillment", "orders")))
+            Refusal::Page(not_found_page(signed.layout("Fulfillment", "orders")))
         }
-        StoreError::Domain(e) => Ok((crate::dialects::common::status_for(&e), e.to_string())),
-        other => Err(store_error(other, signed.layout("Fulfillment", "orders"))),
+        StoreError::Domain(e) => {
+            Refusal::Shown(crate::dialects::common::status_for(&e), e.to_string())
+        }
+        other => Refusal::Page(store_error(other, signed.layout("Fulfillment", "orders"))),
     }
 }
 
@@ -380,7 +389,7 @@ async fn apply(
             fulfillment_href(&order.id.to_string(), fulfillment_id)
         )),
         Err(e) => match refusal(e, signed) {
-            Ok((status, message)) => refused(
+            Refusal::Shown(status, message) => refused(
                 signed,
                 order,
                 fulfillment_id,
@@ -393,7 +402,7 @@ async fn apply(
                 message,
                 kept,
             ),
-            Err(response) => response,
+            Refusal::Page(response) => response,
         },
     }
 }
@@ -465,7 +474,7 @@ pub async fn post_tracking(
             fulfillment_href(&order.id.to_string(), &fulfillment_id)
         )),
         Err(e) => match refusal(e, &signed) {
-            Ok((status, message)) => refused(
+            Refusal::Shown(status, message) => refused(
                 &signed,
                 &order,
                 &fulfillment_id,
@@ -474,7 +483,7 @@ pub async fn post_tracking(
                 message,
                 Kept::Parcels(parcels),
             ),
-            Err(response) => response,
+            Refusal::Page(response) => response,
         },
     }
 }
