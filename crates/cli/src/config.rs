@@ -193,6 +193,8 @@ pub const KEYS: &[Key] = &[
         Some("--scheduler-interval"),
         "60s",
     ),
+    key("public_url", "WAYBILL_PUBLIC_URL", None, ""),
+    key("trust_proxy", "WAYBILL_TRUST_PROXY", None, "false"),
 ];
 
 /// Where a value came from.
@@ -279,6 +281,7 @@ pub struct Config {
     pub automations: waybill_server::automations::AutomationConfig,
     pub limits: waybill_server::limits::LimitSettings,
     pub idempotency_ttl: Duration,
+    pub dashboard: waybill_server::ui::DashboardSettings,
     layers: Layers,
 }
 
@@ -386,6 +389,27 @@ fn similar(a: &str, b: &str) -> bool {
         .take_while(|(x, y)| x == y)
         .count();
     a.len().max(b.len()) - prefix - suffix <= 1
+}
+
+/// The URL browsers use to reach the server (blank: unknown); whether its scheme is https.
+fn parse_public_url(v: &str) -> Result<bool, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(false);
+    }
+    let lower = v.to_ascii_lowercase();
+    let (https, rest) = if let Some(rest) = lower.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err("expected an http:// or https:// URL".into());
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("expected a URL with a host".into());
+    }
+    Ok(https)
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -600,6 +624,10 @@ impl Config {
             })?,
         };
         let idempotency_ttl = layers.parse("idempotency_ttl", positive_duration)?;
+        let dashboard = waybill_server::ui::DashboardSettings {
+            public_https: layers.parse("public_url", parse_public_url)?,
+            trust_proxy: layers.parse("trust_proxy", parse_bool)?,
+        };
         let automations = waybill_server::automations::AutomationConfig {
             mailer,
             scheduler_interval,
@@ -620,6 +648,7 @@ impl Config {
             automations,
             limits,
             idempotency_ttl,
+            dashboard,
             layers,
         })
     }
@@ -681,6 +710,16 @@ mod tests {
         let v: toml::Value = toml::Value::Array(vec!["1s".into(), "5m".into()]);
         assert_eq!(toml_text("x", &v).unwrap(), "1s,5m");
         assert_eq!(toml_text("x", &toml::Value::Integer(3)).unwrap(), "3");
+    }
+
+    #[test]
+    fn public_urls_say_whether_browsers_use_https() {
+        assert_eq!(parse_public_url(""), Ok(false));
+        assert_eq!(parse_public_url("https://ops.example.com/"), Ok(true));
+        assert_eq!(parse_public_url("HTTPS://ops.example.com"), Ok(true));
+        assert_eq!(parse_public_url("http://10.0.0.1:8080"), Ok(false));
+        assert!(parse_public_url("ops.example.com").is_err());
+        assert!(parse_public_url("https:///path").is_err());
     }
 
     #[test]

@@ -508,7 +508,8 @@ async fn serve(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<()> {
         .with_url_policy(config.url_policy.clone())
         .with_metrics(config.metrics)
         .with_limits(config.limits.clone())
-        .with_idempotency_ttl(config.idempotency_ttl);
+        .with_idempotency_ttl(config.idempotency_ttl)
+        .with_dashboard(config.dashboard.clone());
     let grace = config.shutdown_grace;
     let server = waybill_server::serve(listener, state, {
         let stopping = stopping.clone();

@@ -54,6 +54,8 @@ pub struct Shared {
     pub limits: Arc<limits::Limits>,
     /// How long an `Idempotency-Key` and its answer live.
     pub idempotency_ttl: Duration,
+    /// How the dashboard decides on `Secure` cookies and a sign-in's client address.
+    pub dashboard: ui::DashboardSettings,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,6 +73,7 @@ impl AppState {
             metrics: true,
             limits: Arc::new(limits::Limits::default()),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            dashboard: ui::DashboardSettings::default(),
         }))
     }
 
@@ -95,6 +98,12 @@ impl AppState {
     /// Replaces the webhook URL policy (for example to allow loopback receivers).
     pub fn with_url_policy(mut self, policy: webhooks::UrlPolicy) -> Self {
         self.shared_mut().url_policy = Arc::new(policy);
+        self
+    }
+
+    /// Sets the dashboard's cookie and proxy settings.
+    pub fn with_dashboard(mut self, settings: ui::DashboardSettings) -> Self {
+        self.shared_mut().dashboard = settings;
         self
     }
 

@@ -16,19 +16,23 @@
 //! [`Store`]: waybill_store::Store
 //! [`Store::authenticate`]: waybill_store::Store::authenticate
 
+mod actions;
+mod automation_forms;
 mod pages;
 mod render;
 pub mod session;
+pub mod throttle;
 mod webhooks;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -41,7 +45,54 @@ use crate::AppState;
 use render::{ASSET_VERSION, Layout, error_page, page};
 use session::{LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions};
 
-/// The dashboard's routes, to be nested at `/ui`. Each call makes a fresh session map.
+/// How the dashboard learns how browsers reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardSettings {
+    /// The public URL's scheme is `https` (`public_url`): every cookie is `Secure`, whatever
+    /// the request's headers say.
+    pub public_https: bool,
+    /// A reverse proxy in front is trusted (`trust_proxy`): the last `X-Forwarded-For` address
+    /// is the client's, for sign-in throttling. `X-Forwarded-Proto: https` (or `Forwarded:
+    /// proto=https`) makes cookies `Secure` either way: a forged one only hardens the forger's
+    /// own cookie.
+    pub trust_proxy: bool,
+}
+
+impl DashboardSettings {
+    /// Whether cookies set for this request are `Secure`.
+    pub fn secure(&self, headers: &HeaderMap) -> bool {
+        self.public_https || session::is_https(headers)
+    }
+
+    /// The address sign-in failures are counted against.
+    pub fn client_ip(
+        &self,
+        headers: &HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> std::net::IpAddr {
+        let peer = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = self
+            .trust_proxy
+            .then(|| {
+                headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                    .next_back()
+            })
+            .flatten();
+        forwarded
+            .or(peer)
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+}
+
+/// The dashboard's routes, to be nested at `/ui`. Each call makes a fresh session map and
+/// sign-in throttle.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -52,6 +103,18 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/orders/{order}/fulfillments/{fulfillment}",
             get(pages::fulfillment),
+        )
+        .route(
+            "/orders/{order}/fulfillments/{fulfillment}/status",
+            post(actions::post_status),
+        )
+        .route(
+            "/orders/{order}/fulfillments/{fulfillment}/tracking",
+            post(actions::post_tracking),
+        )
+        .route(
+            "/orders/{order}/fulfillments/{fulfillment}/cancel",
+            get(actions::confirm_cancel).post(actions::cancel),
         )
         .route(
             "/webhooks",
@@ -69,14 +132,27 @@ pub fn routes() -> Router<AppState> {
             get(webhooks::confirm_delete).post(webhooks::delete_webhook),
         )
         .route("/webhooks/{webhook}/redeliver", post(webhooks::redeliver))
-        .route("/automations", get(pages::automations))
+        .route(
+            "/automations",
+            get(pages::automations).post(automation_forms::create),
+        )
+        .route("/automations/new", get(automation_forms::new_form))
         .route("/automations/{automation}", get(pages::automation))
+        .route(
+            "/automations/{automation}/edit",
+            get(automation_forms::edit_form).post(automation_forms::edit),
+        )
+        .route(
+            "/automations/{automation}/delete",
+            get(automation_forms::confirm_delete).post(automation_forms::delete),
+        )
         .route("/import", get(pages::import_form).post(pages::import))
         .route("/static/ui.css", get(stylesheet))
         .route("/static/ui.js", get(script))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::Extension(Arc::new(Sessions::default())))
+        .layer(axum::Extension(Arc::new(throttle::Throttle::default())))
 }
 
 /// `Content-Security-Policy` of every dashboard response: only our own stylesheet and script,
@@ -139,8 +215,9 @@ impl FromRequestParts<AppState> for Signed {
         else {
             return Err(redirect("/ui/login"));
         };
+        let secure = state.dashboard.secure(&parts.headers);
         let Some(session) = sessions.get(&cookie) else {
-            return Err(signed_out(&parts.headers, "/ui/login?ended=expired"));
+            return Err(signed_out(secure, "/ui/login?ended=expired"));
         };
         // The keys that signed in must still be live: revocation ends the session at once.
         let keys = match state.store.list_api_keys(&session.store_id).await {
@@ -154,7 +231,7 @@ impl FromRequestParts<AppState> for Signed {
                 .all(|id| keys.iter().any(|k| &k.id == id && k.revoked_at.is_none()));
         if !live {
             sessions.remove(&cookie);
-            return Err(signed_out(&parts.headers, "/ui/login?ended=revoked"));
+            return Err(signed_out(secure, "/ui/login?ended=revoked"));
         }
         Ok(Signed { session, cookie })
     }
@@ -210,11 +287,11 @@ pub fn redirect(to: &str) -> Response {
 }
 
 /// A redirect that also deletes the session cookie.
-fn signed_out(headers: &HeaderMap, to: &str) -> Response {
+fn signed_out(secure: bool, to: &str) -> Response {
     let mut response = redirect(to);
     append_cookie(
         &mut response,
-        &session::clear_cookie(SESSION_COOKIE, session::is_https(headers)),
+        &session::clear_cookie(SESSION_COOKIE, secure),
     );
     response
 }
@@ -284,7 +361,11 @@ struct LoginBody {
     error: Option<&'static str>,
 }
 
-async fn login_form(headers: HeaderMap, query: axum::extract::RawQuery) -> Response {
+async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: axum::extract::RawQuery,
+) -> Response {
     let query = Form::parse(query.0.unwrap_or_default().as_bytes());
     let notice = match query.get("ended") {
         Some("revoked") => Some("Your session ended because its API key was revoked."),
@@ -292,12 +373,17 @@ async fn login_form(headers: HeaderMap, query: axum::extract::RawQuery) -> Respo
         Some("signed-out") => Some("You have signed out."),
         _ => None,
     };
-    login_page(&headers, StatusCode::OK, notice, None)
+    login_page(
+        state.dashboard.secure(&headers),
+        StatusCode::OK,
+        notice,
+        None,
+    )
 }
 
 /// The sign-in form with a fresh double-submit token in both a cookie and a hidden field.
 fn login_page(
-    headers: &HeaderMap,
+    secure: bool,
     status: StatusCode,
     notice: Option<&'static str>,
     error: Option<&'static str>,
@@ -315,7 +401,7 @@ fn login_page(
     );
     append_cookie(
         &mut response,
-        &session::set_cookie(LOGIN_COOKIE, &token, session::is_https(headers)),
+        &session::set_cookie(LOGIN_COOKIE, &token, secure),
     );
     response
 }
@@ -331,10 +417,21 @@ async fn login(
     if !session::tokens_match(expected, form.get("csrf").unwrap_or_default()) {
         return forbidden(Layout::new("Forbidden", ""));
     }
+    let secure = state.dashboard.secure(&headers);
+    let Some(throttle) = extensions.get::<Arc<throttle::Throttle>>().cloned() else {
+        return no_sessions();
+    };
+    let ip = state.dashboard.client_ip(&headers, &extensions);
+    if let Err(wait) = throttle.check(ip, Instant::now()) {
+        return too_many(wait);
+    }
     let secret = form.get("secret").unwrap_or_default().trim();
-    let refused = |headers: &HeaderMap| {
+    let refused = || {
+        if let Some(wait) = throttle.failed(ip, Instant::now()) {
+            tracing::warn!(client = %ip, wait_seconds = wait.as_secs(), "dashboard sign-in failures: throttling");
+        }
         login_page(
-            headers,
+            secure,
             StatusCode::UNAUTHORIZED,
             None,
             Some("That is not a live API secret of any store."),
@@ -343,11 +440,11 @@ async fn login(
     // Secrets Waybill issues all have one prefix and length: anything else cannot match, so
     // it is refused without asking the database.
     if !secret.starts_with(secrets::SECRET_PREFIX) || secret.len() > 256 {
-        return refused(&headers);
+        return refused();
     }
     let store_id = match state.store.authenticate(secret).await {
         Ok(Some(store_id)) => store_id,
-        Ok(None) => return refused(&headers),
+        Ok(None) => return refused(),
         Err(e) => return store_error(e, Layout::new("Sign in", "")),
     };
     // Remember which key signed in (by id, never the secret), so that revoking it ends the
@@ -365,7 +462,7 @@ async fn login(
     };
     if key_ids.is_empty() {
         // Revoked between the two reads.
-        return refused(&headers);
+        return refused();
     }
     let Some(sessions) = sessions_of(&extensions) else {
         return no_sessions();
@@ -375,7 +472,7 @@ async fn login(
         sessions.remove(old);
     }
     let id = sessions.create(store_id, key_ids);
-    let secure = session::is_https(&headers);
+    throttle.succeeded(ip);
     let mut response = redirect("/ui/orders");
     append_cookie(
         &mut response,
@@ -387,6 +484,7 @@ async fn login(
 
 async fn logout(
     signed: Signed,
+    State(state): State<AppState>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
     body: Bytes,
@@ -397,7 +495,26 @@ async fn logout(
     if let Some(sessions) = sessions_of(&extensions) {
         sessions.remove(&signed.cookie);
     }
-    signed_out(&headers, "/ui/login?ended=signed-out")
+    signed_out(
+        state.dashboard.secure(&headers),
+        "/ui/login?ended=signed-out",
+    )
+}
+
+/// 429 with `Retry-After`: too many failed sign-ins from this address.
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = throttle::retry_after_secs(wait);
+    let mut response = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "Too many failed sign-ins from your address. Wait {secs} seconds, then try again."
+        ),
+        &Layout::new("Too many attempts", ""),
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs));
+    response
 }
 
 async fn stylesheet(query: axum::extract::RawQuery) -> Response {

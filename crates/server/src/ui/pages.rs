@@ -358,7 +358,7 @@ struct FulfillmentLineView {
 }
 
 #[derive(Serialize)]
-struct FulfillmentBody {
+pub(super) struct FulfillmentBody {
     id: String,
     order_external_id: String,
     order_href: String,
@@ -391,7 +391,7 @@ fn package_view(package: &Package) -> PackageView {
     }
 }
 
-fn fulfillment_body(order: &Order, f: &Fulfillment) -> FulfillmentBody {
+pub(super) fn fulfillment_body(order: &Order, f: &Fulfillment) -> FulfillmentBody {
     FulfillmentBody {
         id: f.id.clone(),
         order_external_id: order.external_id.clone(),
@@ -436,6 +436,7 @@ pub async fn fulfillment(
     signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let Some((order_ref, fulfillment_id)) = path_ids(path, |(o, f)| vec![o.as_str(), f.as_str()])
     else {
@@ -448,13 +449,8 @@ pub async fn fulfillment(
     let Some(f) = order.fulfillments.iter().find(|f| f.id == fulfillment_id) else {
         return not_found_page(signed.layout("Fulfillment", "orders"));
     };
-    let title = format!("Fulfillment {} of order {}", f.id, order.external_id);
-    page(
-        StatusCode::OK,
-        "fulfillment.html",
-        &signed.layout(title, "orders"),
-        &fulfillment_body(&order, f),
-    )
+    let query = Form::parse(raw.unwrap_or_default().as_bytes());
+    super::actions::shown(&signed, &order, f, query.get("done"))
 }
 
 // ---- automations ----
@@ -495,9 +491,18 @@ fn automation_row(a: &waybill_store::AutomationRecord) -> AutomationRow {
 #[derive(Serialize)]
 struct AutomationsBody {
     automations: Vec<AutomationRow>,
+    notice: Option<&'static str>,
 }
 
-pub async fn automations(signed: Signed, State(state): State<AppState>) -> Response {
+pub async fn automations(
+    signed: Signed,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let notice = match Form::parse(raw.unwrap_or_default().as_bytes()).get("done") {
+        Some("deleted") => Some("The automation was deleted, with its runs."),
+        _ => None,
+    };
     let layout = signed.layout("Automations", "automations");
     match state.store.list_automations(signed.store_id()).await {
         Ok(list) => page(
@@ -506,6 +511,7 @@ pub async fn automations(signed: Signed, State(state): State<AppState>) -> Respo
             &layout,
             &AutomationsBody {
                 automations: list.iter().map(automation_row).collect(),
+                notice,
             },
         ),
         Err(e) => store_error(e, layout),

@@ -37,6 +37,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("automation.html", include_str!("templates/automation.html")),
     ("error.html", include_str!("templates/error.html")),
+    (
+        "fulfillment_actions.html",
+        include_str!("templates/fulfillment_actions.html"),
+    ),
+    (
+        "fulfillment_cancel.html",
+        include_str!("templates/fulfillment_cancel.html"),
+    ),
+    (
+        "automation_form.html",
+        include_str!("templates/automation_form.html"),
+    ),
+    (
+        "automation_delete.html",
+        include_str!("templates/automation_delete.html"),
+    ),
     ("import.html", include_str!("templates/import.html")),
 ];
 

@@ -2,6 +2,8 @@
 //! file, or a schema of its own on PostgreSQL when `WAYBILL_TEST_POSTGRES_URL` is set).
 //! `http` drives `/ui` with plain HTTP requests; `browser` drives it in headless Chromium.
 
+mod actions;
+mod actions_browser;
 mod browser;
 mod harness;
 mod http;

@@ -26,24 +26,24 @@ pub struct AutomationRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AutomationInput {
+pub(crate) struct AutomationInput {
     #[schema(schema_with = common::text_schema::<200>)]
-    name: String,
+    pub(crate) name: String,
     /// A shipment status (`in_transit`, `delivered`, …) or an event (`stalled_in_transit`,
     /// `delayed`, `arriving_early`).
     #[schema(schema_with = common::status_or_event_schema)]
-    trigger: String,
+    pub(crate) trigger: String,
     /// Only fulfillments with a package of this carrier (free text is normalised: "U.P.S." is UPS;
     /// blank is none).
     #[serde(default)]
     #[schema(max_length = 100)]
-    carrier: Option<String>,
+    pub(crate) carrier: Option<String>,
     #[serde(default)]
-    enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     /// An object (an internally tagged enum would also take an array of its fields).
     #[serde(deserialize_with = "crate::dialects::objects::object")]
     #[schema(schema_with = action_schema)]
-    action: ActionInput,
+    pub(crate) action: ActionInput,
 }
 
 /// The action's schema, written out: each variant refuses unknown fields (as the server does),
@@ -95,7 +95,7 @@ fn action_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 /// `tracking_url`, `eta`, `last_event` and `trigger`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum ActionInput {
+pub(crate) enum ActionInput {
     Email {
         subject: String,
         body: String,
@@ -230,7 +230,7 @@ fn template(field: &str, kind: Kind, source: &str) -> Result<String, RedoError> 
 }
 
 /// Validates a request into the store's form; `enabled` defaults to `current` (or true).
-async fn check(
+pub(crate) async fn check(
     state: &AppState,
     input: AutomationInput,
     current: Option<bool>,
@@ -308,7 +308,7 @@ async fn check(
 }
 
 /// The signing secret to show: a webhook action's, when this request created its subscription.
-async fn new_secret(
+pub(crate) async fn new_secret(
     state: &AppState,
     store_id: &str,
     before: Option<&str>,

@@ -254,7 +254,43 @@ struct PackageInput {
 }
 
 /// Most packages one fulfillment may have.
-const MAX_PACKAGES: usize = 50;
+pub(crate) const MAX_PACKAGES: usize = 50;
+
+/// Validates parcels given as (carrier, tracking number, tracking URL) into packages with
+/// carriers normalised and tracking URLs built, as `PUT …/tracking` stores them; `Err` is the
+/// sentence to answer with.
+pub(crate) fn check_packages(
+    inputs: impl ExactSizeIterator<Item = (Option<String>, String, Option<String>)>,
+) -> Result<Vec<Package>, String> {
+    if inputs.len() > MAX_PACKAGES {
+        return Err(format!("packages may list at most {MAX_PACKAGES} parcels"));
+    }
+    let mut packages = Vec::with_capacity(inputs.len());
+    for (i, (carrier, tracking_number, tracking_url)) in inputs.enumerate() {
+        let number = tracking_number.trim();
+        if !common::is_text(&tracking_number, 100) {
+            return Err(format!(
+                "packages[{i}].trackingNumber must be 1 to 100 characters without control characters"
+            ));
+        }
+        let url = match tracking_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => match common::http_url(u) {
+                Some(_) => Some(u.to_owned()),
+                None => return Err(format!("packages[{i}].trackingUrl must be an http(s) URL")),
+            },
+        };
+        packages.push(Package {
+            carrier: carrier
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty()),
+            tracking_number: number.to_owned(),
+            tracking_url: url,
+        });
+    }
+    crate::carriers::normalize_packages(&mut packages);
+    Ok(packages)
+}
 
 #[utoipa::path(put, path = "/v2.2/stores/{storeId}/orders/{orderId}/fulfillments/{fulfillmentId}/tracking", tag = "Waybill lifecycle",
     params(("storeId" = String, Path, description = "Store id"), ("orderId" = String, Path, description = "The caller's order id or Waybill's internal id"), ("fulfillmentId" = String, Path, description = "Fulfillment id")),
@@ -274,40 +310,13 @@ pub(crate) async fn update_tracking(
     RedoPath((_, order_id, fulfillment_id)): RedoPath<(String, String, String)>,
     crate::extract::JsonBody(request, _): Body<TrackingRequest>,
 ) -> Result<Json<FulfillmentResponse>, RedoError> {
-    if request.packages.len() > MAX_PACKAGES {
-        return Err(bad(format!(
-            "packages may list at most {MAX_PACKAGES} parcels"
-        )));
-    }
-    let mut packages = Vec::with_capacity(request.packages.len());
-    for (i, p) in request.packages.into_iter().enumerate() {
-        let number = p.tracking_number.trim();
-        if !common::is_text(&p.tracking_number, 100) {
-            return Err(bad(format!(
-                "packages[{i}].trackingNumber must be 1 to 100 characters without control characters"
-            )));
-        }
-        let url = match p.tracking_url.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(u) => match common::http_url(u) {
-                Some(_) => Some(u.to_owned()),
-                None => {
-                    return Err(bad(format!(
-                        "packages[{i}].trackingUrl must be an http(s) URL"
-                    )));
-                }
-            },
-        };
-        packages.push(Package {
-            carrier: p
-                .carrier
-                .map(|c| c.trim().to_owned())
-                .filter(|c| !c.is_empty()),
-            tracking_number: number.to_owned(),
-            tracking_url: url,
-        });
-    }
-    crate::carriers::normalize_packages(&mut packages);
+    let packages = check_packages(
+        request
+            .packages
+            .into_iter()
+            .map(|p| (p.carrier, p.tracking_number, p.tracking_url)),
+    )
+    .map_err(bad)?;
     let updated = state
         .store
         .update_tracking(

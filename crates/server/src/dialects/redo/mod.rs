@@ -136,6 +136,17 @@ impl RedoError {
         RedoError::Plain(status, message.into())
     }
 
+    /// The status and the sentence of this error, for the dashboard to show.
+    pub(crate) fn into_parts(self) -> (StatusCode, String) {
+        match self {
+            RedoError::Plain(status, message) => (status, message),
+            RedoError::Problem(problem) => (
+                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
+                problem.detail,
+            ),
+        }
+    }
+
     fn internal() -> Self {
         RedoError::plain(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -402,6 +402,23 @@ pub struct UpdateStatusRequest {
 }
 
 impl UpdateStatusRequest {
+    /// The request a form sends: a status or event, and optional ETA, message and time as text
+    /// (validated by [`UpdateStatusRequest::into_domain`], as the API's are).
+    pub(crate) fn from_form(
+        status: String,
+        estimated_delivery_date: Option<String>,
+        message: Option<String>,
+        datetime: Option<String>,
+    ) -> Self {
+        UpdateStatusRequest {
+            status,
+            estimated_delivery_date,
+            message,
+            datetime,
+            location: None,
+        }
+    }
+
     pub fn into_domain(self) -> Result<StatusUpdate, DomainError> {
         let change = StatusOrEvent::parse(&self.status)
             .ok()
