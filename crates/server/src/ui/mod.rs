@@ -16,6 +16,9 @@
 //! [`Store`]: waybill_store::Store
 //! [`Store::authenticate`]: waybill_store::Store::authenticate
 
+mod exceptions;
+mod format;
+mod orders;
 mod pages;
 mod render;
 pub mod session;
@@ -47,7 +50,9 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
-        .route("/orders", get(pages::orders))
+        .route("/exceptions", get(exceptions::exceptions))
+        .route("/orders", get(orders::orders))
+        .route("/orders.csv", get(orders::orders_csv))
         .route("/orders/{order}", get(pages::order))
         .route(
             "/orders/{order}/fulfillments/{fulfillment}",
@@ -272,8 +277,9 @@ async fn not_found() -> Response {
     not_found_page(Layout::new("Not found", ""))
 }
 
+/// The landing page: the exceptions view.
 async fn home() -> Response {
-    redirect("/ui/orders")
+    redirect("/ui/exceptions")
 }
 
 #[derive(Serialize)]
@@ -376,7 +382,7 @@ async fn login(
     }
     let id = sessions.create(store_id, key_ids);
     let secure = session::is_https(&headers);
-    let mut response = redirect("/ui/orders");
+    let mut response = redirect("/ui/exceptions");
     append_cookie(
         &mut response,
         &session::set_cookie(SESSION_COOKIE, &id, secure),
