@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::harness::{App, TRACKING};
 
 /// Where artifacts (the screenshots) go: `target/ui-artifacts/`.
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -26,7 +26,7 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// A program from an environment variable, or found on the PATH.
-fn program(env: &str, name: &str) -> Option<PathBuf> {
+pub(crate) fn program(env: &str, name: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
         return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
@@ -36,13 +36,13 @@ fn program(env: &str, name: &str) -> Option<PathBuf> {
 }
 
 /// A chromedriver process on a loopback port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    async fn start(chromedriver: &Path) -> Driver {
+    pub(crate) async fn start(chromedriver: &Path) -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -94,7 +94,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
@@ -120,7 +120,11 @@ async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
 }
 
 /// Waits until the page's path (and query) is `expected` or satisfies the check.
-async fn wait_for_path(client: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_for_path(
+    client: &Client,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let url = client.current_url().await.expect("current URL");
@@ -138,7 +142,7 @@ async fn wait_for_path(client: &Client, what: &str, ok: impl Fn(&str) -> bool) -
 
 /// The text of the first element matching `css`, once it satisfies `ok`. Retried until then:
 /// right after a click the old page may still be there, or go away mid-read.
-async fn wait_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let last = match client.find(Locator::Css(css)).await {
@@ -162,7 +166,7 @@ async fn text(client: &Client, css: &str) -> String {
     wait_text(client, css, |_| true).await
 }
 
-async fn sign_in(client: &Client, base: &str, secret: &str) {
+pub(crate) async fn sign_in(client: &Client, base: &str, secret: &str) {
     client
         .goto(&format!("{base}/ui/login"))
         .await
@@ -444,7 +448,7 @@ async fn webhook_subscriptions_in_headless_chromium() {
     .expect("the browser test finished in time");
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
         .await

@@ -3,6 +3,7 @@
 //! `http` drives `/ui` with plain HTTP requests; `browser` drives it in headless Chromium.
 
 mod browser;
+mod exceptions;
 mod harness;
 mod http;
 mod webhooks;
