@@ -534,3 +534,51 @@ async fn in_browser(chromedriver: &Path, chromium: &Path) {
     check_and_shoot(&client, "fulfillment").await;
     let _ = client.close().await;
 }
+
+/// The form controls of a page without a label: neither a `<label for>` naming their id nor a
+/// `<label>` around them (hidden inputs need none).
+fn unlabelled(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tag in ["<input", "<select", "<textarea"] {
+        for (at, _) in html.match_indices(tag) {
+            let end = html[at..].find('>').map_or(html.len(), |e| at + e);
+            let element = &html[at..end];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let by_id = element
+                .split("id=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .is_some_and(|id| html.contains(&format!("for=\"{id}\"")));
+            let before = &html[..at];
+            let wrapped = before
+                .rfind("<label")
+                .is_some_and(|open| !before[open..].contains("</label>"));
+            if !by_id && !wrapped {
+                missing.push(element.to_owned());
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_control_is_labelled() {
+    let app = App::spawn().await;
+    let world = seed_exceptions(&app).await;
+    let session = app.sign_in(&world.seeded.secret).await;
+    for path in [
+        "/ui/exceptions".to_owned(),
+        "/ui/orders".to_owned(),
+        format!("/ui/orders/{}", world.stalled_id),
+    ] {
+        let (code, html) = app.page(&session, &path).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+        assert_eq!(unlabelled(&html), Vec::<String>::new(), "{path}");
+    }
+    // The check itself finds a bare control.
+    assert_eq!(unlabelled("<p><input id=\"x\" name=\"x\"></p>").len(), 1);
+    let (_, html) = app.page(&session, "/ui/orders").await;
+    assert!(html.matches("<select").count() >= 2 && html.contains("type=\"date\""));
+}
