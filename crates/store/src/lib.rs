@@ -9,6 +9,7 @@ mod auth_cache;
 pub mod automations;
 mod delivery_log;
 pub mod events;
+pub mod exceptions;
 pub mod idempotency;
 pub mod postgres;
 pub mod secrets;
@@ -33,6 +34,7 @@ pub use automations::{
     RunOutcome, SettingsUpdate, StoreSettings,
 };
 pub use events::{EventData, LedgerChange, UnitsOfLine};
+pub use exceptions::{ExceptionKind, ExceptionQuery, ExceptionRow};
 pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
 pub use secrets::NewApiKey;
 pub use webhooks::{
@@ -98,12 +100,70 @@ pub struct OrderQuery {
     /// external id (exactly or as a prefix), its customer email (exactly, case-insensitively),
     /// a line's SKU or a package's tracking number (both exactly).
     pub search: Option<String>,
+    /// Orders with a package of this carrier (case-insensitively).
+    pub carrier: Option<String>,
+    /// Orders with a fulfillment in this exception, judged at the given time (with the default
+    /// pickup grace).
+    pub exception: Option<(ExceptionKind, Timestamp)>,
+    /// The order of the list; `after` applies to [`OrderSort::Id`] only.
+    pub sort: OrderSort,
     /// Keyset paging: orders after this internal id (in id order, which is creation order).
     pub after: Option<String>,
     /// Offset paging (used when `after` is `None`).
     pub offset: u64,
     /// Page size, at most [`MAX_PAGE_SIZE`].
     pub limit: u32,
+}
+
+/// How a list of orders is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrderSort {
+    /// By internal id: creation order, oldest first (the APIs' order, which keyset paging needs).
+    #[default]
+    Id,
+    /// Newest first by creation time.
+    Newest,
+    /// By derived status, newest first within one.
+    Status,
+    /// By the earliest estimated delivery of the order's open fulfillments, soonest first;
+    /// orders without one last.
+    Eta,
+}
+
+impl OrderSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderSort::Id => "oldest",
+            OrderSort::Newest => "newest",
+            OrderSort::Status => "status",
+            OrderSort::Eta => "eta",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OrderSort> {
+        [
+            OrderSort::Id,
+            OrderSort::Newest,
+            OrderSort::Status,
+            OrderSort::Eta,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// The `ORDER BY` clause over `orders` (the same on both backends).
+    pub(crate) fn order_by(self) -> &'static str {
+        match self {
+            OrderSort::Id => "id",
+            OrderSort::Newest => "created_at DESC, id DESC",
+            OrderSort::Status => "status, created_at DESC, id DESC",
+            OrderSort::Eta => {
+                "(SELECT MIN(f.estimated_delivery) FROM fulfillments f
+                   WHERE f.order_id = orders.id AND f.status NOT IN ('delivered', 'cancelled'))
+                  ASC NULLS LAST, created_at DESC, id DESC"
+            }
+        }
+    }
 }
 
 impl OrderQuery {
@@ -249,6 +309,21 @@ pub trait Store: Send + Sync + 'static {
     /// [`waybill_core::time_events::due_events`]), each through the same path as an API-sent
     /// event: history entry, outbox event, automation runs.
     async fn raise_due_events(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<RaisedEvent>>;
+
+    /// Shipments in exception, newest first (see [`ExceptionQuery`]); one row per kind and
+    /// fulfillment.
+    async fn list_exceptions(
+        &self,
+        store_id: &str,
+        query: ExceptionQuery,
+    ) -> StoreResult<Vec<ExceptionRow>>;
+    /// How many shipments are in each selected exception kind, in [`ExceptionKind::ALL`]
+    /// order (paging aside).
+    async fn count_exceptions(
+        &self,
+        store_id: &str,
+        query: ExceptionQuery,
+    ) -> StoreResult<Vec<(ExceptionKind, u64)>>;
 
     // ---- store settings ----
 

@@ -18,6 +18,9 @@
 
 mod actions;
 mod automation_forms;
+mod exceptions;
+mod format;
+mod orders;
 mod pages;
 mod render;
 pub mod session;
@@ -98,7 +101,9 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
-        .route("/orders", get(pages::orders))
+        .route("/exceptions", get(exceptions::exceptions))
+        .route("/orders", get(orders::orders))
+        .route("/orders.csv", get(orders::orders_csv))
         .route("/orders/{order}", get(pages::order))
         .route(
             "/orders/{order}/fulfillments/{fulfillment}",
@@ -349,8 +354,9 @@ async fn not_found() -> Response {
     not_found_page(Layout::new("Not found", ""))
 }
 
+/// The landing page: the exceptions view.
 async fn home() -> Response {
-    redirect("/ui/orders")
+    redirect("/ui/exceptions")
 }
 
 #[derive(Serialize)]
@@ -473,7 +479,7 @@ async fn login(
     }
     let id = sessions.create(store_id, key_ids);
     throttle.succeeded(ip);
-    let mut response = redirect("/ui/orders");
+    let mut response = redirect("/ui/exceptions");
     append_cookie(
         &mut response,
         &session::set_cookie(SESSION_COOKIE, &id, secure),

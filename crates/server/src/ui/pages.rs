@@ -8,18 +8,13 @@ use axum::response::Response;
 use serde::Serialize;
 use waybill_core::order_status::{self, OrderStatus};
 use waybill_core::{Fulfillment, Order, OrderRef, Package, time};
-use waybill_store::{AutomationAction, OrderQuery};
+use waybill_store::AutomationAction;
 
+use super::format::{Flag, fulfillment_flags, money};
 use super::render::{When, location_text, page, safe_link, segment, status_text};
 use super::{Form, Signed, not_found_page, store_error};
 use crate::AppState;
 
-/// Orders per page of the list.
-const PAGE_SIZE: u32 = 25;
-/// Longest search text taken (longer text is cut; no id, email or number is that long).
-const MAX_SEARCH_CHARS: usize = 256;
-/// Highest page number accepted (beyond that the offset would be absurd).
-const MAX_PAGE: u64 = 100_000;
 /// Deliveries, attempts and runs shown per page.
 pub(super) const LOG_ROWS: u32 = 50;
 
@@ -60,149 +55,6 @@ fn status_label(status: OrderStatus) -> String {
     }
 }
 
-// ---- orders ----
-
-#[derive(Serialize)]
-struct OrderRow {
-    href: String,
-    external_id: String,
-    created: When,
-    email: Option<String>,
-    status: String,
-    status_class: String,
-    ordered: u32,
-    fulfilled: u32,
-    tracking_numbers: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct StatusOption {
-    value: &'static str,
-    label: String,
-    checked: bool,
-}
-
-#[derive(Serialize)]
-struct OrdersBody {
-    q: String,
-    statuses: Vec<StatusOption>,
-    filtered: bool,
-    orders: Vec<OrderRow>,
-    total: u64,
-    page: u64,
-    pages: u64,
-    first_shown: u64,
-    last_shown: u64,
-    prev_href: Option<String>,
-    next_href: Option<String>,
-}
-
-fn orders_href(q: &str, statuses: &[OrderStatus], page: u64) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if !q.is_empty() {
-        query.append_pair("q", q);
-    }
-    for s in statuses {
-        query.append_pair("status", s.as_str());
-    }
-    if page > 1 {
-        query.append_pair("page", &page.to_string());
-    }
-    let query = query.finish();
-    if query.is_empty() {
-        "/ui/orders".to_owned()
-    } else {
-        format!("/ui/orders?{query}")
-    }
-}
-
-pub async fn orders(
-    signed: Signed,
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = Form::parse(raw.unwrap_or_default().as_bytes());
-    let q: String = query
-        .get("q")
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_SEARCH_CHARS)
-        .collect();
-    // Unknown status values are ignored, as a form could never send them.
-    let mut statuses: Vec<OrderStatus> =
-        query.all("status").filter_map(OrderStatus::parse).collect();
-    statuses.dedup();
-    let page_no = query
-        .get("page")
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .unwrap_or(1)
-        .clamp(1, MAX_PAGE);
-    let layout = signed.layout("Orders", "orders");
-    let result = state
-        .store
-        .list_orders(
-            signed.store_id(),
-            OrderQuery {
-                search: (!q.is_empty()).then(|| q.clone()),
-                statuses: statuses.clone(),
-                offset: (page_no - 1) * u64::from(PAGE_SIZE),
-                limit: PAGE_SIZE,
-                ..OrderQuery::default()
-            },
-        )
-        .await;
-    let listed = match result {
-        Ok(page) => page,
-        Err(e) => return store_error(e, layout),
-    };
-    let rows: Vec<OrderRow> = listed.orders.iter().map(order_row).collect();
-    let first_shown = (page_no - 1) * u64::from(PAGE_SIZE) + 1;
-    let body = OrdersBody {
-        filtered: !q.is_empty() || !statuses.is_empty(),
-        statuses: OrderStatus::ALL
-            .into_iter()
-            .map(|s| StatusOption {
-                value: s.as_str(),
-                label: status_label(s),
-                checked: statuses.contains(&s),
-            })
-            .collect(),
-        total: listed.total,
-        page: page_no,
-        pages: listed.total.div_ceil(u64::from(PAGE_SIZE)).max(1),
-        first_shown: if rows.is_empty() { 0 } else { first_shown },
-        last_shown: first_shown + rows.len() as u64 - 1,
-        prev_href: (page_no > 1).then(|| orders_href(&q, &statuses, page_no - 1)),
-        next_href: listed
-            .has_more
-            .then(|| orders_href(&q, &statuses, page_no + 1)),
-        orders: rows,
-        q,
-    };
-    page(StatusCode::OK, "orders.html", &layout, &body)
-}
-
-fn order_row(order: &Order) -> OrderRow {
-    let status = order_status::derive(order);
-    OrderRow {
-        href: order_href(&order.id.to_string()),
-        external_id: order.external_id.clone(),
-        created: order.created_at.into(),
-        email: order.details.customer_email().map(str::to_owned),
-        status: status_label(status),
-        status_class: status.as_str().to_lowercase(),
-        ordered: order.line_items.iter().map(|l| l.quantity).sum(),
-        fulfilled: order.line_items.iter().map(|l| l.fulfilled).sum(),
-        tracking_numbers: order
-            .fulfillments
-            .iter()
-            .flat_map(|f| f.packages.iter().map(|p| p.tracking_number.clone()))
-            .collect(),
-    }
-}
-
 // ---- an order ----
 
 #[derive(Serialize)]
@@ -221,8 +73,9 @@ struct FulfillmentRow {
     id: String,
     status: String,
     status_class: &'static str,
-    carrier: Option<String>,
-    tracking_number: Option<String>,
+    /// Every parcel, each linked to its carrier's tracking page when known.
+    packages: Vec<PackageView>,
+    flags: Vec<Flag>,
     eta: Option<String>,
     updated: When,
     units: u32,
@@ -270,6 +123,7 @@ pub async fn order(
     };
     let status = order_status::derive(&order);
     let internal_id = order.id.to_string();
+    let today = time::now().date_naive();
     let customer = order.details.customer.as_ref();
     let body = OrderBody {
         external_id: order.external_id.clone(),
@@ -290,10 +144,7 @@ pub async fn order(
         total: order
             .details
             .total_price
-            .map(|p| match &order.details.currency_code {
-                Some(currency) => format!("{p} {currency}"),
-                None => p.to_string(),
-            }),
+            .map(|p| money(p, order.details.currency_code.as_deref())),
         lines: order
             .line_items
             .iter()
@@ -314,8 +165,8 @@ pub async fn order(
                 id: f.id.clone(),
                 status: f.status.description().to_owned(),
                 status_class: f.status.as_str(),
-                carrier: f.first_package().and_then(|p| p.carrier.clone()),
-                tracking_number: f.first_package().map(|p| p.tracking_number.clone()),
+                packages: f.packages.iter().map(package_view).collect(),
+                flags: fulfillment_flags(f, today),
                 eta: f.estimated_delivery.map(time::format_date),
                 updated: f.updated_at.into(),
                 units: f.lines.iter().map(|l| l.quantity).sum(),
@@ -365,6 +216,7 @@ pub(super) struct FulfillmentBody {
     status: String,
     status_class: &'static str,
     status_label: Option<String>,
+    flags: Vec<Flag>,
     eta: Option<String>,
     delivered: Option<When>,
     created: When,
@@ -399,6 +251,7 @@ pub(super) fn fulfillment_body(order: &Order, f: &Fulfillment) -> FulfillmentBod
         status: f.status.description().to_owned(),
         status_class: f.status.as_str(),
         status_label: f.status_label.clone(),
+        flags: fulfillment_flags(f, time::now().date_naive()),
         eta: f.estimated_delivery.map(time::format_date),
         delivered: f.delivered_at.map(When::from),
         created: f.created_at.into(),

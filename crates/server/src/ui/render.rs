@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("orders.html", include_str!("templates/orders.html")),
+    ("exceptions.html", include_str!("templates/exceptions.html")),
     ("order.html", include_str!("templates/order.html")),
     (
         "fulfillment.html",

@@ -51,7 +51,7 @@ async fn fulfillment_actions_and_automation_forms_in_headless_chromium() {
         }
     };
     sign_in(&client, &base, &seeded.secret).await;
-    wait_for_path(&client, "orders", |p| p == "/ui/orders").await;
+    wait_for_path(&client, "the exceptions view", |p| p == "/ui/exceptions").await;
     let page = format!(
         "{base}/ui/orders/{}/fulfillments/{}",
         seeded.order, seeded.fulfillment

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::harness::{App, TRACKING};
 
 /// Where artifacts (the screenshots) go: `target/ui-artifacts/`.
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -234,9 +234,14 @@ async fn run_in_browser(chromedriver: &Path, chromium: &Path) {
         "/ui/login"
     );
 
-    // The right one opens the orders list.
+    // The right one opens the exceptions view; the orders list is a link away.
     sign_in(&client, &base, &seeded.secret).await;
-    wait_for_path(&client, "orders", |p| p == "/ui/orders").await;
+    wait_for_path(&client, "exceptions", |p| p == "/ui/exceptions").await;
+    wait_text(&client, "main h1", |t| t == "Exceptions").await;
+    client
+        .goto(&format!("{base}/ui/orders"))
+        .await
+        .expect("orders");
     wait_text(&client, "main h1", |t| t == "Orders").await;
 
     // Search by tracking number.
@@ -517,7 +522,7 @@ async fn webhooks_in_browser(chromedriver: &Path, chromium: &Path) {
         }
     };
     sign_in(&client, &base, &seeded.secret).await;
-    wait_for_path(&client, "orders", |p| p == "/ui/orders").await;
+    wait_for_path(&client, "exceptions", |p| p == "/ui/exceptions").await;
 
     // Create through the form: the page shows the secret once.
     client

@@ -53,7 +53,7 @@ async fn signing_in_takes_a_live_secret_and_sets_a_strict_http_only_cookie() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&resp), "/ui/orders");
+    assert_eq!(location(&resp), "/ui/exceptions");
     let set = set_cookie_header(&resp, "waybill_session").expect("session cookie");
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
         assert!(set.contains(attribute), "{set}");
@@ -92,7 +92,9 @@ async fn signing_in_takes_a_live_secret_and_sets_a_strict_http_only_cookie() {
 async fn pages_need_a_session() {
     let app = App::spawn().await;
     for path in [
+        "/ui/exceptions",
         "/ui/orders",
+        "/ui/orders.csv",
         "/ui/orders/1001",
         "/ui/webhooks",
         "/ui/automations",
@@ -105,7 +107,7 @@ async fn pages_need_a_session() {
     }
     let resp = app.client.get(app.url("/ui")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&resp), "/ui/orders");
+    assert_eq!(location(&resp), "/ui/exceptions");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod actions;
 mod actions_browser;
 mod browser;
+mod exceptions;
 mod harness;
 mod http;
 mod webhooks;

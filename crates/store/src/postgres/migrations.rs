@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_log",
         include_str!("migrations/0007_delivery_log.sql"),
     ),
+    (
+        8,
+        "exceptions",
+        include_str!("migrations/0008_exceptions.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

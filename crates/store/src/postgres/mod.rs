@@ -10,6 +10,7 @@
 //! guards.
 
 mod automations;
+mod exceptions;
 mod group_commit;
 mod idempotency;
 mod migrations;
@@ -801,6 +802,28 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<crate::RaisedEvent>> {
         write_tx!(self, "raising due shipment events", |tx| {
             orders::raise_due_events(&tx, now, limit)
+        })
+    }
+
+    async fn list_exceptions(
+        &self,
+        store_id: &str,
+        query: crate::ExceptionQuery,
+    ) -> StoreResult<Vec<crate::ExceptionRow>> {
+        read_tx!(
+            self,
+            "listing exceptions",
+            |tx| exceptions::list_exceptions(&tx, store_id, &query)
+        )
+    }
+
+    async fn count_exceptions(
+        &self,
+        store_id: &str,
+        query: crate::ExceptionQuery,
+    ) -> StoreResult<Vec<(crate::ExceptionKind, u64)>> {
+        read_tx!(self, "counting exceptions", |tx| {
+            exceptions::count_exceptions(&tx, store_id, &query)
         })
     }
 

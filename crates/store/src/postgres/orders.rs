@@ -1844,6 +1844,29 @@ pub(super) async fn list_orders(
                  WHERE p.store_id = $1 AND p.tracking_number = ${n})"
         ));
     }
+    if let Some(carrier) = query_spec
+        .carrier
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let n = push(&mut args, Box::new(carrier.to_owned()));
+        filters.push_str(&format!(
+            " AND id IN (SELECT f.order_id FROM packages p
+                  JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
+                 WHERE p.store_id = $1 AND lower(p.carrier) = lower(${n}))"
+        ));
+    }
+    if let Some((kind, now)) = query_spec.exception {
+        let spec = crate::ExceptionQuery::new(now);
+        let sub = crate::exceptions::orders_with_sql(
+            kind,
+            store_id,
+            &spec,
+            &mut super::exceptions::binder(&mut args),
+        );
+        filters.push_str(&format!(" AND id IN ({sub})"));
+    }
     let params: Vec<&(dyn ToSql + Sync)> =
         args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
     let total: i64 = tx
@@ -1857,18 +1880,25 @@ pub(super) async fn list_orders(
 
     let limit = query_spec.limit.clamp(1, MAX_PAGE_SIZE);
     let mut page_sql = format!("SELECT id FROM orders WHERE {filters}");
-    if let Some(after) = &query_spec.after {
+    let keyset = query_spec
+        .after
+        .as_ref()
+        .filter(|_| query_spec.sort == crate::OrderSort::Id);
+    if let Some(after) = keyset {
         let n = push(&mut args, Box::new(after.clone()));
         page_sql.push_str(&format!(" AND id > ${n}"));
     }
-    let offset = if query_spec.after.is_some() {
+    let offset = if keyset.is_some() {
         0
     } else {
         i64::try_from(query_spec.offset).unwrap_or(i64::MAX)
     };
     let n_limit = push(&mut args, Box::new(i64::from(limit) + 1));
     let n_offset = push(&mut args, Box::new(offset));
-    page_sql.push_str(&format!(" ORDER BY id LIMIT ${n_limit} OFFSET ${n_offset}"));
+    page_sql.push_str(&format!(
+        " ORDER BY {} LIMIT ${n_limit} OFFSET ${n_offset}",
+        query_spec.sort.order_by()
+    ));
     let params: Vec<&(dyn ToSql + Sync)> =
         args.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
     let mut ids: Vec<String> = tx

@@ -3,6 +3,7 @@
 
 mod automations;
 mod backup;
+mod exceptions;
 mod idempotency;
 mod migrations;
 mod orders;
@@ -536,6 +537,26 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<crate::RaisedEvent>> {
         self.write(move |conn| orders::raise_due_events(conn, now, limit))
+            .await
+    }
+
+    async fn list_exceptions(
+        &self,
+        store_id: &str,
+        query: crate::ExceptionQuery,
+    ) -> StoreResult<Vec<crate::ExceptionRow>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| exceptions::list_exceptions(conn, &store_id, &query))
+            .await
+    }
+
+    async fn count_exceptions(
+        &self,
+        store_id: &str,
+        query: crate::ExceptionQuery,
+    ) -> StoreResult<Vec<(crate::ExceptionKind, u64)>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| exceptions::count_exceptions(conn, &store_id, &query))
             .await
     }
 

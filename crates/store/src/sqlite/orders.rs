@@ -19,7 +19,8 @@ use super::map_err;
 use crate::automations::pick_by_carrier;
 use crate::events::{EventData, LedgerChange};
 use crate::{
-    MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderUpdate, RaisedEvent, StoreError, StoreResult,
+    MAX_PAGE_SIZE, OrderPage, OrderQuery, OrderSort, OrderUpdate, RaisedEvent, StoreError,
+    StoreResult,
 };
 use waybill_core::carrier_update::{self, CarrierReport, Step};
 use waybill_core::time_events;
@@ -1558,6 +1559,29 @@ pub(super) fn list_orders(
             text.to_owned().into(),
         ]);
     }
+    if let Some(carrier) = query
+        .carrier
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        filters.push_str(
+            " AND id IN (SELECT f.order_id FROM packages p
+                  CROSS JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
+                 WHERE p.store_id = ? AND p.carrier = ? COLLATE NOCASE)",
+        );
+        args.extend([store_id.to_owned().into(), carrier.to_owned().into()]);
+    }
+    if let Some((kind, now)) = query.exception {
+        let spec = crate::ExceptionQuery::new(now);
+        let sub = crate::exceptions::orders_with_sql(
+            kind,
+            store_id,
+            &spec,
+            &mut super::exceptions::binder(&mut args),
+        );
+        filters.push_str(&format!(" AND id IN ({sub})"));
+    }
     let total: i64 = conn
         .prepare(&format!("SELECT COUNT(*) FROM orders WHERE {filters}"))
         .and_then(|mut stmt| stmt.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0)))
@@ -1565,17 +1589,17 @@ pub(super) fn list_orders(
     let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
     let mut page_sql = format!("SELECT id FROM orders WHERE {filters}");
     let mut page_args = args;
-    if let Some(after) = &query.after {
+    let keyset = query.after.as_ref().filter(|_| query.sort == OrderSort::Id);
+    if let Some(after) = keyset {
         page_sql.push_str(" AND id > ?");
         page_args.push(after.clone().into());
     }
-    page_sql.push_str(" ORDER BY id LIMIT ? OFFSET ?");
+    page_sql.push_str(&format!(
+        " ORDER BY {} LIMIT ? OFFSET ?",
+        query.sort.order_by()
+    ));
     page_args.push(i64::from(limit + 1).into());
-    let offset = if query.after.is_some() {
-        0
-    } else {
-        query.offset
-    };
+    let offset = if keyset.is_some() { 0 } else { query.offset };
     page_args.push(i64::try_from(offset).unwrap_or(i64::MAX).into());
     let mut ids: Vec<String> = conn
         .prepare(&page_sql)

@@ -120,6 +120,7 @@ pub(crate) async fn list_orders(
         after,
         offset: 0,
         limit,
+        ..OrderQuery::default()
     };
     let page = state.store.list_orders(&store_id, query).await?;
     let mut response = Json(OrderList {
