@@ -415,10 +415,20 @@ async fn fits(client: &Client, width: u32) -> bool {
 /// 390 px as `<name>-1400.png` and `<name>-390.png`.
 async fn check_and_shoot(client: &Client, name: &str) {
     for width in [360, 390, 1400, 1920] {
-        assert!(
-            fits(client, width).await,
-            "{name}: sideways scrolling at {width} px"
-        );
+        if !fits(client, width).await {
+            // Name the elements that reach past the window, for whoever fixes it.
+            let wide = client
+                .execute(
+                    "return [...document.querySelectorAll('body *')]
+                       .filter(e => e.getBoundingClientRect().right > window.innerWidth)
+                       .slice(0, 8).map(e => e.tagName + '.' + e.className + ' '
+                         + Math.round(e.getBoundingClientRect().right));",
+                    vec![],
+                )
+                .await
+                .expect("measure");
+            panic!("{name}: sideways scrolling at {width} px: {wide}");
+        }
     }
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir).expect("artifacts dir");
@@ -461,6 +471,14 @@ async fn in_browser(chromedriver: &Path, chromium: &Path) {
     let profile = tempfile::tempdir().expect("profile dir");
     let client = browser(&driver, chromium, profile.path()).await;
     let base = app.base.clone();
+
+    // The sign-in page, before signing in.
+    client
+        .goto(&format!("{base}/ui/login"))
+        .await
+        .expect("sign-in page");
+    wait_text(&client, "main h1", |t| !t.is_empty()).await;
+    check_and_shoot(&client, "login").await;
 
     // Signing in lands on the exceptions: the delayed and the stalled one, not the on-time one.
     sign_in(&client, &base, &world.seeded.secret).await;
@@ -532,6 +550,21 @@ async fn in_browser(chromedriver: &Path, chromium: &Path) {
         .expect("fulfillment");
     wait_text(&client, "main h1", |t| t == "Fulfillment ful-2002").await;
     check_and_shoot(&client, "fulfillment").await;
+
+    // The remaining pages, each at every width and in a screenshot.
+    for (path, name) in [
+        ("/ui/webhooks", "webhooks-list"),
+        ("/ui/webhooks/new", "webhook-new"),
+        ("/ui/automations", "automations"),
+        ("/ui/automations/new", "automation-new"),
+        ("/ui/import", "import"),
+    ] {
+        client.set_window_size(1400, 1000).await.expect("resize");
+        client.goto(&format!("{base}{path}")).await.expect("page");
+        wait_for_path(&client, name, |p| p == path).await;
+        wait_text(&client, "main h1", |t| !t.is_empty()).await;
+        check_and_shoot(&client, name).await;
+    }
     let _ = client.close().await;
 }
 
