@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_log",
         include_str!("migrations/0007_delivery_log.sql"),
     ),
+    (8, "returns", include_str!("migrations/0008_returns.sql")),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_log",
         include_str!("migrations/0008_delivery_log.sql"),
     ),
+    (9, "returns", include_str!("migrations/0009_returns.sql")),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two
