@@ -68,23 +68,20 @@ fn parse_status(field: &str, text: &str) -> Result<ReturnStatus, DomainError> {
 }
 
 fn return_status_schema() -> utoipa::openapi::schema::Object {
-    common::enum_schema(
-        [
-            "open",
-            "in_transit",
-            "delivered",
-            "complete",
-            "rejected",
-            "requested",
-            "received",
-            "closed",
-        ]
-        .into_iter(),
-    )
+    common::enum_schema([
+        "open",
+        "in_transit",
+        "delivered",
+        "complete",
+        "rejected",
+        "requested",
+        "received",
+        "closed",
+    ])
 }
 
 fn redo_status_schema() -> utoipa::openapi::schema::Object {
-    common::enum_schema(["open", "in_transit", "delivered", "complete", "rejected"].into_iter())
+    common::enum_schema(["open", "in_transit", "delivered", "complete", "rejected"])
 }
 
 fn lifecycle_schema() -> utoipa::openapi::schema::Object {
