@@ -17,7 +17,8 @@ pub struct ReturnQuery {
     pub order: Option<OrderRef>,
     /// Only returns in this status.
     pub status: Option<ReturnStatus>,
-    /// Page size, at most [`crate::MAX_PAGE_SIZE`] (0: the maximum).
+    /// Page size, at most [`crate::MAX_PAGE_SIZE`] + 1 (a caller may ask for one more than it
+    /// shows, to know whether another page follows; 0: the maximum).
     pub limit: u32,
     /// Keyset paging: returns created after the return with this id (oldest first).
     pub after: Option<String>,
@@ -27,7 +28,7 @@ impl ReturnQuery {
     pub(crate) fn page_size(&self) -> u32 {
         match self.limit {
             0 => crate::MAX_PAGE_SIZE,
-            n => n.min(crate::MAX_PAGE_SIZE),
+            n => n.min(crate::MAX_PAGE_SIZE + 1),
         }
     }
 }
