@@ -471,6 +471,40 @@ impl ReturnUpdate {
     }
 }
 
+/// What a carrier's report on the return parcel changes: its newest scan that is not yet in
+/// the history and not older than the parcel's latest status, as a shipment-status update
+/// (which may move the lifecycle forward). `None` when the report brings nothing new. Older
+/// scans are not back-filled into a return's history.
+pub fn plan_carrier_report(
+    current: &Return,
+    report: &crate::carrier_update::CarrierReport,
+) -> Option<ReturnUpdate> {
+    let latest = current
+        .history
+        .iter()
+        .filter(|h| h.status.parse::<ShipmentStatus>().is_ok())
+        .map(|h| h.datetime)
+        .max();
+    let newest = report
+        .details
+        .iter()
+        .filter(|d| {
+            !current
+                .history
+                .iter()
+                .any(|h| h.status == d.status && h.datetime == d.datetime)
+        })
+        .filter(|d| latest.is_none_or(|at| d.datetime >= at))
+        .max_by_key(|d| d.datetime)?;
+    Some(ReturnUpdate {
+        status: None,
+        shipment_status: Some(newest.status.parse().ok()?),
+        message: Some(newest.message.clone()),
+        datetime: Some(newest.datetime),
+        location: newest.location.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,6 +672,42 @@ mod tests {
             .unwrap();
         assert_eq!(change.status, ReturnStatus::Closed);
         assert_eq!(change.entries.len(), 1);
+    }
+
+    #[test]
+    fn a_carrier_report_brings_its_newest_new_scan() {
+        use crate::carrier_update::CarrierReport;
+        let at = |s: &str| time::parse_datetime("d", s).unwrap();
+        let scan = |status: &str, when: &str| HistoryEntry {
+            status: status.into(),
+            message: format!("{status} scan"),
+            datetime: at(when),
+            location: None,
+        };
+        let mut current = a_return(ReturnStatus::Requested);
+        current
+            .history
+            .push(scan("in_transit", "2024-03-20T10:00:00Z"));
+        let report = CarrierReport {
+            estimated_delivery: None,
+            details: vec![
+                scan("pre_transit", "2024-03-19T10:00:00Z"),
+                scan("in_transit", "2024-03-20T10:00:00Z"),
+                scan("delivered", "2024-03-22T10:00:00Z"),
+            ],
+        };
+        let update = plan_carrier_report(&current, &report).unwrap();
+        assert_eq!(update.shipment_status, Some(ShipmentStatus::Delivered));
+        assert_eq!(update.datetime, Some(at("2024-03-22T10:00:00Z")));
+        assert_eq!(
+            update.apply(&current, time::now()).unwrap().status,
+            ReturnStatus::Received
+        );
+        // Nothing new: nothing to do (an older scan is not back-filled).
+        current
+            .history
+            .push(scan("delivered", "2024-03-22T10:00:00Z"));
+        assert!(plan_carrier_report(&current, &report).is_none());
     }
 
     #[test]

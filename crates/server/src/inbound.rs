@@ -323,6 +323,31 @@ pub(crate) async fn easypost(
             "shipmentStatus": f.status.as_str(),
         }))
         .into_response(),
+        Ok(None) => return_report(&state, &store_id, &tracker).await,
+        Err(e) => store_problem(e),
+    }
+}
+
+/// A tracker no fulfillment has may follow a return parcel: its report goes to the newest
+/// return with that tracking number (`{status: recorded, returnId, shipmentStatus,
+/// returnStatus}`), or nowhere (`{status: unmatched}`).
+async fn return_report(state: &AppState, store_id: &str, tracker: &Tracker) -> Response {
+    let report = match report(tracker) {
+        Ok(r) => r,
+        Err(detail) => return problem(StatusCode::BAD_REQUEST, detail),
+    };
+    match state
+        .store
+        .apply_return_carrier_report(store_id, tracker.tracking_code.trim(), report)
+        .await
+    {
+        Ok(Some(r)) => Json(json!({
+            "status": "recorded",
+            "returnId": r.id,
+            "shipmentStatus": r.shipment_status.as_str(),
+            "returnStatus": r.status.as_str(),
+        }))
+        .into_response(),
         Ok(None) => {
             tracing::info!(tracking_code = %tracker.tracking_code, "EasyPost event for an unknown tracking code");
             Json(json!({ "status": "unmatched" })).into_response()

@@ -491,6 +491,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Return>;
     /// Each line of the order with its units ordered, fulfilled and returned.
     async fn order_units(&self, store_id: &str, order: &OrderRef) -> StoreResult<Vec<LineUnits>>;
+    /// Records a carrier's report on the newest return of the store whose parcel has
+    /// `tracking_number`, as [`waybill_core::returns::plan_carrier_report`] decides (through
+    /// [`Store::update_return_status`]'s path, with its outbox event). The return as it then
+    /// stands (unchanged when the report brought nothing new); `None` if no return has that
+    /// tracking number.
+    async fn apply_return_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        report: CarrierReport,
+    ) -> StoreResult<Option<Return>>;
 }
 
 /// Options for whichever backend a URL selects.

@@ -474,3 +474,67 @@ async fn refusals_change_nothing_and_stores_are_isolated() {
     let err = store.get_return(&shop.id, "DUP").await.unwrap_err();
     assert!(matches!(domain(err), DomainError::ReturnNotFound(_)));
 }
+
+#[tokio::test]
+async fn a_carrier_report_on_a_return_parcel_moves_the_return() {
+    use waybill_core::HistoryEntry;
+    use waybill_core::carrier_update::CarrierReport;
+    let db = TestDatabase::new().await.unwrap();
+    let store: Arc<dyn Store> = db.open().await.unwrap();
+    let (shop, _) = store.create_store("s").await.unwrap();
+    store
+        .create_order(&shop.id, one_line_order("R-4", 2))
+        .await
+        .unwrap();
+    let order = OrderRef::new("R-4");
+    store
+        .create_fulfillment(&shop.id, &order, units_of_l(None, 2))
+        .await
+        .unwrap();
+    store
+        .create_return(&shop.id, &order, units(Some("RET-4"), 1))
+        .await
+        .unwrap();
+    let scan = |status: &str, at: &str| HistoryEntry {
+        status: status.into(),
+        message: format!("{status} scan"),
+        datetime: time::parse_datetime("d", at).unwrap(),
+        location: None,
+    };
+    let report = CarrierReport {
+        estimated_delivery: None,
+        details: vec![
+            scan("in_transit", "2030-01-01T10:00:00Z"),
+            scan("delivered", "2030-01-02T10:00:00Z"),
+        ],
+    };
+    let moved = store
+        .apply_return_carrier_report(&shop.id, "1Z999AA10123456784", report.clone())
+        .await
+        .unwrap()
+        .expect("the return has that parcel");
+    assert_eq!(moved.status, ReturnStatus::Received);
+    assert_eq!(moved.shipment_status, ShipmentStatus::Delivered);
+    let again = store
+        .apply_return_carrier_report(&shop.id, "1Z999AA10123456784", report.clone())
+        .await
+        .unwrap()
+        .expect("still that return");
+    assert_eq!(again.history, moved.history, "nothing new, nothing added");
+    assert!(
+        store
+            .apply_return_carrier_report(&shop.id, "unknown", report.clone())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (other, _) = store.create_store("other").await.unwrap();
+    assert!(
+        store
+            .apply_return_carrier_report(&other.id, "1Z999AA10123456784", report)
+            .await
+            .unwrap()
+            .is_none(),
+        "another store's parcel is not found"
+    );
+}

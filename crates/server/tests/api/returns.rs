@@ -399,3 +399,94 @@ async fn concurrent_returns_never_exceed_fulfilled_units() {
     let (_, list) = app.get(&t, "/returns?orderId=RT-4").await;
     assert_eq!(list["returns"].as_array().map(Vec::len), Some(2));
 }
+
+fn easypost_event(tracking_code: &str, details: &[(&str, &str)]) -> Value {
+    json!({
+        "id": "evt_r", "object": "Event", "description": "tracker.updated",
+        "result": {
+            "id": "trk_r", "object": "Tracker", "tracking_code": tracking_code, "carrier": "UPS",
+            "status": details.last().map(|d| d.0).unwrap_or("unknown"),
+            "tracking_details": details.iter().map(|(status, at)| json!({
+                "object": "TrackingDetail", "status": status, "datetime": at,
+                "message": format!("{status} scan"),
+                "tracking_location": {"city": "RENO", "state": "NV", "country": "US"}
+            })).collect::<Vec<_>>()
+        }
+    })
+}
+
+#[tokio::test]
+async fn easypost_updates_on_a_return_parcel_move_the_return() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("return-tracking").await;
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &t.path("/settings"),
+            Some(&t.secret),
+            Some(json!({"easypostWebhookSecret": "ep-secret"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    fulfilled_order(&app, &t, "RT-5").await;
+    let (status, _) = app
+        .post(&t, "/returns", return_body("RT-5", Some("RT-5-r"), 1))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let post = |event: Value| {
+        let body = serde_json::to_vec(&event).unwrap();
+        app.client
+            .post(format!("{}/inbound/easypost/{}", app.base, t.id))
+            .header("content-type", "application/json")
+            .header(
+                "x-hmac-signature",
+                waybill_server::inbound::easypost_signature("ep-secret", &body),
+            )
+            .body(body)
+            .send()
+    };
+    let scans = [
+        ("in_transit", "2024-03-20T09:00:00Z"),
+        ("delivered", "2024-03-22T09:00:00Z"),
+    ];
+    for (upto, shipment, lifecycle) in [
+        (1, "in_transit", "in_transit"),
+        (2, "delivered", "received"),
+    ] {
+        let resp = post(easypost_event("1Z999AA10123456784", &scans[..upto]))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"status": "recorded", "returnId": "RT-5-r",
+                   "shipmentStatus": shipment, "returnStatus": lifecycle})
+        );
+    }
+    // The same report again adds nothing.
+    let resp = post(easypost_event("1Z999AA10123456784", &scans))
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["returnStatus"], "received");
+    let (_, got) = get_return(&app, &t, "RT-5-r").await;
+    assert_eq!(got["return"]["status"], "delivered");
+    let history = got["return"]["shipment"]["trackingHistory"]
+        .as_array()
+        .unwrap();
+    assert_eq!(history.len(), 5, "{history:?}");
+    let scan = history
+        .iter()
+        .find(|h| h["status"] == "in_transit")
+        .expect("the in-transit scan");
+    assert_eq!(scan["location"]["city"], "RENO");
+    assert_eq!(scan["datetime"], "2024-03-20T09:00:00.000Z");
+    // A number nobody has is still unmatched.
+    let resp = post(easypost_event("1Z0000000000000000", &scans))
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"status": "unmatched"}));
+}

@@ -1196,6 +1196,17 @@ impl Store for PgStore {
             |tx| returns::order_units(&tx, store_id, order)
         )
     }
+
+    async fn apply_return_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        report: waybill_core::carrier_update::CarrierReport,
+    ) -> StoreResult<Option<waybill_core::Return>> {
+        write_tx!(self, "recording a carrier report on a return", |tx| {
+            returns::apply_carrier_report(&tx, store_id, tracking_number, &report, time::now())
+        })
+    }
 }
 
 #[cfg(test)]

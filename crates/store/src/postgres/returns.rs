@@ -5,7 +5,8 @@
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::Json;
-use waybill_core::returns::{ReturnableLine, check_returnable};
+use waybill_core::carrier_update::CarrierReport;
+use waybill_core::returns::{ReturnableLine, check_returnable, plan_carrier_report};
 use waybill_core::{
     DomainError, HistoryEntry, LedgerEffect, Location, NewReturn, OrderRef, Package, Return,
     ReturnLine, ReturnStatus, ReturnUpdate, ShipmentStatus, Timestamp, time,
@@ -462,4 +463,46 @@ pub(super) async fn order_units(
         })
     })
     .collect()
+}
+
+pub(super) async fn apply_carrier_report(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    tracking_number: &str,
+    report: &CarrierReport,
+    now: Timestamp,
+) -> PgResult<Option<Return>> {
+    let found = query_opt(
+        tx,
+        "finding a return by tracking number",
+        "SELECT r.id FROM return_packages p
+         JOIN returns r ON r.store_id = p.store_id AND r.id = p.return_id
+         WHERE p.store_id = $1 AND p.tracking_number = $2
+         ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+        &[&store_id, &tracking_number],
+    )
+    .await?;
+    let Some(row) = found else {
+        return Ok(None);
+    };
+    let return_id: String = row.get(0);
+    // `update_return` locks the order and reads the return again under the lock; the plan is
+    // made from that read.
+    let order_id: String = query_opt(
+        tx,
+        "looking up a return",
+        "SELECT order_id FROM returns WHERE store_id = $1 AND id = $2",
+        &[&store_id, &return_id],
+    )
+    .await?
+    .map(|r| r.get(0))
+    .ok_or_else(|| StoreError::from(DomainError::ReturnNotFound(return_id.clone())))?;
+    lock_order(tx, &order_id).await?;
+    let current = load_return(tx, store_id, &return_id).await?;
+    match plan_carrier_report(&current, report) {
+        Some(update) => update_return(tx, store_id, &return_id, &update, now)
+            .await
+            .map(Some),
+        None => Ok(Some(current)),
+    }
 }

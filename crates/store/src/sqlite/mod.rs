@@ -914,6 +914,19 @@ impl Store for SqliteStore {
         self.read_short(move |conn| returns::order_units(conn, &store_id, &order))
             .await
     }
+
+    async fn apply_return_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        report: waybill_core::carrier_update::CarrierReport,
+    ) -> StoreResult<Option<waybill_core::Return>> {
+        let (store_id, tracking_number) = (store_id.to_owned(), tracking_number.to_owned());
+        self.write(move |conn| {
+            returns::apply_carrier_report(conn, &store_id, &tracking_number, &report, time::now())
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

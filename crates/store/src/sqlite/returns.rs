@@ -3,7 +3,8 @@
 //! `line_items.returned` is the second guard of the returns rule.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use waybill_core::returns::{ReturnableLine, check_returnable};
+use waybill_core::carrier_update::CarrierReport;
+use waybill_core::returns::{ReturnableLine, check_returnable, plan_carrier_report};
 use waybill_core::{
     DomainError, HistoryEntry, LedgerEffect, NewReturn, OrderRef, Package, Quantity, Return,
     ReturnLine, ReturnStatus, ReturnUpdate, ShipmentStatus, Timestamp, time,
@@ -460,4 +461,33 @@ pub(super) fn order_units(
         .collect::<Result<Vec<_>, _>>()
     })
     .map_err(|e| map_err("counting an order's units", e))
+}
+
+pub(super) fn apply_carrier_report(
+    conn: &Connection,
+    store_id: &str,
+    tracking_number: &str,
+    report: &CarrierReport,
+    now: Timestamp,
+) -> StoreResult<Option<Return>> {
+    let found: Option<String> = conn
+        .prepare_cached(
+            "SELECT r.id FROM return_packages p
+             JOIN returns r ON r.store_id = p.store_id AND r.id = p.return_id
+             WHERE p.store_id = ?1 AND p.tracking_number = ?2
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![store_id, tracking_number], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| map_err("finding a return by tracking number", e))?;
+    let Some(return_id) = found else {
+        return Ok(None);
+    };
+    let current = load_return(conn, store_id, &return_id)?;
+    match plan_carrier_report(&current, report) {
+        Some(update) => update_return(conn, store_id, &return_id, update, now).map(Some),
+        None => Ok(Some(current)),
+    }
 }
