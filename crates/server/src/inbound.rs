@@ -254,7 +254,7 @@ fn report(tracker: &Tracker) -> Result<CarrierReport, String> {
     params(("storeId" = String, Path, description = "The store the tracker belongs to"),
         ("X-Hmac-Signature" = String, Header, description = "hmac-sha256-hex=<hex of HMAC-SHA256(store's easypostWebhookSecret, raw body)>")),
     request_body = EasyPostEvent,
-    responses((status = 200, description = "{status: recorded, fulfillmentId, shipmentStatus}, {status: unmatched} for an unknown tracking code, or {status: ignored} for another event type", body = Object),
+    responses((status = 200, description = "{status: recorded, fulfillmentId, shipmentStatus}; for a return parcel {status: recorded, returnId, shipmentStatus, returnStatus}; {status: unmatched} for an unknown tracking code, or {status: ignored} for another event type", body = Object),
         (status = 400, description = "The event is not a valid tracker event", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No secret for this store, or the signature does not match", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = "default", description = "Any other error", body = crate::problem::Problem, content_type = "application/problem+json")))]
