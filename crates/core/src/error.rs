@@ -24,6 +24,24 @@ pub enum DomainError {
         remaining: u32,
     },
 
+    /// A return asks for more units of a line than were fulfilled and not yet returned.
+    #[error(
+        "line item '{line_item_id}' has {returnable} unit(s) fulfilled and not yet returned; {requested} requested"
+    )]
+    OverReturn {
+        line_item_id: String,
+        requested: u32,
+        returnable: u32,
+    },
+
+    /// No return with that id in this store.
+    #[error("return '{0}' was not found")]
+    ReturnNotFound(String),
+
+    /// A return with this id already exists in the store.
+    #[error("a return with id '{0}' already exists")]
+    DuplicateReturn(String),
+
     /// No order with that id in this store.
     #[error("order '{0}' was not found")]
     OrderNotFound(String),

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod order_status;
+pub mod returns;
 pub mod status;
 pub mod time;
 pub mod time_events;
@@ -27,5 +28,8 @@ pub use order::{
     Quantity, Shipping,
 };
 pub use order_status::OrderStatus;
+pub use returns::{
+    NewReturn, NewReturnLine, Return, ReturnLine, ReturnReason, ReturnStatus, ReturnUpdate,
+};
 pub use status::{ShipmentEvent, ShipmentStatus, StatusOrEvent};
 pub use time::Timestamp;

@@ -254,7 +254,7 @@ fn report(tracker: &Tracker) -> Result<CarrierReport, String> {
     params(("storeId" = String, Path, description = "The store the tracker belongs to"),
         ("X-Hmac-Signature" = String, Header, description = "hmac-sha256-hex=<hex of HMAC-SHA256(store's easypostWebhookSecret, raw body)>")),
     request_body = EasyPostEvent,
-    responses((status = 200, description = "{status: recorded, fulfillmentId, shipmentStatus}, {status: unmatched} for an unknown tracking code, or {status: ignored} for another event type", body = Object),
+    responses((status = 200, description = "{status: recorded, fulfillmentId, shipmentStatus}; for a return parcel {status: recorded, returnId, shipmentStatus, returnStatus}; {status: unmatched} for an unknown tracking code, or {status: ignored} for another event type", body = Object),
         (status = 400, description = "The event is not a valid tracker event", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No secret for this store, or the signature does not match", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = "default", description = "Any other error", body = crate::problem::Problem, content_type = "application/problem+json")))]
@@ -321,6 +321,31 @@ pub(crate) async fn easypost(
             "status": "recorded",
             "fulfillmentId": f.id,
             "shipmentStatus": f.status.as_str(),
+        }))
+        .into_response(),
+        Ok(None) => return_report(&state, &store_id, &tracker).await,
+        Err(e) => store_problem(e),
+    }
+}
+
+/// A tracker no fulfillment has may follow a return parcel: its report goes to the newest
+/// return with that tracking number (`{status: recorded, returnId, shipmentStatus,
+/// returnStatus}`), or nowhere (`{status: unmatched}`).
+async fn return_report(state: &AppState, store_id: &str, tracker: &Tracker) -> Response {
+    let report = match report(tracker) {
+        Ok(r) => r,
+        Err(detail) => return problem(StatusCode::BAD_REQUEST, detail),
+    };
+    match state
+        .store
+        .apply_return_carrier_report(store_id, tracker.tracking_code.trim(), report)
+        .await
+    {
+        Ok(Some(r)) => Json(json!({
+            "status": "recorded",
+            "returnId": r.id,
+            "shipmentStatus": r.shipment_status.as_str(),
+            "returnStatus": r.status.as_str(),
         }))
         .into_response(),
         Ok(None) => {

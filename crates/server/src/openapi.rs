@@ -70,6 +70,11 @@ impl Modify for Security {
         redo::delete_order,
         redo::create_fulfillment,
         redo::update_shipment_status,
+        redo::returns::create_return,
+        redo::returns::list_returns,
+        redo::returns::get_return,
+        redo::returns::get_return_status,
+        redo::returns::update_return_status,
         redo::lifecycle::list_orders,
         redo::lifecycle::list_fulfillments,
         redo::lifecycle::get_fulfillment,
@@ -116,6 +121,7 @@ impl Modify for Security {
     components(schemas(
         problem::Problem,
         crate::webhooks::catalog::RedoEvent,
+        crate::webhooks::catalog::RedoReturnEvent,
         crate::webhooks::catalog::FourthwallOrderPlaced,
         crate::webhooks::catalog::FourthwallOrderUpdated,
     )),
@@ -139,7 +145,7 @@ pub fn document() -> serde_json::Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let mut webhooks = serde_json::Map::new();
     for event in crate::webhooks::catalog::event_types() {
-        let tag = if event.schema == "RedoEvent" {
+        let tag = if event.schema.starts_with("Redo") {
             "Redo webhooks"
         } else {
             "Fourthwall webhooks"

@@ -10,7 +10,7 @@
 //! `tracking`, `orderId`), which is why every field is optional.
 
 use serde::{Deserialize, Serialize};
-use waybill_core::{LedgerEffect, Order, Quantity};
+use waybill_core::{LedgerEffect, Order, Quantity, Return};
 
 /// The stored data of one outbox event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,11 @@ pub struct EventData {
     /// The order as of this event, with its lines, ledger counts and fulfillments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
+    /// The return a `return.*` event reports, as of this event (its lines and units, status,
+    /// parcel and history); `status` / `previousStatus` are then the return's lifecycle
+    /// statuses.
+    #[serde(default, rename = "return", skip_serializing_if = "Option::is_none")]
+    pub return_record: Option<Return>,
 }
 
 /// Units moved on the ledger by one change.

@@ -12,6 +12,7 @@ pub mod events;
 pub mod exceptions;
 pub mod idempotency;
 pub mod postgres;
+pub mod returns;
 pub mod secrets;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
@@ -28,6 +29,7 @@ use waybill_core::{
     DomainError, Fulfillment, NewFulfillment, NewLineItem, NewOrder, Order, OrderDetails, OrderRef,
     OrderStatus, Package, StatusUpdate, Timestamp,
 };
+use waybill_core::{NewReturn, Return, ReturnUpdate};
 
 pub use automations::{
     AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RaisedEvent,
@@ -36,6 +38,7 @@ pub use automations::{
 pub use events::{EventData, LedgerChange, UnitsOfLine};
 pub use exceptions::{ExceptionKind, ExceptionQuery, ExceptionRow};
 pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
+pub use returns::{LineUnits, ReturnQuery};
 pub use secrets::NewApiKey;
 pub use webhooks::{
     AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryQuery,
@@ -536,6 +539,45 @@ pub trait Store: Send + Sync + 'static {
     /// fan-out cursor (PostgreSQL: not marked fanned out) and deliveries pending or in flight.
     /// Two index-only counts, read for `/metrics`.
     async fn webhook_backlog(&self, cursor: &str) -> StoreResult<WebhookBacklog>;
+
+    // ---- returns (see the `returns` module) ----
+
+    /// Creates a return of fulfilled units of the order, in status `requested`, with a
+    /// `return.created` outbox event. Refused (`OverReturn`) when a line would have more units
+    /// in live returns than in live fulfillments; `DuplicateReturn` when the store has a return
+    /// with the caller's id.
+    async fn create_return(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        new: NewReturn,
+    ) -> StoreResult<Return>;
+    /// The store's return with this id (`ReturnNotFound` otherwise, also for another store's).
+    async fn get_return(&self, store_id: &str, return_id: &str) -> StoreResult<Return>;
+    /// The store's returns that `query` selects, oldest first.
+    async fn list_returns(&self, store_id: &str, query: ReturnQuery) -> StoreResult<Vec<Return>>;
+    /// Moves a return through its lifecycle and/or records its parcel's shipment status
+    /// ([`waybill_core::ReturnUpdate::apply`]), with a `return.updated` outbox event; a
+    /// rejection gives the units back.
+    async fn update_return_status(
+        &self,
+        store_id: &str,
+        return_id: &str,
+        update: ReturnUpdate,
+    ) -> StoreResult<Return>;
+    /// Each line of the order with its units ordered, fulfilled and returned.
+    async fn order_units(&self, store_id: &str, order: &OrderRef) -> StoreResult<Vec<LineUnits>>;
+    /// Records a carrier's report on the newest return of the store whose parcel has
+    /// `tracking_number`, as [`waybill_core::returns::plan_carrier_report`] decides (through
+    /// [`Store::update_return_status`]'s path, with its outbox event). The return as it then
+    /// stands (unchanged when the report brought nothing new); `None` if no return has that
+    /// tracking number.
+    async fn apply_return_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        report: CarrierReport,
+    ) -> StoreResult<Option<Return>>;
 }
 
 /// Options for whichever backend a URL selects.

@@ -46,8 +46,8 @@ pub const REDO_TOPICS: &[&str] = &["order", "fulfillment", "return"];
 
 /// Whether a subscription of `flavor` with `topics` receives an outbox event of `event_type`.
 ///
-/// Redo: `order` selects `order.*`, `fulfillment` selects `fulfillment.*`, `return` is accepted
-/// for compatibility and selects nothing yet. Fourthwall: `ORDER_PLACED` selects
+/// Redo: `order` selects `order.*`, `fulfillment` selects `fulfillment.*`, `return` selects
+/// `return.*` (`return.created`, `return.updated`). Fourthwall: `ORDER_PLACED` selects
 /// `order.created`; `ORDER_UPDATED` selects `order.updated` and every `fulfillment.*` event (a
 /// fulfillment moves the order's status).
 pub fn topic_selects(flavor: WebhookFlavor, topics: &[String], event_type: &str) -> bool {
@@ -55,6 +55,7 @@ pub fn topic_selects(flavor: WebhookFlavor, topics: &[String], event_type: &str)
         WebhookFlavor::Redo => match topic.as_str() {
             "order" => event_type.starts_with("order."),
             "fulfillment" => event_type.starts_with("fulfillment."),
+            "return" => event_type.starts_with("return."),
             _ => false,
         },
         WebhookFlavor::Fourthwall => match topic.as_str() {
@@ -401,6 +402,7 @@ pub fn topic_match(flavor: WebhookFlavor, topic: &str) -> TopicMatch {
     let (exact, prefixes): (&[&'static str], &[&'static str]) = match (flavor, topic) {
         (WebhookFlavor::Redo, "order") => (&[], &["order."]),
         (WebhookFlavor::Redo, "fulfillment") => (&[], &["fulfillment."]),
+        (WebhookFlavor::Redo, "return") => (&[], &["return."]),
         (WebhookFlavor::Fourthwall, "ORDER_PLACED") => (&["order.created"], &[]),
         (WebhookFlavor::Fourthwall, "ORDER_UPDATED") => (&["order.updated"], &["fulfillment."]),
         _ => (&[], &[]),
@@ -433,6 +435,19 @@ mod tests {
             &t(&["return"]),
             "order.created"
         ));
+        for kind in ["return.created", "return.updated"] {
+            assert!(topic_selects(WebhookFlavor::Redo, &t(&["return"]), kind));
+            assert!(!topic_selects(
+                WebhookFlavor::Redo,
+                &t(&["order", "fulfillment"]),
+                kind
+            ));
+            assert!(!topic_selects(
+                WebhookFlavor::Fourthwall,
+                &t(&["ORDER_PLACED", "ORDER_UPDATED"]),
+                kind
+            ));
+        }
         let fw = t(&["ORDER_UPDATED"]);
         assert!(topic_selects(
             WebhookFlavor::Fourthwall,
@@ -455,6 +470,8 @@ mod tests {
             "fulfillment.created",
             "fulfillment.updated",
             "fulfillment.event",
+            "return.created",
+            "return.updated",
         ];
         for (flavor, topics) in [
             (

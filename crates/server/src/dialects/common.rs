@@ -11,12 +11,15 @@ pub fn status_for(e: &DomainError) -> StatusCode {
     match e {
         DomainError::Invalid(_)
         | DomainError::UnknownLineItem { .. }
-        | DomainError::OverFulfillment { .. } => StatusCode::BAD_REQUEST,
+        | DomainError::OverFulfillment { .. }
+        | DomainError::OverReturn { .. } => StatusCode::BAD_REQUEST,
         DomainError::OrderNotFound(_)
+        | DomainError::ReturnNotFound(_)
         | DomainError::FulfillmentNotFound(_)
         | DomainError::StoreNotFound(_) => StatusCode::NOT_FOUND,
         DomainError::DuplicateOrder(_)
         | DomainError::DuplicateFulfillment(_)
+        | DomainError::DuplicateReturn(_)
         | DomainError::Conflict(_) => StatusCode::CONFLICT,
     }
 }

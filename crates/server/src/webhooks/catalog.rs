@@ -9,12 +9,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use waybill_core::{
     Customer, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money, Order, OrderDetails,
-    Package, ShipmentStatus, time,
+    Package, Return, ReturnLine, ReturnReason, ReturnStatus, ShipmentStatus, time,
 };
 use waybill_store::{EventData, LedgerChange, OutboxEvent, UnitsOfLine, WebhookFlavor};
 
 use super::payload;
 use crate::dialects::fourthwall::OrderV1;
+use crate::dialects::redo::returns::ReturnJson;
 use crate::dialects::redo::types::{FulfillmentJson, OrderJson};
 
 /// One event type as the document lists it.
@@ -55,6 +56,54 @@ pub struct RedoEvent {
     /// The fulfillment the event is about, as this event left it (fulfillment events only).
     #[serde(skip_serializing_if = "Option::is_none")]
     fulfillment: Option<FulfillmentJson>,
+}
+
+/// A Redo-shaped return event (`return.created`, `return.updated`), sent to subscriptions with
+/// the topic `return`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedoReturnEvent {
+    /// The event's id: the same in every attempt, redelivery and replay.
+    #[schema(format = Uuid)]
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(pattern = "^return\\.(created|updated)$")]
+    event_type: String,
+    /// When the change was written.
+    #[schema(format = DateTime)]
+    at: String,
+    /// The event's place among its order's events, from 1.
+    #[schema(minimum = 1)]
+    seq: i64,
+    change: ReturnEventChange,
+    /// The order as this event left it (the `GET` order shape).
+    order: OrderJson,
+    /// The return as this event left it (the `GET /returns/{returnId}` shape).
+    #[serde(rename = "return")]
+    return_: ReturnJson,
+}
+
+/// What a return event changed: the return's lifecycle status (Waybill's names) and the
+/// order's derived status.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnEventChange {
+    #[schema(schema_with = return_lifecycle_schema)]
+    status: String,
+    /// The return's status before the change; absent for a new return.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = return_lifecycle_schema)]
+    previous_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = order_status_schema)]
+    order_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = order_status_schema)]
+    previous_order_status: Option<String>,
+}
+
+fn return_lifecycle_schema() -> utoipa::openapi::schema::Object {
+    crate::dialects::common::enum_schema(ReturnStatus::ALL.iter().map(|s| s.as_str()))
 }
 
 /// What an event changed.
@@ -297,6 +346,22 @@ pub fn event_types() -> Vec<EventType> {
             },
             &moving,
         ),
+        redo_return(
+            "return.created",
+            "A return of fulfilled units was created (status `requested`; Redo: `open`).",
+            4,
+            None,
+            example_return(ReturnStatus::Requested),
+            &moving,
+        ),
+        redo_return(
+            "return.updated",
+            "A return moved through its lifecycle or its parcel moved (a rejection gives its units back).",
+            5,
+            Some(ReturnStatus::Requested),
+            example_return(ReturnStatus::InTransit),
+            &moving,
+        ),
         EventType {
             name: "ORDER_PLACED",
             selected_by: "Fourthwall allowed type `ORDER_PLACED`",
@@ -326,6 +391,83 @@ pub fn event_types() -> Vec<EventType> {
             ),
         },
     ]
+}
+
+fn redo_return(
+    name: &'static str,
+    summary: &'static str,
+    seq: i64,
+    previous: Option<ReturnStatus>,
+    the_return: Return,
+    order: &Order,
+) -> EventType {
+    let data = EventData {
+        order_status: Some("SHIPPED".into()),
+        previous_order_status: Some("SHIPPED".into()),
+        return_record: Some(the_return.clone()),
+        ..EventData::status(the_return.status.as_str(), previous.map(|p| p.as_str()))
+    };
+    EventType {
+        name,
+        selected_by: "Redo topic `return`",
+        summary,
+        schema: "RedoReturnEvent",
+        example: example(WebhookFlavor::Redo, name, seq, false, &data, order),
+    }
+}
+
+/// The example return: 1 unit of the example order's line, too small.
+fn example_return(status: ReturnStatus) -> Return {
+    let at = |minutes: i64| time::from_millis(1_733_572_800_000 + minutes * 60_000);
+    let mut history = vec![HistoryEntry {
+        status: "return.requested".into(),
+        message: ReturnStatus::Requested.description().into(),
+        datetime: at(60),
+        location: None,
+    }];
+    let mut shipment = ShipmentStatus::PreTransit;
+    if status == ReturnStatus::InTransit {
+        shipment = ShipmentStatus::InTransit;
+        history.push(HistoryEntry {
+            status: "in_transit".into(),
+            message: ShipmentStatus::InTransit.description().into(),
+            datetime: at(90),
+            location: None,
+        });
+        history.push(HistoryEntry {
+            status: "return.in_transit".into(),
+            message: ReturnStatus::InTransit.description().into(),
+            datetime: at(90),
+            location: None,
+        });
+    }
+    Return {
+        id: "1001-r1".into(),
+        order_id: Uuid::from_u128(0x0193_a5e4_7c00_7000_8000_0000_0000_1001),
+        order_external_id: "1001".into(),
+        created_at: at(60),
+        updated_at: history.last().map_or(at(60), |h| h.datetime),
+        status,
+        shipment_status: shipment,
+        packages: vec![Package {
+            carrier: Some("USPS".into()),
+            tracking_number: "9400111899223344556677".into(),
+            tracking_url: Some(
+                "https://tools.usps.com/go/TrackConfirmAction?tLabels=9400111899223344556677"
+                    .into(),
+            ),
+        }],
+        lines: vec![ReturnLine {
+            line_item_id: "line-1".into(),
+            quantity: 1,
+            reason: ReturnReason::TooSmall,
+            note: Some("Runs small".into()),
+            title: "T-shirt, black, M".into(),
+            sku: Some("TEE-BLK-M".into()),
+        }],
+        note: None,
+        history,
+    }
 }
 
 fn example(

@@ -7,6 +7,7 @@ use waybill_store::{
 };
 
 use crate::dialects::fourthwall::OrderV1;
+use crate::dialects::redo::returns::ReturnJson;
 use crate::dialects::redo::types::{FulfillmentJson, OrderJson};
 
 /// The Fourthwall event type an outbox event is sent as.
@@ -74,6 +75,15 @@ pub fn body(
             ));
         }
         WebhookFlavor::Redo => {
+            // A return event carries its return beside the change, in the returns API's shape.
+            let mut data = data.clone();
+            let return_json = data
+                .return_record
+                .take()
+                .map(|r| serde_json::to_value(ReturnJson::from(&r)))
+                .transpose()
+                .map_err(|e| StoreError::internal("encoding a return", e))?;
+            let data = &data;
             let order_json = match order {
                 Some(o) => serde_json::to_value(OrderJson::from(o))
                     .map_err(|e| StoreError::internal("encoding an order", e))?,
@@ -92,6 +102,9 @@ pub fn body(
             });
             if let Some(f) = fulfillment(order, event.fulfillment_id.as_deref()) {
                 body["fulfillment"] = f;
+            }
+            if let Some(r) = return_json {
+                body["return"] = r;
             }
             body
         }

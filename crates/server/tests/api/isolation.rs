@@ -67,6 +67,10 @@ fn expectation(op: &str) -> Option<Expect> {
         "GET /v1/orders/{sourceOrderId}/fulfillments" => Refused(404),
         "POST /v1/orders/{sourceOrderId}/fulfillments" => Refused(404),
         "PUT /v1/orders/{sourceOrderId}/fulfillments/{sourceFulfillmentId}" => Refused(404),
+        // A return's store is the secret's: A's return is not found with B's secret.
+        "GET /v2.2/returns/{returnId}" => Refused(404),
+        "GET /v2.2/returns/{returnId}/status" => Refused(404),
+        "PUT /v2.2/returns/{returnId}/status" => Refused(404),
         _ => return None,
     })
 }
@@ -88,6 +92,9 @@ fn body_for(op: &str, r: &Resources) -> Option<Value> {
             json!({"packages": [{"carrier": "UPS", "trackingNumber": "1Z999AA10123456784"}]})
         }
         ("PUT", Some("/settings"), _) => json!({"stalledAfterHours": 1}),
+        ("POST", Some("/returns"), _) => json!({"data": {"externalOrderId": "1001",
+            "items": [{"lineItemId": "line-1", "quantity": 1, "reason": "other"}]}}),
+        ("PUT", _, "/v2.2/returns/{returnId}/status") => json!({"status": "rejected"}),
         ("POST" | "PUT", Some(p), _) if p.starts_with("/automations") => json!({"automation": {
             "name": "B's", "trigger": "delivered",
             "action": {"type": "email", "subject": "s", "body": "b"}}}),
@@ -129,6 +136,7 @@ fn fill(template: &str, r: &Resources, store: &str) -> String {
         .replace("{fulfillmentId}", "a-f1")
         .replace("{sourceFulfillmentId}", "a-f1")
         .replace("{automationId}", &r.automation)
+        .replace("{returnId}", "a-r1")
         .replace(
             "{webhookId}",
             if fw { &r.fw_webhook } else { &r.redo_webhook },
@@ -166,6 +174,7 @@ async fn snapshot(app: &TestApp, a: &str) -> String {
     let fw = s.list_webhooks(a, WebhookFlavor::Fourthwall).await.unwrap();
     let automations = s.list_automations(a).await.unwrap();
     let settings = s.store_settings(a).await.unwrap();
+    let returns = s.list_returns(a, Default::default()).await.unwrap();
     let redo_deliveries = s
         .list_webhook_deliveries(
             a,
@@ -181,7 +190,7 @@ async fn snapshot(app: &TestApp, a: &str) -> String {
         .await
         .unwrap();
     format!(
-        "{order:?}\n{orders:?}\n{redo:?}\n{fw:?}\n{automations:?}\n{settings:?}\n{redo_deliveries:?}\n{fw_deliveries:?}"
+        "{order:?}\n{orders:?}\n{redo:?}\n{fw:?}\n{automations:?}\n{settings:?}\n{returns:?}\n{redo_deliveries:?}\n{fw_deliveries:?}"
     )
 }
 
@@ -306,6 +315,7 @@ fn assert_blind(op: &str, body: &Value, r: &Resources) {
         &r.fw_webhook,
         &r.fw_event,
         &"a-f1".to_owned(),
+        &"a-r1".to_owned(),
     ] {
         assert!(
             !text.contains(secret.as_str()),
@@ -366,7 +376,9 @@ async fn no_operation_lets_one_store_reach_another() {
                 // 2. B's own store, A's resource ids: not found. (Operations on the store
                 // itself, such as listing or creating, act on B's store: no A data shows.)
                 let own = format!("{}{query}", fill(template, &r, &b.id));
-                let has_resource = template.matches('{').count() > 1;
+                // Creating a return names A's order in its body: not found in B's store.
+                let has_resource = template.matches('{').count() > 1
+                    || op == "POST /v2.2/stores/{storeId}/returns";
                 let (status, answer) = app
                     .send(
                         http_method.clone(),

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "exceptions",
         include_str!("migrations/0008_exceptions.sql"),
     ),
+    (9, "returns", include_str!("migrations/0009_returns.sql")),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

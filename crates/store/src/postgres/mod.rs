@@ -15,6 +15,7 @@ mod group_commit;
 mod idempotency;
 mod migrations;
 mod orders;
+mod returns;
 mod webhooks;
 
 use std::time::Duration;
@@ -1154,6 +1155,79 @@ impl Store for PgStore {
     async fn webhook_backlog(&self, _cursor: &str) -> StoreResult<crate::WebhookBacklog> {
         read_tx!(self, "measuring the webhook backlog", |tx| {
             webhooks::backlog(&tx)
+        })
+    }
+
+    async fn create_return(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        new: waybill_core::NewReturn,
+    ) -> StoreResult<waybill_core::Return> {
+        write_tx!(self, "creating a return", |tx| returns::create_return(
+            &tx,
+            store_id,
+            order,
+            &new,
+            time::now()
+        ))
+    }
+
+    async fn get_return(
+        &self,
+        store_id: &str,
+        return_id: &str,
+    ) -> StoreResult<waybill_core::Return> {
+        read_tx!(self, "reading a return", |tx| returns::load_return(
+            &tx, store_id, return_id
+        ))
+    }
+
+    async fn list_returns(
+        &self,
+        store_id: &str,
+        query: crate::ReturnQuery,
+    ) -> StoreResult<Vec<waybill_core::Return>> {
+        read_tx!(self, "listing returns", |tx| returns::list_returns(
+            &tx, store_id, &query
+        ))
+    }
+
+    async fn update_return_status(
+        &self,
+        store_id: &str,
+        return_id: &str,
+        update: waybill_core::ReturnUpdate,
+    ) -> StoreResult<waybill_core::Return> {
+        write_tx!(self, "updating a return", |tx| returns::update_return(
+            &tx,
+            store_id,
+            return_id,
+            &update,
+            time::now()
+        ))
+    }
+
+    async fn order_units(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+    ) -> StoreResult<Vec<crate::LineUnits>> {
+        read_tx!(
+            self,
+            "counting an order's units",
+            |tx| returns::order_units(&tx, store_id, order)
+        )
+    }
+
+    async fn apply_return_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        report: waybill_core::carrier_update::CarrierReport,
+    ) -> StoreResult<Option<waybill_core::Return>> {
+        write_tx!(self, "recording a carrier report on a return", |tx| {
+            returns::apply_carrier_report(&tx, store_id, tracking_number, &report, time::now())
         })
     }
 }

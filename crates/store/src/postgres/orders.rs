@@ -28,28 +28,31 @@ use tokio_postgres::Row;
 use waybill_core::carrier_update::{self, CarrierReport, Step};
 use waybill_core::time_events;
 
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
+pub(super) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> PgResult<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| StoreError::internal(what, e).into())
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> PgResult<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: serde_json::Value,
+) -> PgResult<T> {
     serde_json::from_value(value).map_err(|e| StoreError::internal(what, e).into())
 }
 
-fn parse_uuid(text: &str) -> PgResult<Uuid> {
+pub(super) fn parse_uuid(text: &str) -> PgResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::internal("decoding a stored order id", e).into())
 }
 
-fn parse_status(text: &str) -> PgResult<ShipmentStatus> {
+pub(super) fn parse_status(text: &str) -> PgResult<ShipmentStatus> {
     text.parse()
         .map_err(|e| StoreError::internal("decoding a stored shipment status", e).into())
 }
 
-fn stored_u32(what: &str, value: i32) -> PgResult<u32> {
+pub(super) fn stored_u32(what: &str, value: i32) -> PgResult<u32> {
     u32::try_from(value).map_err(|e| StoreError::internal(what, e).into())
 }
 
-fn qty(q: &Quantity) -> i32 {
+pub(super) fn qty(q: &Quantity) -> i32 {
     // A Quantity is 1..=1000, so it always fits.
     i32::try_from(q.get()).unwrap_or(i32::MAX)
 }
@@ -57,7 +60,7 @@ fn qty(q: &Quantity) -> i32 {
 /// The order a path names: its internal id and event sequence. The external id wins when a
 /// string could be both. With `lock`, the order's row is locked for the rest of the
 /// transaction.
-async fn resolve_order(
+pub(super) async fn resolve_order(
     tx: &Transaction<'_>,
     store_id: &str,
     order: &OrderRef,
@@ -92,7 +95,7 @@ async fn resolve_order(
 }
 
 /// Locks an order's row by its internal id (for commands that found the order another way).
-async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
+pub(super) async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult<()> {
     query_one(
         tx,
         "locking an order",
@@ -176,11 +179,11 @@ fn stored_count(units: u64) -> i64 {
 
 /// An outbox event: its type, the fulfillment it concerns, its data, and the status or event
 /// name that sets off the store's automations (runs are queued with the event).
-struct Event<'a> {
-    kind: &'a str,
-    fulfillment_id: Option<&'a str>,
-    data: EventData,
-    trigger: Option<&'a str>,
+pub(super) struct Event<'a> {
+    pub(super) kind: &'a str,
+    pub(super) fulfillment_id: Option<&'a str>,
+    pub(super) data: EventData,
+    pub(super) trigger: Option<&'a str>,
 }
 
 /// Where [`event_ctes`] finds the values of an event, as SQL expressions (parameters).
@@ -266,7 +269,7 @@ fn event_ctes(e: &EventSql<'_>) -> String {
 /// refreshes its derived status and kept unit counts from a recount of its units: the order's
 /// load (its snapshot, counted in Rust), then one statement that writes the order's row, the
 /// event and the automation runs.
-async fn record_event(
+pub(super) async fn record_event(
     tx: &Transaction<'_>,
     store_id: &str,
     order_id: &str,

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "exceptions",
         include_str!("migrations/0009_exceptions.sql"),
     ),
+    (10, "returns", include_str!("migrations/0010_returns.sql")),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

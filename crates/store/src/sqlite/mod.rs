@@ -8,6 +8,7 @@ mod idempotency;
 mod migrations;
 mod orders;
 mod read_pool;
+mod returns;
 mod webhooks;
 mod writer;
 
@@ -879,6 +880,73 @@ impl Store for SqliteStore {
         let cursor = cursor.to_owned();
         self.read(move |conn| webhooks::backlog(conn, &cursor))
             .await
+    }
+
+    async fn create_return(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+        new: waybill_core::NewReturn,
+    ) -> StoreResult<waybill_core::Return> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.write(move |conn| returns::create_return(conn, &store_id, &order, new, time::now()))
+            .await
+    }
+
+    async fn get_return(
+        &self,
+        store_id: &str,
+        return_id: &str,
+    ) -> StoreResult<waybill_core::Return> {
+        let (store_id, return_id) = (store_id.to_owned(), return_id.to_owned());
+        self.read_short(move |conn| returns::load_return(conn, &store_id, &return_id))
+            .await
+    }
+
+    async fn list_returns(
+        &self,
+        store_id: &str,
+        query: crate::ReturnQuery,
+    ) -> StoreResult<Vec<waybill_core::Return>> {
+        let store_id = store_id.to_owned();
+        self.read(move |conn| returns::list_returns(conn, &store_id, &query))
+            .await
+    }
+
+    async fn update_return_status(
+        &self,
+        store_id: &str,
+        return_id: &str,
+        update: waybill_core::ReturnUpdate,
+    ) -> StoreResult<waybill_core::Return> {
+        let (store_id, return_id) = (store_id.to_owned(), return_id.to_owned());
+        self.write(move |conn| {
+            returns::update_return(conn, &store_id, &return_id, update, time::now())
+        })
+        .await
+    }
+
+    async fn order_units(
+        &self,
+        store_id: &str,
+        order: &OrderRef,
+    ) -> StoreResult<Vec<crate::LineUnits>> {
+        let (store_id, order) = (store_id.to_owned(), order.clone());
+        self.read_short(move |conn| returns::order_units(conn, &store_id, &order))
+            .await
+    }
+
+    async fn apply_return_carrier_report(
+        &self,
+        store_id: &str,
+        tracking_number: &str,
+        report: waybill_core::carrier_update::CarrierReport,
+    ) -> StoreResult<Option<waybill_core::Return>> {
+        let (store_id, tracking_number) = (store_id.to_owned(), tracking_number.to_owned());
+        self.write(move |conn| {
+            returns::apply_carrier_report(conn, &store_id, &tracking_number, &report, time::now())
+        })
+        .await
     }
 }
 

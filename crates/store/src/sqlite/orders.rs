@@ -27,7 +27,7 @@ use waybill_core::time_events;
 
 /// The order a path names: its internal id and event sequence. The external id wins when a
 /// string could be both.
-fn resolve_order(
+pub(super) fn resolve_order(
     conn: &Connection,
     store_id: &str,
     order: &OrderRef,
@@ -119,7 +119,7 @@ fn kept_counts(
 /// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
 /// refreshes its derived status and kept unit counts from a recount. Returns the event's
 /// sequence number.
-fn record_event(
+pub(super) fn record_event(
     conn: &Connection,
     store_id: &str,
     order_id: &str,
@@ -310,11 +310,11 @@ fn insert_outbox(
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult<String> {
+pub(super) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::internal(what, e))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::internal(what, e))
 }
 
@@ -539,11 +539,11 @@ fn order_head(r: &rusqlite::Row<'_>, store_id: &str) -> StoreResult<(String, Ord
     Ok((id, order))
 }
 
-fn parse_uuid(text: &str) -> StoreResult<Uuid> {
+pub(super) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::internal("decoding a stored order id", e))
 }
 
-fn parse_status(text: &str) -> StoreResult<ShipmentStatus> {
+pub(super) fn parse_status(text: &str) -> StoreResult<ShipmentStatus> {
     text.parse()
         .map_err(|e| StoreError::internal("decoding a stored shipment status", e))
 }

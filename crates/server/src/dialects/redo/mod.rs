@@ -7,6 +7,7 @@
 
 pub(crate) mod automations;
 pub(crate) mod lifecycle;
+pub(crate) mod returns;
 pub(crate) mod types;
 pub(crate) mod webhooks;
 
@@ -80,6 +81,15 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/stores/{store_id}/orders/{order_id}/fulfillments/{fulfillment_id}/shipment-status",
             post(update_shipment_status),
+        )
+        .route(
+            "/stores/{store_id}/returns",
+            get(returns::list_returns).post(returns::create_return),
+        )
+        .route("/returns/{return_id}", get(returns::get_return))
+        .route(
+            "/returns/{return_id}/status",
+            get(returns::get_return_status).put(returns::update_return_status),
         )
         .route(
             "/stores/{store_id}/webhooks",
@@ -318,11 +328,15 @@ pub(crate) async fn get_order(
     RedoStore(store_id): RedoStore,
     RedoPath((_, order_id)): RedoPath<(String, String)>,
 ) -> Result<Json<OrderJson>, RedoError> {
-    let order = state
+    let order_ref = OrderRef::new(order_id);
+    let order = state.store.get_order(&store_id, &order_ref).await?;
+    // Returned units per line (the order's own row holds ordered and fulfilled). Read by the
+    // order's internal id: the order found above, even if its external id looks like another's.
+    let units = state
         .store
-        .get_order(&store_id, &OrderRef::new(order_id))
+        .order_units(&store_id, &OrderRef::new(order.id.to_string()))
         .await?;
-    Ok(Json(OrderJson::from(&order)))
+    Ok(Json(OrderJson::from(&order).with_units(&units)))
 }
 
 #[utoipa::path(delete, path = "/v2.2/stores/{storeId}/orders/{orderId}", tag = "Redo",

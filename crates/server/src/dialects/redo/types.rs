@@ -607,6 +607,10 @@ struct OrderLineJson {
     title: String,
     quantity: u32,
     fulfilled_quantity: u32,
+    /// Waybill extension: units in live (not rejected) returns. Present on `GET` of an order or
+    /// a return.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    returned_quantity: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     variant_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -648,6 +652,7 @@ impl From<&Order> for OrderJson {
                     title: l.title.clone(),
                     quantity: l.quantity,
                     fulfilled_quantity: l.fulfilled,
+                    returned_quantity: None,
                     variant_id: l.variant_id.clone(),
                     sku: l.sku.clone(),
                     price: l.price.map(|p| p.to_f64()),
@@ -670,6 +675,31 @@ impl From<&Order> for OrderJson {
             currency_code: d.currency_code.clone(),
             location_id: d.location_id.clone(),
             fulfillments: o.fulfillments.iter().map(FulfillmentJson::from).collect(),
+        }
+    }
+}
+
+impl OrderJson {
+    /// The order with each line's returned units (`returnedQuantity`).
+    pub fn with_units(mut self, units: &[waybill_store::LineUnits]) -> Self {
+        for line in &mut self.line_items {
+            line.returned_quantity = Some(
+                units
+                    .iter()
+                    .find(|u| u.line_item_id == line.id)
+                    .map_or(0, |u| u.returned),
+            );
+        }
+        self
+    }
+}
+
+impl From<&Package> for PackageJson {
+    fn from(p: &Package) -> Self {
+        PackageJson {
+            carrier: p.carrier.clone(),
+            tracking_number: p.tracking_number.clone(),
+            tracking_url: p.tracking_url.clone(),
         }
     }
 }
