@@ -4,8 +4,8 @@ Every other rule Waybill enforces is in openapi.json itself. These are documente
 docs/API.md and enforced by the server; here they only keep generated request bodies within
 them, so that a schema-valid body that breaks one is not counted as wrongly refused:
 
-- the ids of the lines in one order or one fulfillment are unique (JSON Schema's uniqueItems
-  compares whole items, not one field of them);
+- the ids of the lines in one order, one fulfillment or one return are unique (JSON Schema's
+  uniqueItems compares whole items, not one field of them);
 - the fulfillments embedded in an OrderProtection order name that order's items, within their
   quantities (one field's values referring to another's);
 - an automation's templates compile (template syntax starts with "{{", "{%" or "{#").
@@ -21,6 +21,7 @@ LINE_LISTS = {
     "lineItems": "id",  # Redo orders and fulfillments
     "orderItems": "sourceItemId",  # OrderProtection orders
     "sourceItemIds": "sourceItemId",  # OrderProtection fulfillments
+    "items": "lineItemId",  # Redo returns (under "data")
 }
 
 TEMPLATE_OPENERS = ("{{", "{%", "{#")
@@ -36,6 +37,8 @@ def _unique_line_ids(body):
             ids = [i for i in ids if isinstance(i, (str, int))]
             if len(ids) != len(set(map(str, ids))):
                 return False
+    if isinstance(body.get("data"), dict) and not _unique_line_ids(body["data"]):
+        return False
     fulfillments = body.get("fulfillments")
     if isinstance(fulfillments, list):
         return all(_unique_line_ids(f) for f in fulfillments)

@@ -175,6 +175,17 @@ pub fn document() -> serde_json::Value {
     if let Some(object) = document.as_object_mut() {
         object.insert("webhooks".to_owned(), serde_json::Value::Object(webhooks));
     }
+    // A rule the derive cannot state: a return's status update names `status`, or
+    // `shipmentStatus`, or both (`dialects::redo::returns::UpdateReturnStatusRequest`).
+    if let Some(schema) = document
+        .pointer_mut("/components/schemas/UpdateReturnStatusRequest")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        schema.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([{"required": ["status"]}, {"required": ["shipmentStatus"]}]),
+        );
+    }
     document
 }
 

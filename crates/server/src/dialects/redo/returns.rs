@@ -451,8 +451,8 @@ pub(crate) async fn create_return(
 
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/returns", tag = "Redo",
     params(("storeId" = String, Path, description = "Store id"), ListReturnsQuery,
-        ("X-Page-Size" = Option<String>, Header, description = "Returns per page, 1 to 500 (default 20)", pattern = "^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$"),
-        ("X-Page-Continue" = Option<String>, Header, description = "The X-Page-Next of the previous page")),
+        ("X-Page-Size" = Option<String>, Header, nullable = false, description = "Returns per page, 1 to 500 (default 20)", pattern = "^0*(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$"),
+        ("X-Page-Continue" = Option<String>, Header, nullable = false, description = "The X-Page-Next of the previous page")),
     responses((status = 200, description = "The store's returns, oldest first; `X-Page-Next` when more follow", body = ReturnList),
         (status = 400, description = "Invalid filter", body = crate::openapi::RedoErrorBody), (status = 401, description = "Missing or invalid secret", body = crate::openapi::RedoErrorBody),
         (status = 403, description = "The secret does not belong to this store, or no such store", body = crate::problem::Problem, content_type = "application/problem+json"),
