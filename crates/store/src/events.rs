@@ -86,6 +86,24 @@ impl LedgerChange {
     }
 }
 
+impl LedgerChange {
+    /// The change when a fulfillment's contents are replaced: its old units are released when
+    /// it stops counting, its new ones reserved when it starts; a fulfillment that counts (or
+    /// does not) before and after moves nothing on balance worth reporting.
+    pub fn replacing(
+        was_live: bool,
+        is_live: bool,
+        old: &[(String, Quantity)],
+        new: &[(String, Quantity)],
+    ) -> Option<LedgerChange> {
+        match (was_live, is_live) {
+            (true, false) => LedgerChange::of(LedgerEffect::Release, old),
+            (false, true) => LedgerChange::of(LedgerEffect::Reserve, new),
+            _ => None,
+        }
+    }
+}
+
 impl EventData {
     /// The data of a fulfillment status change or event.
     pub fn status(status: &str, previous: Option<&str>) -> EventData {

@@ -9,7 +9,6 @@
 //! values kept, and changes nothing. The order is looked up in the signed-in store only, so
 //! another store's order or fulfillment is not found (404).
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,6 +19,7 @@ use waybill_core::{
 };
 use waybill_store::StoreError;
 
+use super::Posted;
 use super::pages::{FulfillmentBody, fulfillment_body, path_ids};
 use super::render::{error_page, page, segment};
 use super::{Form, Signed, not_found_page, redirect, store_error};
@@ -312,15 +312,10 @@ fn optional(form: &Form, name: &str) -> Option<String> {
 /// `POST …/fulfillments/{id}/status`: a status or an event, with optional message, time and
 /// estimated delivery date, exactly as `POST …/shipment-status` takes them.
 pub async fn post_status(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let (order, fulfillment_id) = match load(&signed, &state, path).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -410,15 +405,10 @@ async fn apply(
 /// `POST …/fulfillments/{id}/tracking`: replaces the parcels with the form's rows (a row left
 /// wholly blank is skipped), as `PUT …/tracking` does.
 pub async fn post_tracking(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let (order, fulfillment_id) = match load(&signed, &state, path).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -534,15 +524,10 @@ pub async fn confirm_cancel(
 /// `POST …/fulfillments/{id}/cancel` (with `confirm=yes`): status `cancelled`, its units back
 /// in the ledger, as `POST …/cancel` does.
 pub async fn cancel(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let (order, fulfillment_id) = match load(&signed, &state, path).await {
         Ok(found) => found,
         Err(response) => return response,

@@ -7,7 +7,6 @@
 //! once, on the page that created its subscription. Automations are looked up in the
 //! signed-in store only, so another store's id is not found (404).
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -16,6 +15,7 @@ use serde::Serialize;
 use waybill_core::{ShipmentEvent, ShipmentStatus};
 use waybill_store::{AutomationAction, AutomationRecord};
 
+use super::Posted;
 use super::pages::path_ids;
 use super::render::{error_page, page, segment};
 use super::{Form, Signed, not_found_page, redirect, store_error};
@@ -190,11 +190,7 @@ pub async fn new_form(signed: Signed) -> Response {
 }
 
 /// `POST /ui/automations`: creates one, as `POST …/automations` does.
-pub async fn create(signed: Signed, State(state): State<AppState>, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
+pub async fn create(State(state): State<AppState>, Posted(signed, form): Posted) -> Response {
     let values = Values::parse(&form);
     let refused = |values: Values, message: String| {
         form_page(
@@ -286,15 +282,10 @@ pub async fn edit_form(
 
 /// `POST /ui/automations/{id}/edit`: replaces it, as `PUT …/automations/{id}` does.
 pub async fn edit(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let current = match load(&signed, &state, path).await {
         Ok(record) => record,
         Err(response) => return response,
@@ -384,15 +375,10 @@ pub async fn confirm_delete(
 /// `POST /ui/automations/{id}/delete` (with `confirm=yes`): deletes it with its runs, as
 /// `DELETE …/automations/{id}` does.
 pub async fn delete(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let record = match load(&signed, &state, path).await {
         Ok(record) => record,
         Err(response) => return response,

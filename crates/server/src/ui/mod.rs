@@ -242,6 +242,33 @@ impl FromRequestParts<AppState> for Signed {
     }
 }
 
+/// A signed-in user's form post whose CSRF token matched the session's: every state-changing
+/// dashboard route takes its body through this (a post without the right token is the 403
+/// page, and nothing runs).
+pub struct Posted(pub Signed, pub Form);
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, state).await?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = match Bytes::from_request(request, state).await {
+            Ok(body) => body,
+            Err(rejection) => return Err(rejection.into_response()),
+        };
+        let form = Form::parse(&body);
+        if !signed.csrf_ok(&form) {
+            return Err(signed.forbidden());
+        }
+        Ok(Posted(signed, form))
+    }
+}
+
 fn sessions_of(extensions: &axum::http::Extensions) -> Option<Arc<Sessions>> {
     extensions.get::<Arc<Sessions>>().cloned()
 }
@@ -489,15 +516,11 @@ async fn login(
 }
 
 async fn logout(
-    signed: Signed,
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    body: Bytes,
+    Posted(signed, _): Posted,
 ) -> Response {
-    if !signed.csrf_ok(&Form::parse(&body)) {
-        return signed.forbidden();
-    }
     if let Some(sessions) = sessions_of(&extensions) {
         sessions.remove(&signed.cookie);
     }

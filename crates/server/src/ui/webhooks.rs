@@ -12,7 +12,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -24,6 +23,7 @@ use waybill_store::{
     WebhookRecord, WebhookStats, WebhookUpdate,
 };
 
+use super::Posted;
 use super::pages::{LOG_ROWS, order_href, path_ids, plausible_id};
 use super::render::{When, error_page, page, segment};
 use super::{Form, Signed, not_found_page, redirect, store_error};
@@ -270,14 +270,9 @@ async fn check_form(
 /// `POST /ui/webhooks`: creates a subscription and shows it, with its signing secret (the
 /// only time it is shown).
 pub async fn create_webhook(
-    signed: Signed,
     State(state): State<AppState>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let layout = signed.layout("New webhook subscription", "webhooks");
     let (flavor, form_name) = match form.get("flavor") {
         Some("redo") => (WebhookFlavor::Redo, "redo"),
@@ -693,15 +688,10 @@ pub async fn webhook(
 
 /// `POST /ui/webhooks/{id}`: a new callback URL and topics (the bearer token is kept).
 pub async fn edit_webhook(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let record = match load(&signed, &state, path, true).await {
         Ok(record) => record,
         Err(response) => return response,
@@ -747,15 +737,10 @@ pub async fn edit_webhook(
 
 /// `POST /ui/webhooks/{id}/enabled` with `enabled=true|false`.
 pub async fn set_enabled(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let record = match load(&signed, &state, path, true).await {
         Ok(record) => record,
         Err(response) => return response,
@@ -794,15 +779,10 @@ pub async fn set_enabled(
 /// `POST /ui/webhooks/{id}/rotate`: a new signing secret, shown once; the old one keeps
 /// signing beside it for a day (as the API's default).
 pub async fn rotate_secret(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, _): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let record = match load(&signed, &state, path, true).await {
         Ok(record) => record,
         Err(response) => return response,
@@ -881,15 +861,10 @@ pub async fn confirm_delete(
 
 /// `POST /ui/webhooks/{id}/delete` (with `confirm=yes`): deletes it with its delivery log.
 pub async fn delete_webhook(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let record = match load(&signed, &state, path, true).await {
         Ok(record) => record,
         Err(response) => return response,
@@ -915,15 +890,10 @@ pub async fn delete_webhook(
 
 /// `POST /ui/webhooks/{id}/redeliver`: puts one event back in the subscription's queue.
 pub async fn redeliver(
-    signed: Signed,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    Posted(signed, form): Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !signed.csrf_ok(&form) {
-        return signed.forbidden();
-    }
     let layout = signed.layout("Redeliver", "webhooks");
     let Some(webhook_id) = path_ids(path, |id| vec![id.as_str()]) else {
         return not_found_page(layout);

@@ -532,14 +532,14 @@ fn example_order(status: Option<ShipmentStatus>) -> Order {
     order.line_items[0].fulfilled = 2;
     let mut history = vec![HistoryEntry {
         status: "pre_transit".into(),
-        message: status_message(ShipmentStatus::PreTransit),
+        message: ShipmentStatus::PreTransit.description().to_owned(),
         datetime: at(2),
         location: None,
     }];
     if status != ShipmentStatus::PreTransit {
         history.push(HistoryEntry {
             status: status.as_str().into(),
-            message: status_message(status),
+            message: status.description().to_owned(),
             datetime: at(3),
             location: None,
         });
@@ -570,10 +570,6 @@ fn example_order(status: Option<ShipmentStatus>) -> Order {
         history,
     });
     order
-}
-
-fn status_message(status: ShipmentStatus) -> String {
-    status.description().to_owned()
 }
 
 /// The event catalogue as docs/API.md shows it (between its `webhook-events` markers): a table

@@ -1655,11 +1655,12 @@ pub(super) async fn upsert_fulfillment(
         insert_history(tx, store_id, &id, &entry, now).await?;
     }
     // The ledger moves when the fulfillment starts or stops counting.
-    let ledger = match (current.status.is_live(), new.status.is_live()) {
-        (true, false) => LedgerChange::of(LedgerEffect::Release, &quantities(&current)?),
-        (false, true) => LedgerChange::of(LedgerEffect::Reserve, &new.lines),
-        _ => None,
-    };
+    let ledger = LedgerChange::replacing(
+        current.status.is_live(),
+        new.status.is_live(),
+        &quantities(&current)?,
+        &new.lines,
+    );
     record_event(
         tx,
         store_id,

@@ -1350,11 +1350,12 @@ pub(super) fn upsert_fulfillment(
         .map_err(|e| map_err("updating a fulfillment", e))?;
     }
     // The ledger moves when the fulfillment starts or stops counting.
-    let ledger = match (current.status.is_live(), new.status.is_live()) {
-        (true, false) => LedgerChange::of(LedgerEffect::Release, &quantities(&current)?),
-        (false, true) => LedgerChange::of(LedgerEffect::Reserve, &new.lines),
-        _ => None,
-    };
+    let ledger = LedgerChange::replacing(
+        current.status.is_live(),
+        new.status.is_live(),
+        &quantities(&current)?,
+        &new.lines,
+    );
     let seq = record_event(
         conn,
         store_id,
