@@ -50,6 +50,7 @@ const MIGRATION_LOCK: i32 = 0x776d_6967;
 /// lock is held until that transaction ends, so of several processes starting at once, one
 /// migrates and the others wait and then find nothing left to do.
 pub(super) async fn migrate(tx: &Transaction<'_>) -> PgResult<usize> {
+    super::engine::check(tx).await?;
     tx.execute(super::SCHEMA_LOCK_SQL, &[&MIGRATION_LOCK])
         .await
         .map_err(|e| map_err("taking the migration lock", e))?;

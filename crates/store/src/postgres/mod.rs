@@ -10,6 +10,7 @@
 //! guards.
 
 mod automations;
+pub mod engine;
 mod exceptions;
 mod group_commit;
 mod idempotency;
