@@ -52,6 +52,8 @@ const MAX_IN_FLIGHT: usize = 8;
 /// Each dispatcher's lease and timeout: a killed node's deliveries are sent again after this.
 const LEASE: &str = "4s";
 const TIMEOUT: &str = "2s";
+/// The receiver's path for the automation's webhook action.
+const AUTOMATION: &str = "automation";
 /// Orders written, and the workers writing them at once.
 const ORDERS: usize = 240;
 const WORKERS: usize = 8;
@@ -121,6 +123,7 @@ fn start_node(db_url: &str) -> Node {
         )
         .env("WAYBILL_WEBHOOK_RETRY_JITTER", "0")
         .env("WAYBILL_WEBHOOK_MAX_IN_FLIGHT", MAX_IN_FLIGHT.to_string())
+        .env("WAYBILL_AUTOMATION_LEASE", LEASE)
         .env("WAYBILL_SHUTDOWN_GRACE", "2")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -580,6 +583,21 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         let webhook_secret = body["webhook"]["secret"].as_str().expect("secret");
         secrets.insert((*topic).to_owned(), webhook_secret.to_owned());
     }
+    // An automation with a webhook action on `delivered`, through node 2: its runs are
+    // claimed by the nodes' automation workers, its deliveries sent by their dispatchers.
+    let resp = http
+        .post(format!("{}/v2.2/stores/{store}/automations", nodes[2].base))
+        .bearer_auth(&secret)
+        .json(&json!({"automation": {"name": "notify", "trigger": "delivered", "action": {
+            "type": "webhook", "url": format!("{hook_base}/{AUTOMATION}"),
+            "body": "{\"order\": {{ order.id }}, \"fulfillment\": {{ fulfillment.id }}, \"status\": {{ fulfillment.status }}}"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "creating the automation");
+    let body: Value = resp.json().await.unwrap();
+    let automation_secret = body["automation"]["secret"].as_str().expect("secret");
+    secrets.insert(AUTOMATION.to_owned(), automation_secret.to_owned());
 
     let cluster = Arc::new(Cluster {
         http,
@@ -782,13 +800,22 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
             .await
             .expect("count open deliveries")
             .get(0);
+        let runs_open: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM automation_runs WHERE status <> 'succeeded'",
+                &[],
+            )
+            .await
+            .expect("count open automation runs")
+            .get(0);
         let missing = expected.difference(&delivered).count();
-        if missing == 0 && open == 0 {
+        if missing == 0 && open == 0 && runs_open == 0 {
             break;
         }
         assert!(
             drain_started.elapsed() < DRAIN_LIMIT,
-            "{missing} events never delivered, {open} deliveries not settled after {DRAIN_LIMIT:?}"
+            "{missing} events never delivered, {open} deliveries and {runs_open} automation runs \
+             not settled after {DRAIN_LIMIT:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -842,12 +869,14 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
             "bad signature on a {} delivery",
             r.topic
         );
-        let body = r.json();
-        assert_eq!(
-            body["id"],
-            r.header("webhook-id"),
-            "webhook-id is the event id"
-        );
+        if r.topic != AUTOMATION {
+            let body = r.json();
+            assert_eq!(
+                body["id"],
+                r.header("webhook-id"),
+                "webhook-id is the event id"
+            );
+        }
     }
     let event_ids: HashSet<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
     let mut by_event: BTreeMap<(String, String), Vec<&Receipt>> = BTreeMap::new();
@@ -895,7 +924,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     let mut sorted: Vec<&Receipt> = receipts.iter().filter(|r| r.ok).collect();
     sorted.sort_by_key(|r| r.start);
     let mut per_order: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    for r in sorted {
+    for r in sorted.into_iter().filter(|r| r.topic != AUTOMATION) {
         if first_seen.insert((r.topic.clone(), r.header("webhook-id").to_owned())) {
             let body = r.json();
             per_order
@@ -913,6 +942,52 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
             "{topic} events of order {order} arrived out of order: {seqs:?}"
         );
     }
+
+    // The automation: one run per fulfillment that reached `delivered` (however many nodes
+    // saw it), each run's webhook delivered to the receiver, naming its fulfillment.
+    let runs: Vec<(String, i32)> = pg
+        .query("SELECT fulfillment_id, attempts FROM automation_runs", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let run_fulfillments: HashSet<&str> = runs.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        run_fulfillments.len(),
+        runs.len(),
+        "a fulfillment with two runs"
+    );
+    let automation_received: HashSet<String> = receipts
+        .iter()
+        .filter(|r| r.ok && r.topic == AUTOMATION)
+        .map(|r| {
+            r.json()["fulfillment"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let delivered_acked: Vec<&String> = acked
+        .values()
+        .flat_map(|o| o.fulfillments.iter())
+        .filter(|(id, (_, messages))| messages.contains(&format!("{id} delivered")))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!delivered_acked.is_empty());
+    for id in &delivered_acked {
+        assert!(run_fulfillments.contains(id.as_str()), "no run for {id}");
+        assert!(
+            automation_received.contains(id.as_str()),
+            "no automation webhook for {id}"
+        );
+    }
+    assert_eq!(
+        automation_received.len(),
+        runs.len(),
+        "automation webhooks received vs runs"
+    );
+    let runs_repeated = runs.iter().filter(|(_, attempts)| *attempts > 1).count();
 
     // Every node's dispatcher took part; no node logged an error.
     let attempts: Vec<usize> = nodes
@@ -941,6 +1016,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
          {acks} acknowledged writes ({orders} orders, {fulfillments_acked} fulfillments, {statuses_acked} statuses), \
          {race_lost} fulfillments lost their race, {unknown} outcomes unknown\n\
          multinode: node {VICTIM} killed after {killed_after} orders, restarted after {restarted_after}\n\
+         multinode: {runs} automation runs ({runs_repeated} performed again after a lost lease)\n\
          multinode: {events} events, {receipts} receipts, {refused_once} refused once by the receiver, \
          {taken_over} claims taken over after the lease (bound {MAX_IN_FLIGHT}), {duplicates} duplicates; attempts logged per node {attempts:?} \
          (node {VICTIM} before the kill: {victim_before})",
@@ -956,6 +1032,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         unknown = stats.unknown.load(Ordering::Relaxed),
         events = events.len(),
         receipts = receipts.len(),
+        runs = runs.len(),
     );
 }
 
