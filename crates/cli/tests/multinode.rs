@@ -2,8 +2,9 @@
 //! SIGKILL under load (docs/RELIABILITY.md, "Several nodes on one database").
 //!
 //! Three real `waybill serve` processes share one fresh schema, each with its webhook
-//! dispatcher on (short lease, fast retries). A real receiver on loopback is subscribed to every
-//! Redo topic and checks every signature. A client spreads writes round-robin over the nodes
+//! dispatcher, automation worker and scheduler on (short leases, fast retries). A real receiver
+//! on loopback is subscribed to every Redo topic, and is the target of an automation's webhook
+//! action on `delivered`; it checks every signature. A client spreads writes round-robin over the nodes
 //! with a bounded number of workers: orders, fulfillments racing for the same units from three
 //! nodes at once, shipment statuses, each with an `Idempotency-Key` so that a request lost with
 //! a node is retried on another. A third of the way through, one node is killed with SIGKILL;
@@ -14,9 +15,12 @@
 //!   fulfillments' units;
 //! - every outbox event is delivered (answered 2xx) at least once, and no delivery fails;
 //! - for every subscription and order, first deliveries arrive in `seq` order;
+//! - the automation ran once per fulfillment that reached `delivered`, and each run's webhook
+//!   reached the receiver;
 //! - an event is delivered twice only if its first delivery was answered before the kill (the
-//!   killed node held its lease), at most the killed node's `webhook_max_in_flight` of them,
-//!   and no event is ever in flight to the receiver twice at once.
+//!   killed node held its lease); the claims lost with the node are at most its
+//!   `webhook_max_in_flight`, and the duplicates at most those; no event is ever in flight to
+//!   the receiver twice at once.
 //!
 //! The test needs PostgreSQL: without `WAYBILL_TEST_POSTGRES_URL` at build time it is ignored,
 //! with the reason in the test summary (see build.rs); run without it anyway, it fails.
