@@ -193,6 +193,7 @@ pub const KEYS: &[Key] = &[
         Some("--scheduler-interval"),
         "60s",
     ),
+    key("automation_lease", "WAYBILL_AUTOMATION_LEASE", None, "120s"),
     key("public_url", "WAYBILL_PUBLIC_URL", None, ""),
     key("trust_proxy", "WAYBILL_TRUST_PROXY", None, "false"),
 ];
@@ -628,9 +629,11 @@ impl Config {
             public_https: layers.parse("public_url", parse_public_url)?,
             trust_proxy: layers.parse("trust_proxy", parse_bool)?,
         };
+        let automation_lease = layers.parse("automation_lease", positive_duration)?;
         let automations = waybill_server::automations::AutomationConfig {
             mailer,
             scheduler_interval,
+            lease: automation_lease,
             ..Default::default()
         };
         Ok(Config {
