@@ -363,3 +363,55 @@ async fn the_list_pages_by_cursor_and_keeps_its_filters() {
     let csv = export(&app, &session, "/ui/returns.csv?status=requested").await;
     assert_eq!(csv.lines().count(), 28, "header + 27");
 }
+
+/// A returns CSV uploaded on the import page: imported once through `import::returns`, with
+/// its report; the same file again creates nothing.
+#[tokio::test]
+async fn a_returns_csv_uploaded_in_the_dashboard_is_imported_once() {
+    let app = App::spawn().await;
+    let seeded = app.seed().await;
+    let session = app.sign_in(&seeded.secret).await;
+    let (_, html) = app.page(&session, "/ui/import").await;
+    assert!(html.contains("<label for=\"kind\">"), "{html}");
+    let csrf = csrf_in(&html).expect("csrf");
+    // line-1 has one fulfilled unit; the mug none.
+    let csv = "order,sku,qty,reason,tracking_number\n\
+               1001,TEE-M,1,Too small,1Z999AA10123456784\n\
+               1001,MUG,1,damaged,\n";
+    let boundary = "waybill-returns-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nreturns\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let post = || {
+        app.client
+            .post(app.url("/ui/import"))
+            .header(
+                reqwest::header::COOKIE,
+                format!("waybill_session={session}"),
+            )
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body.clone())
+            .send()
+    };
+    let report = post().await.expect("upload").text().await.expect("page");
+    assert!(
+        report.contains("1 created, 0 already imported, 1 refused, of 2 rows"),
+        "{report}"
+    );
+    assert!(report.contains("can be returned"), "{report}");
+    let again = post().await.expect("upload").text().await.expect("page");
+    assert!(
+        again.contains("0 created, 1 already imported, 1 refused"),
+        "{again}"
+    );
+    let returns = returns_of(&app, &seeded).await;
+    assert_eq!(returns.len(), 1);
+    assert!(returns[0].id.starts_with("imr_"));
+    assert_eq!(returns[0].packages[0].carrier.as_deref(), Some("UPS"));
+}
