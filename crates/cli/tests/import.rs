@@ -301,3 +301,153 @@ fn a_file_without_the_needed_columns_is_refused_before_any_row() {
     assert!(stderr.contains("neither a line item id column"), "{stderr}");
     assert!(!dir.path().join("x.report.csv").exists());
 }
+
+// ---- returns ----
+
+const RETURN_ORDERS: usize = 20;
+
+/// `waybill import returns` on a file with good rows (by line id and by SKU, with and without a
+/// parcel) and bad rows of six kinds: every row gets its result, the returned units are
+/// exactly the good rows', carrier detection ran, and a second run creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_returns_twice_reports_every_row_and_returns_nothing_twice() {
+    use waybill_core::{NewFulfillment, Package, ShipmentStatus};
+    let db = TestDatabase::new().await.expect("test database");
+    let store = db.open().await.unwrap();
+    let (shop, _) = store.create_store("Returns importer").await.unwrap();
+    for o in 0..RETURN_ORDERS {
+        let order = NewOrder::new(
+            format!("RET-{o}"),
+            time::now(),
+            vec![line_item("a", "SKU-A"), line_item("b", "SKU-B")],
+            OrderDetails::default(),
+        )
+        .unwrap();
+        store.create_order(&shop.id, order).await.unwrap();
+        let q = |n| Quantity::new("quantity", n).unwrap();
+        let fulfillment = NewFulfillment::new(
+            Some(format!("f-{o}")),
+            vec![("a".into(), q(10)), ("b".into(), q(6))],
+            vec![Package {
+                carrier: Some("UPS".into()),
+                tracking_number: format!("1Z{o:08}"),
+                tracking_url: None,
+            }],
+            ShipmentStatus::Delivered,
+        )
+        .unwrap();
+        store
+            .create_fulfillment(&shop.id, &OrderRef::new(format!("RET-{o}")), fulfillment)
+            .await
+            .unwrap();
+    }
+    // Per order: 3 units of a by id (2 + 1, the second with a detected UPS parcel), 2 of b by
+    // SKU; then one bad row of each kind on some orders.
+    let mut csv =
+        String::from("Order ID,Line Item ID,SKU,Qty,Reason,Carrier,Tracking Number,Notes\n");
+    let mut expected: Vec<Option<&str>> = Vec::new();
+    for o in 0..RETURN_ORDERS {
+        csv.push_str(&format!("RET-{o},a,,2,damaged,,,\n"));
+        csv.push_str(&format!(
+            "RET-{o},a,,1,Wrong item,,1Z999AA10123456784,\"comma, note\"\n"
+        ));
+        csv.push_str(&format!("RET-{o},,SKU-B,2,too-small,,,\n"));
+        expected.extend([None, None, None]);
+        let (row, error): (String, &str) = match o % 6 {
+            0 => (format!("NOPE-{o},a,,1,damaged,,,\n"), "was not found"),
+            1 => (format!("RET-{o},,SKU-X,1,damaged,,,\n"), "is not on order"),
+            // b: 6 fulfilled, 2 returned above: 5 more is too many.
+            2 => (format!("RET-{o},,SKU-B,5,damaged,,,\n"), "can be returned"),
+            3 => (format!("RET-{o},b,,5,damaged,,,\n"), "returned"),
+            4 => (format!("RET-{o},a,,1,lost,,,\n"), "not a return reason"),
+            _ => (
+                format!("RET-{o},a,,1,damaged,UPS,,\n"),
+                "without a tracking number",
+            ),
+        };
+        csv.push_str(&row);
+        expected.push(Some(error));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("returns.csv");
+    std::fs::write(&file, csv).unwrap();
+    let run = || {
+        let out = Command::new(BIN)
+            .args([
+                "import",
+                "returns",
+                file.to_str().unwrap(),
+                "--store",
+                &shop.id,
+            ])
+            .env("WAYBILL_DATABASE_URL", &db.url)
+            .env("WAYBILL_LOG", "warn")
+            .output()
+            .expect("run import");
+        assert!(out.status.success(), "{out:?}");
+        let summary: Value = serde_json::from_slice(&out.stdout).expect("summary");
+        let mut reader = csv::Reader::from_path(dir.path().join("returns.report.csv")).unwrap();
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["row", "result", "return_id", "error"]
+        );
+        let rows: Vec<[String; 4]> = reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                [0, 1, 2, 3].map(|i| r.get(i).unwrap_or_default().to_owned())
+            })
+            .collect();
+        (summary, rows)
+    };
+    let good = expected.iter().filter(|e| e.is_none()).count();
+    let (summary, first) = run();
+    assert_eq!(summary["rows"], expected.len());
+    assert_eq!(summary["created"], good, "{summary}");
+    assert_eq!(summary["error"], expected.len() - good, "{summary}");
+    for (line, want) in first.iter().zip(&expected) {
+        match want {
+            None => assert_eq!(line[1], "created", "{line:?}"),
+            Some(fragment) => {
+                assert_eq!(line[1], "error", "{line:?}");
+                assert!(line[3].contains(fragment), "{line:?} lacks {fragment}");
+            }
+        }
+    }
+    let units = |store: Arc<dyn Store>, shop: String| async move {
+        let mut all = Vec::new();
+        for o in 0..RETURN_ORDERS {
+            let units = store
+                .order_units(&shop, &OrderRef::new(format!("RET-{o}")))
+                .await
+                .unwrap();
+            all.push(units.iter().map(|u| u.returned).collect::<Vec<_>>());
+        }
+        all
+    };
+    let returned = units(store.clone(), shop.id.clone()).await;
+    assert!(returned.iter().all(|r| r == &vec![3, 2]), "{returned:?}");
+    let parcel = store
+        .list_returns(&shop.id, waybill_store::ReturnQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| !r.packages.is_empty())
+        .expect("a return with a parcel");
+    assert_eq!(
+        parcel.packages[0].carrier.as_deref(),
+        Some("UPS"),
+        "detected"
+    );
+    assert_eq!(parcel.note.as_deref(), Some("comma, note"));
+
+    let (summary, second) = run();
+    assert_eq!(summary["created"], 0, "{summary}");
+    assert_eq!(summary["duplicate"], good, "{summary}");
+    for (before, after) in first.iter().zip(&second) {
+        if before[1] == "created" {
+            assert_eq!((after[1].as_str(), &after[2]), ("duplicate", &before[2]));
+        }
+    }
+    assert_eq!(units(store.clone(), shop.id.clone()).await, returned);
+}

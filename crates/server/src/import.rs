@@ -6,6 +6,10 @@
 //! row's normalised content and how many identical rows came before it in the file. Importing
 //! the same file again therefore finds every fulfillment it created and reports the row as
 //! [`RowResult::Duplicate`] instead of creating it twice.
+//!
+//! [`returns`] imports returns the same way (`waybill import returns`).
+
+pub mod returns;
 
 use std::collections::HashMap;
 use std::io::Read;

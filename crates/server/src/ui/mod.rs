@@ -23,6 +23,7 @@ mod format;
 mod orders;
 mod pages;
 mod render;
+mod returns;
 pub mod session;
 pub mod throttle;
 mod webhooks;
@@ -151,6 +152,12 @@ pub fn routes() -> Router<AppState> {
             "/automations/{automation}/delete",
             get(automation_forms::confirm_delete).post(automation_forms::delete),
         )
+        .route("/orders/{order}/returns", post(returns::create))
+        .route("/orders/{order}/returns/new", get(returns::new_form))
+        .route("/returns", get(returns::list))
+        .route("/returns.csv", get(returns::export))
+        .route("/returns/{return_id}", get(returns::show))
+        .route("/returns/{return_id}/status", post(returns::post_status))
         .route("/import", get(pages::import_form).post(pages::import))
         .route("/static/ui.css", get(stylesheet))
         .route("/static/ui.js", get(script))

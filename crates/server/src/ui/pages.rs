@@ -65,6 +65,8 @@ struct LineRow {
     ordered: u32,
     fulfilled: u32,
     remaining: u32,
+    returned: u32,
+    returnable: u32,
 }
 
 #[derive(Serialize)]
@@ -94,6 +96,7 @@ struct OrderBody {
     total: Option<String>,
     lines: Vec<LineRow>,
     fulfillments: Vec<FulfillmentRow>,
+    returns: super::returns::OrderReturns,
 }
 
 async fn load_order(
@@ -120,6 +123,10 @@ pub async fn order(
     let order = match load_order(&signed, &state, &order_ref, "Order").await {
         Ok(order) => order,
         Err(response) => return response,
+    };
+    let returns = match super::returns::order_returns(&state, signed.store_id(), &order).await {
+        Ok(returns) => returns,
+        Err(e) => return store_error(e, signed.layout("Order", "orders")),
     };
     let status = order_status::derive(&order);
     let internal_id = order.id.to_string();
@@ -148,13 +155,18 @@ pub async fn order(
         lines: order
             .line_items
             .iter()
-            .map(|l| LineRow {
-                id: l.id.clone(),
-                title: l.title.clone(),
-                sku: l.sku.clone(),
-                ordered: l.quantity,
-                fulfilled: l.fulfilled,
-                remaining: l.remaining(),
+            .map(|l| {
+                let (returned, returnable) = returns.units.get(&l.id).copied().unwrap_or_default();
+                LineRow {
+                    id: l.id.clone(),
+                    title: l.title.clone(),
+                    sku: l.sku.clone(),
+                    ordered: l.quantity,
+                    fulfilled: l.fulfilled,
+                    remaining: l.remaining(),
+                    returned,
+                    returnable,
+                }
             })
             .collect(),
         fulfillments: order
@@ -173,6 +185,7 @@ pub async fn order(
             })
             .collect(),
         internal_id,
+        returns,
     };
     let title = format!("Order {}", order.external_id);
     page(
@@ -186,7 +199,7 @@ pub async fn order(
 // ---- a fulfillment ----
 
 #[derive(Serialize)]
-struct PackageView {
+pub(super) struct PackageView {
     carrier: Option<String>,
     tracking_number: String,
     tracking_url: Option<String>,
@@ -227,7 +240,7 @@ pub(super) struct FulfillmentBody {
 
 /// A package as shown: its own tracking URL when it has a usable one, otherwise the carrier's
 /// public tracking page when the carrier is recognised (`waybill_carriers`).
-fn package_view(package: &Package) -> PackageView {
+pub(super) fn package_view(package: &Package) -> PackageView {
     let own = package.tracking_url.as_deref().and_then(safe_link);
     let tracking_url = own.or_else(|| {
         waybill_carriers::normalize_package(package)
@@ -506,7 +519,7 @@ pub async fn import(
     let Ok(mut multipart) = multipart else {
         return refused("the form could not be read; choose a CSV file and try again".into());
     };
-    let (mut csrf, mut file) = (None, None);
+    let (mut csrf, mut file, mut kind) = (None, None, None);
     loop {
         match multipart.next_field().await {
             Ok(Some(field)) => {
@@ -516,6 +529,9 @@ pub async fn import(
                         csrf = Some(String::from_utf8_lossy(&bytes).into_owned());
                     }
                     Ok(bytes) if name == "file" => file = Some(bytes),
+                    Ok(bytes) if name == "kind" => {
+                        kind = Some(String::from_utf8_lossy(&bytes).into_owned());
+                    }
                     Ok(_) => {}
                     Err(e) => return refused(format!("the upload could not be read: {e}")),
                 }
@@ -531,12 +547,31 @@ pub async fn import(
         return refused("choose a non-empty CSV file".into());
     };
     let store_id = signed.store_id().to_owned();
-    let rows = match crate::import::parse(&store_id, file.as_ref()) {
-        Ok(rows) => rows,
-        Err(e) => return refused(e.to_string()),
+    // Fulfillments (the default) or returns: the same importers as `waybill import …`.
+    type Results =
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = crate::import::ReportRow> + Send>>;
+    let results: Results = if kind.as_deref() == Some("returns") {
+        match crate::import::returns::parse(&store_id, file.as_ref()) {
+            Ok(rows) => Box::pin(crate::import::returns::execute(
+                state.store.clone(),
+                store_id,
+                rows,
+                8,
+            )),
+            Err(e) => return refused(e.to_string()),
+        }
+    } else {
+        match crate::import::parse(&store_id, file.as_ref()) {
+            Ok(rows) => Box::pin(crate::import::execute(
+                state.store.clone(),
+                store_id,
+                rows,
+                8,
+            )),
+            Err(e) => return refused(e.to_string()),
+        }
     };
-    let results = crate::import::execute(state.store.clone(), store_id, rows, 8);
-    let mut results = std::pin::pin!(results);
+    let mut results = results;
     let mut summary = crate::import::Summary::default();
     let mut report = Vec::new();
     while let Some(row) = futures_util::StreamExt::next(&mut results).await {

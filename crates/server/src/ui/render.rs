@@ -55,6 +55,9 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/automation_delete.html"),
     ),
     ("import.html", include_str!("templates/import.html")),
+    ("returns.html", include_str!("templates/returns.html")),
+    ("return.html", include_str!("templates/return.html")),
+    ("return_new.html", include_str!("templates/return_new.html")),
 ];
 
 pub const CSS: &str = include_str!("static/ui.css");

@@ -413,7 +413,7 @@ async fn fits(client: &Client, width: u32) -> bool {
 
 /// Checks the current page at 360, 390, 1400 and 1920 px, and screenshots it at 1400 and
 /// 390 px as `<name>-1400.png` and `<name>-390.png`.
-async fn check_and_shoot(client: &Client, name: &str) {
+pub(crate) async fn check_and_shoot(client: &Client, name: &str) {
     for width in [360, 390, 1400, 1920] {
         if !fits(client, width).await {
             // Name the elements that reach past the window, for whoever fixes it.

@@ -8,4 +8,6 @@ mod browser;
 mod exceptions;
 mod harness;
 mod http;
+mod returns;
+mod returns_browser;
 mod webhooks;

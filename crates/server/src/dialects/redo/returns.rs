@@ -154,7 +154,7 @@ struct LabelRequest {
 }
 
 impl CreateReturnRequest {
-    fn into_domain(self) -> Result<(OrderRef, NewReturn), DomainError> {
+    pub(crate) fn into_domain(self) -> Result<(OrderRef, NewReturn), DomainError> {
         let data = self.data;
         let mut lines = Vec::with_capacity(data.items.len());
         for (i, item) in data.items.into_iter().enumerate() {
@@ -216,7 +216,7 @@ pub struct UpdateReturnStatusRequest {
 }
 
 impl UpdateReturnStatusRequest {
-    fn into_domain(self) -> Result<ReturnUpdate, DomainError> {
+    pub(crate) fn into_domain(self) -> Result<ReturnUpdate, DomainError> {
         let status = self
             .status
             .map(|s| parse_status("status", &s))
