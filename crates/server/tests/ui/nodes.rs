@@ -233,3 +233,49 @@ async fn a_shared_rate_limit_holds_across_servers() {
         "10 pass in the window across both servers"
     );
 }
+
+#[tokio::test]
+async fn two_servers_sweeping_at_once_share_the_work() {
+    use waybill_server::retention::{RetentionSettings, sweep};
+    use waybill_store::NewSession;
+    let db = TestDatabase::new().await.expect("test database");
+    let one = db.open().await.unwrap();
+    let two = db.open().await.unwrap();
+    let (shop, _) = one.create_store("s").await.unwrap();
+    let now = chrono::Utc::now();
+    let session = |hash: String, expires: i64| NewSession {
+        token_hash: hash,
+        store_id: shop.id.clone(),
+        key_ids: vec!["key".into()],
+        csrf: "t".into(),
+        created_at: now - chrono::Duration::hours(13),
+        expires_at: now + chrono::Duration::seconds(expires),
+    };
+    for i in 0..450 {
+        one.create_session(session(format!("old{i}"), -60))
+            .await
+            .unwrap();
+    }
+    one.create_session(session("live".into(), 3600))
+        .await
+        .unwrap();
+    one.touch_session("live", now).await.unwrap();
+    let settings = RetentionSettings {
+        batch: 50,
+        pause: std::time::Duration::from_millis(1),
+        ..RetentionSettings::default()
+    };
+    let limits = LimitSettings::default();
+    let (a, b) = tokio::join!(
+        sweep(one.as_ref(), &settings, &limits, now),
+        sweep(two.as_ref(), &settings, &limits, now)
+    );
+    let (a, b) = (a.expect("sweep one"), b.expect("sweep two"));
+    assert_eq!(
+        a.of("sessions") + b.of("sessions"),
+        450,
+        "every expired session deleted once: {a:?} {b:?}"
+    );
+    assert!(one.get_session("old0").await.unwrap().is_none());
+    assert!(two.get_session("live").await.unwrap().is_some());
+}
