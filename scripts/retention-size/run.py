@@ -10,10 +10,20 @@ the deliveries and a sweep and prints the database's pages in use, its files' si
 history's row counts. With retention they level off; with `--no-retention` they grow with
 every round.
 
-    cargo build -p waybill-cli
+    cargo build -p waybill
     scripts/retention-size/run.py [--rounds 4] [--orders 100] [--updates 2000] [--no-retention]
 
 Bounded and loopback only: one server, one receiver, `orders + rounds × updates` writes.
+
+Measured 2026-12-07 (debug build, busy 2-core machine, 100 orders, 3 rounds of 1,500 updates,
+two webhooks; pages in use / files / outbox rows after each round):
+
+    retention on:   1.8 / 2.6 / 3.2 MiB in use,  8.3 / 10.6 / 10.6 MiB files,  outbox 1 / 1 / 1
+    retention off: 16.8 / 39.9 / 68.0 MiB in use, 20.8 / 43.9 / 72.3 MiB files, outbox 1,700 / 3,200 / 4,700
+
+With retention the outbox, deliveries (one kept per order and webhook) and attempts stay
+constant; what still grows (about 0.45 KiB per update) is each shipment's tracking history,
+which is order data and is kept.
 """
 
 import argparse
