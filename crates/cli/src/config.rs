@@ -175,6 +175,32 @@ pub const KEYS: &[Key] = &[
     key("rate_limit", "WAYBILL_RATE_LIMIT", None, "1000"),
     key("rate_limit_burst", "WAYBILL_RATE_LIMIT_BURST", None, "2000"),
     key(
+        "rate_limit_shared",
+        "WAYBILL_RATE_LIMIT_SHARED",
+        None,
+        "false",
+    ),
+    key(
+        "retention_interval",
+        "WAYBILL_RETENTION_INTERVAL",
+        None,
+        "5m",
+    ),
+    key(
+        "retention_outbox_age",
+        "WAYBILL_RETENTION_OUTBOX_AGE",
+        None,
+        "7d",
+    ),
+    key(
+        "retention_delivery_age",
+        "WAYBILL_RETENTION_DELIVERY_AGE",
+        None,
+        "30d",
+    ),
+    key("retention_batch", "WAYBILL_RETENTION_BATCH", None, "1000"),
+    key("retention_pause", "WAYBILL_RETENTION_PAUSE", None, "100ms"),
+    key(
         "max_in_flight_per_store",
         "WAYBILL_MAX_IN_FLIGHT_PER_STORE",
         None,
@@ -281,6 +307,7 @@ pub struct Config {
     pub webhooks: DispatcherConfig,
     pub automations: waybill_server::automations::AutomationConfig,
     pub limits: waybill_server::limits::LimitSettings,
+    pub retention: waybill_server::retention::RetentionSettings,
     pub idempotency_ttl: Duration,
     pub dashboard: waybill_server::ui::DashboardSettings,
     layers: Layers,
@@ -623,6 +650,20 @@ impl Config {
                 Ok(_) => Err("must be at least 1024".into()),
                 Err(e) => Err(e),
             })?,
+            shared_rate: layers.parse("rate_limit_shared", parse_bool)?,
+        };
+        // An age of 0 keeps those rows for good.
+        let age = |v: &str| parse_duration(v).map(|d| (!d.is_zero()).then_some(d));
+        let retention = waybill_server::retention::RetentionSettings {
+            interval: layers.parse("retention_interval", positive_duration)?,
+            outbox_age: layers.parse("retention_outbox_age", age)?,
+            delivery_age: layers.parse("retention_delivery_age", age)?,
+            batch: layers.parse("retention_batch", |v| match whole(v) {
+                Ok(n) if (1..=100_000).contains(&n) => Ok(u32::try_from(n).unwrap_or(1000)),
+                Ok(_) => Err("must be between 1 and 100000".into()),
+                Err(e) => Err(e),
+            })?,
+            pause: layers.parse("retention_pause", parse_duration)?,
         };
         let idempotency_ttl = layers.parse("idempotency_ttl", positive_duration)?;
         let dashboard = waybill_server::ui::DashboardSettings {
@@ -650,6 +691,7 @@ impl Config {
             webhooks,
             automations,
             limits,
+            retention,
             idempotency_ttl,
             dashboard,
             layers,

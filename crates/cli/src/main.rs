@@ -562,7 +562,8 @@ async fn worker(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the automation worker and the time-event scheduler; both stop at the signal.
+/// Starts the automation worker, the time-event scheduler and the retention task; all stop at
+/// the signal.
 fn spawn_automations(
     store: &Arc<dyn Store>,
     config: &Config,
@@ -577,6 +578,12 @@ fn spawn_automations(
         tokio::spawn(automations::run_scheduler(
             store.clone(),
             config.automations.clone(),
+            stop_requested(stopping.clone()),
+        )),
+        tokio::spawn(waybill_server::retention::run(
+            store.clone(),
+            config.retention.clone(),
+            config.limits.clone(),
             stop_requested(stopping.clone()),
         )),
     ]

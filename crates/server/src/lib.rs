@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod parse;
 pub mod problem;
 pub mod request_id;
+pub mod retention;
 pub mod strict;
 pub mod ui;
 pub mod webhooks;

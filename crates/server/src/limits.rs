@@ -6,6 +6,16 @@
 //! bound applies to the key itself. Every limit is configurable and answered in the format of the
 //! dialect the path belongs to. Body size (413) and page sizes (at most 500) are bounded where
 //! they are read.
+//!
+//! Several servers on one database: with [`LimitSettings::shared_rate`] the rate holds across
+//! all of them. Each request a server's own (in-memory) limiter admits is then also counted in
+//! the database, one atomic upsert per request into the key's fixed window of
+//! [`shared_window`] (`burst / rate` seconds, at least one), which admits `rate × window`
+//! requests. The local limiter stays in front as a fast path: a key over the limit on one
+//! server alone is over it everywhere, so a flood at one server is refused without touching the
+//! database. If the database cannot count, the request is let through (and logged): the limit
+//! protects the service and must not be what takes it down. The in-flight bound stays per
+//! server (see docs/OPERATIONS.md).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +48,8 @@ pub struct LimitSettings {
     pub request_timeout: Duration,
     /// Largest sum of header names and values accepted.
     pub max_header_bytes: usize,
+    /// Count the rate in the database too, so it holds across every server on it.
+    pub shared_rate: bool,
 }
 
 impl Default for LimitSettings {
@@ -48,6 +60,7 @@ impl Default for LimitSettings {
             max_in_flight_per_store: 0,
             request_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
+            shared_rate: false,
         }
     }
 }
@@ -119,6 +132,47 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits::new(LimitSettings::default())
+    }
+}
+
+/// The shared rate's window and how many requests it admits: `burst / rate` seconds (at least
+/// one second) and `rate` per second of it, so the sustained rate is `rate` and a burst of
+/// `burst` fits in one window. `None` when the rate is off.
+pub fn shared_window(settings: &LimitSettings) -> Option<(Duration, u64)> {
+    let rate = u64::from(settings.rate_per_second);
+    if rate == 0 {
+        return None;
+    }
+    let burst = u64::from(settings.burst).max(rate);
+    let window_ms = (burst * 1000).div_ceil(rate).max(1000);
+    let allowed = (rate * window_ms).div_ceil(1000).max(burst);
+    Some((Duration::from_millis(window_ms), allowed))
+}
+
+/// Counts a request in its key's shared window; `Err(wait)` when the window is full.
+async fn check_shared(
+    store: &dyn waybill_store::Store,
+    settings: &LimitSettings,
+    key: &Key,
+) -> Result<(), Duration> {
+    let Some((window, allowed)) = shared_window(settings) else {
+        return Ok(());
+    };
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let now_ms = waybill_core::time::to_millis(waybill_core::time::now());
+    let start_ms = now_ms - now_ms.rem_euclid(window_ms);
+    match store
+        .count_rate_window(&hex::encode(key), waybill_core::time::from_millis(start_ms))
+        .await
+    {
+        Ok(n) if n > allowed => Err(Duration::from_millis(
+            u64::try_from(start_ms + window_ms - now_ms).unwrap_or(1000),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "shared rate limit: could not count; request let through");
+            Ok(())
+        }
     }
 }
 
@@ -211,6 +265,18 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
                 ),
             );
         }
+        if limits.settings.shared_rate
+            && let Err(wait) = check_shared(state.store.as_ref(), &limits.settings, &key).await
+        {
+            return too_many(
+                &path,
+                wait,
+                &format!(
+                    "rate limit of {} requests per second for this API key exceeded (counted across all servers); retry after the Retry-After header's seconds",
+                    limits.settings.rate_per_second
+                ),
+            );
+        }
     }
     let _slot = if limits.settings.max_in_flight_per_store > 0 {
         let key = limits
@@ -262,3 +328,30 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
 
 /// Shared handle, as `AppState` keeps it.
 pub type SharedLimits = Arc<Limits>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_window_holds_the_burst_at_the_sustained_rate() {
+        let settings = |rate, burst| LimitSettings {
+            rate_per_second: rate,
+            burst,
+            ..LimitSettings::default()
+        };
+        assert_eq!(shared_window(&settings(0, 10)), None);
+        assert_eq!(
+            shared_window(&settings(1000, 2000)),
+            Some((Duration::from_secs(2), 2000))
+        );
+        assert_eq!(
+            shared_window(&settings(5, 0)),
+            Some((Duration::from_secs(1), 5))
+        );
+        assert_eq!(
+            shared_window(&settings(3, 10)),
+            Some((Duration::from_millis(3334), 11))
+        );
+    }
+}

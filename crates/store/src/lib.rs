@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod postgres;
 pub mod returns;
 pub mod secrets;
+pub mod sessions;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -40,6 +41,7 @@ pub use exceptions::{ExceptionKind, ExceptionQuery, ExceptionRow};
 pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
 pub use returns::{LineUnits, ReturnQuery};
 pub use secrets::NewApiKey;
+pub use sessions::{NewSession, Purge, SessionRecord};
 pub use webhooks::{
     AttemptLog, AttemptQuery, AttemptRecord, ClaimedDelivery, DeliveryNext, DeliveryQuery,
     DeliveryRecord, DeliveryResult, DeliveryState, NewWebhook, OutboxEvent, WebhookBacklog,
@@ -578,6 +580,41 @@ pub trait Store: Send + Sync + 'static {
         tracking_number: &str,
         report: CarrierReport,
     ) -> StoreResult<Option<Return>>;
+
+    // ---- shared node state and retention (see the `sessions` module) ----
+
+    /// Starts a dashboard session.
+    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// The session stored under a cookie's hash, expired or not (the server decides).
+    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Marks a session as used at `now`.
+    async fn touch_session(&self, token_hash: &str, now: Timestamp) -> StoreResult<()>;
+    /// Ends a session (nothing if there is none).
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Until when sign-ins from `client` are refused, if that is after `now`.
+    async fn signin_blocked_until(
+        &self,
+        client: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Records a failed sign-in from `client` at `now`; how many it has made since
+    /// `window_start` (this one included).
+    async fn record_signin_failure(
+        &self,
+        client: &str,
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<u64>;
+    /// Refuses sign-ins from `client` until `until`.
+    async fn block_signin(&self, client: &str, until: Timestamp) -> StoreResult<()>;
+    /// Forgets `client`'s failures and block (a successful sign-in).
+    async fn clear_signin_failures(&self, client: &str) -> StoreResult<()>;
+    /// Counts one request of `key` in the rate window starting at `window_start` (one atomic
+    /// upsert: a row of an older window starts over); the window's count, this one included.
+    async fn count_rate_window(&self, key: &str, window_start: Timestamp) -> StoreResult<u64>;
+    /// One bounded retention step (at most `limit` rows); how many rows went. Safe to run on
+    /// several processes at once.
+    async fn purge(&self, purge: Purge, limit: u32) -> StoreResult<u64>;
 }
 
 /// Options for whichever backend a URL selects.

@@ -207,11 +207,7 @@ pub async fn run_scheduler(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "time-based shipment events could not be raised"),
         }
-        match store.purge_idempotency_keys(config.clock.now()).await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys deleted"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "expired idempotency keys could not be deleted"),
-        }
+        // Expired idempotency keys are deleted by the retention task (`crate::retention`).
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(config.scheduler_interval) => {}

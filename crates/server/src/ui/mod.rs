@@ -28,8 +28,7 @@ pub mod session;
 pub mod throttle;
 mod webhooks;
 
-use std::sync::Arc;
-use std::time::Instant;
+use waybill_core::time;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -47,7 +46,7 @@ use waybill_store::{StoreError, secrets};
 
 use crate::AppState;
 use render::{ASSET_VERSION, Layout, error_page, page};
-use session::{LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions};
+use session::{LOGIN_COOKIE, SESSION_COOKIE, Session};
 
 /// How the dashboard learns how browsers reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,8 +94,8 @@ impl DashboardSettings {
     }
 }
 
-/// The dashboard's routes, to be nested at `/ui`. Each call makes a fresh session map and
-/// sign-in throttle.
+/// The dashboard's routes, to be nested at `/ui`. Sessions and the sign-in throttle live in
+/// the store, so every server on one database shares them.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -163,8 +162,6 @@ pub fn routes() -> Router<AppState> {
         .route("/static/ui.js", get(script))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::Extension(Arc::new(Sessions::default())))
-        .layer(axum::Extension(Arc::new(throttle::Throttle::default())))
 }
 
 /// `Content-Security-Policy` of every dashboard response: only our own stylesheet and script,
@@ -220,16 +217,15 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(sessions) = sessions_of(&parts.extensions) else {
-            return Err(no_sessions());
-        };
         let Some(cookie) = session::cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned)
         else {
             return Err(redirect("/ui/login"));
         };
         let secure = state.dashboard.secure(&parts.headers);
-        let Some(session) = sessions.get(&cookie) else {
-            return Err(signed_out(secure, "/ui/login?ended=expired"));
+        let session = match session::get(state.store.as_ref(), &cookie, time::now()).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(signed_out(secure, "/ui/login?ended=expired")),
+            Err(e) => return Err(store_error(e, Layout::new("Unavailable", ""))),
         };
         // The keys that signed in must still be live: revocation ends the session at once.
         let keys = match state.store.list_api_keys(&session.store_id).await {
@@ -242,7 +238,9 @@ impl FromRequestParts<AppState> for Signed {
                 .iter()
                 .all(|id| keys.iter().any(|k| &k.id == id && k.revoked_at.is_none()));
         if !live {
-            sessions.remove(&cookie);
+            if let Err(e) = session::remove(state.store.as_ref(), &cookie).await {
+                return Err(store_error(e, Layout::new("Unavailable", "")));
+            }
             return Err(signed_out(secure, "/ui/login?ended=revoked"));
         }
         Ok(Signed { session, cookie })
@@ -274,20 +272,6 @@ impl axum::extract::FromRequest<AppState> for Posted {
         }
         Ok(Posted(signed, form))
     }
-}
-
-fn sessions_of(extensions: &axum::http::Extensions) -> Option<Arc<Sessions>> {
-    extensions.get::<Arc<Sessions>>().cloned()
-}
-
-/// The answer when the session map is missing: a wiring bug, never a client's doing.
-fn no_sessions() -> Response {
-    tracing::error!("dashboard sessions are missing: ui::routes() was not used");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        GENERIC_ERROR,
-        &Layout::new("Error", ""),
-    )
 }
 
 const GENERIC_ERROR: &str = "Something went wrong on our side. Try again shortly.";
@@ -458,17 +442,21 @@ async fn login(
         return forbidden(Layout::new("Forbidden", ""));
     }
     let secure = state.dashboard.secure(&headers);
-    let Some(throttle) = extensions.get::<Arc<throttle::Throttle>>().cloned() else {
-        return no_sessions();
-    };
+    let store = state.store.as_ref();
     let ip = state.dashboard.client_ip(&headers, &extensions);
-    if let Err(wait) = throttle.check(ip, Instant::now()) {
-        return too_many(wait);
+    match throttle::check(store, ip, time::now()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => return too_many(wait),
+        Err(e) => return store_error(e, Layout::new("Sign in", "")),
     }
     let secret = form.get("secret").unwrap_or_default().trim();
-    let refused = || {
-        if let Some(wait) = throttle.failed(ip, Instant::now()) {
-            tracing::warn!(client = %ip, wait_seconds = wait.as_secs(), "dashboard sign-in failures: throttling");
+    let refused = async || {
+        match throttle::failed(store, ip, time::now()).await {
+            Ok(Some(wait)) => {
+                tracing::warn!(client = %ip, wait_seconds = wait.as_secs(), "dashboard sign-in failures: throttling");
+            }
+            Ok(None) => {}
+            Err(e) => return store_error(e, Layout::new("Sign in", "")),
         }
         login_page(
             secure,
@@ -480,11 +468,11 @@ async fn login(
     // Secrets Waybill issues all have one prefix and length: anything else cannot match, so
     // it is refused without asking the database.
     if !secret.starts_with(secrets::SECRET_PREFIX) || secret.len() > 256 {
-        return refused();
+        return refused().await;
     }
     let store_id = match state.store.authenticate(secret).await {
         Ok(Some(store_id)) => store_id,
-        Ok(None) => return refused(),
+        Ok(None) => return refused().await,
         Err(e) => return store_error(e, Layout::new("Sign in", "")),
     };
     // Remember which key signed in (by id, never the secret), so that revoking it ends the
@@ -502,17 +490,22 @@ async fn login(
     };
     if key_ids.is_empty() {
         // Revoked between the two reads.
-        return refused();
+        return refused().await;
     }
-    let Some(sessions) = sessions_of(&extensions) else {
-        return no_sessions();
-    };
     // A new id on every sign-in; a session the browser already had ends.
-    if let Some(old) = session::cookie(&headers, SESSION_COOKIE) {
-        sessions.remove(old);
+    if let Some(old) = session::cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = session::remove(store, old).await
+    {
+        return store_error(e, Layout::new("Sign in", ""));
     }
-    let id = sessions.create(store_id, key_ids);
-    throttle.succeeded(ip);
+    let id = match session::create(store, store_id, key_ids, time::now()).await {
+        Ok(id) => id,
+        Err(e) => return store_error(e, Layout::new("Sign in", "")),
+    };
+    if let Err(e) = throttle::succeeded(store, ip).await {
+        // The session is made; a stale failure count only delays a later sign-in.
+        tracing::warn!(error = %e, client = %ip, "dashboard sign-in: failures not cleared");
+    }
     let mut response = redirect("/ui/exceptions");
     append_cookie(
         &mut response,
@@ -525,11 +518,10 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     Posted(signed, _): Posted,
 ) -> Response {
-    if let Some(sessions) = sessions_of(&extensions) {
-        sessions.remove(&signed.cookie);
+    if let Err(e) = session::remove(state.store.as_ref(), &signed.cookie).await {
+        return store_error(e, signed.layout("Sign out", ""));
     }
     signed_out(
         state.dashboard.secure(&headers),

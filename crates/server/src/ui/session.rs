@@ -1,22 +1,23 @@
-//! Dashboard sessions: an in-memory map from a random cookie id to the signed-in store.
+//! Dashboard sessions, kept in the database so that any server on it knows them.
 //!
 //! A session holds the store id, the ids of the API keys whose secret signed it in, and a CSRF
-//! token; never the secret. The map is keyed by the SHA-256 of the cookie value, so neither a
-//! lookup's timing nor a dump of the map gives a usable cookie. Sessions end after
-//! [`IDLE_TIMEOUT`] without a request or [`MAX_AGE`] in all, on sign-out, and when their key is
-//! revoked (checked on every request by the `Signed` extractor). Sessions live in one process:
-//! a restart, or a second server behind a load balancer without sticky sessions, signs people
-//! out.
+//! token; never the secret. The database keeps only the SHA-256 of the cookie value, so a dump
+//! of the table gives no usable cookie. Sessions end after [`IDLE_TIMEOUT`] without a request
+//! or [`MAX_AGE`] in all, on sign-out, and when their key is revoked (checked on every request
+//! by the `Signed` extractor). A request marks its session used only when the mark is older
+//! than [`TOUCH_INTERVAL`], so most page views write nothing (the idle timeout is therefore
+//! exact to within that interval). Sessions survive a restart and are shared by every server
+//! on the database; the retention task deletes expired ones.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use waybill_core::Timestamp;
+use waybill_store::{NewSession, SessionRecord, Store, StoreResult};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "waybill_session";
@@ -26,8 +27,8 @@ pub const LOGIN_COOKIE: &str = "waybill_login";
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// A session ends this long after sign-in, however busy.
 pub const MAX_AGE: Duration = Duration::from_secs(12 * 60 * 60);
-/// Most sessions kept at once; signing in beyond that ends the least recently used one.
-pub const MAX_SESSIONS: usize = 10_000;
+/// A request marks its session used only if the last mark is older than this.
+pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What a signed-in browser is allowed to act as.
 #[derive(Debug, Clone)]
@@ -38,85 +39,91 @@ pub struct Session {
     pub key_ids: Vec<String>,
     /// Every POST form of the session carries this.
     pub csrf: String,
-    created: Instant,
-    last_seen: Instant,
+    created: Timestamp,
+    last_seen: Timestamp,
+}
+
+fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
+    (to - from).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn plus(t: Timestamp, d: Duration) -> Timestamp {
+    t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
+}
+
+fn minus(t: Timestamp, d: Duration) -> Timestamp {
+    t - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
 }
 
 impl Session {
-    fn expired(&self, now: Instant) -> bool {
-        now.duration_since(self.last_seen) > IDLE_TIMEOUT
-            || now.duration_since(self.created) > MAX_AGE
+    fn expired(&self, now: Timestamp) -> bool {
+        elapsed(self.last_seen, now) > IDLE_TIMEOUT || elapsed(self.created, now) > MAX_AGE
+    }
+
+    fn from_record(r: SessionRecord) -> Session {
+        Session {
+            store_id: r.store_id,
+            key_ids: r.key_ids,
+            csrf: r.csrf,
+            created: r.created_at,
+            last_seen: r.last_seen_at,
+        }
     }
 }
 
-/// The live sessions of one server.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<[u8; 32], Session>>,
+/// The stored form of a cookie value: its SHA-256, in hex.
+pub fn token_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        // A panic while holding the lock cannot leave the map half-written (every change is
-        // one insert or remove), so a poisoned lock is still usable.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts a session; returns the cookie value that names it.
-    pub fn create(&self, store_id: String, key_ids: Vec<String>) -> String {
-        let id = random_token();
-        let now = Instant::now();
-        let session = Session {
+/// Starts a session; returns the cookie value that names it.
+pub async fn create(
+    store: &dyn Store,
+    store_id: String,
+    key_ids: Vec<String>,
+    now: Timestamp,
+) -> StoreResult<String> {
+    let id = random_token();
+    store
+        .create_session(NewSession {
+            token_hash: token_hash(&id),
             store_id,
             key_ids,
             csrf: random_token(),
-            created: now,
-            last_seen: now,
-        };
-        let mut map = self.lock();
-        map.retain(|_, s| !s.expired(now));
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(key, _)| *key)
-        {
-            map.remove(&oldest);
-        }
-        map.insert(digest(&id), session);
-        id
-    }
-
-    /// The live session a cookie value names, marked as used now.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let key = digest(id);
-        let now = Instant::now();
-        let mut map = self.lock();
-        let session = map.get_mut(&key)?;
-        if session.expired(now) {
-            map.remove(&key);
-            return None;
-        }
-        session.last_seen = now;
-        Some(session.clone())
-    }
-
-    pub fn remove(&self, id: &str) {
-        self.lock().remove(&digest(id));
-    }
-
-    /// How many sessions are held (expired ones included until swept).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+            created_at: now,
+            expires_at: plus(now, MAX_AGE),
+        })
+        .await?;
+    Ok(id)
 }
 
-fn digest(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
+/// The live session a cookie value names. An expired one is deleted; a live one is marked
+/// used when its mark is older than [`TOUCH_INTERVAL`].
+pub async fn get(store: &dyn Store, id: &str, now: Timestamp) -> StoreResult<Option<Session>> {
+    let hash = token_hash(id);
+    let Some(record) = store.get_session(&hash).await? else {
+        return Ok(None);
+    };
+    let mut session = Session::from_record(record);
+    if session.expired(now) {
+        store.delete_session(&hash).await?;
+        return Ok(None);
+    }
+    if elapsed(session.last_seen, now) >= TOUCH_INTERVAL {
+        store.touch_session(&hash, now).await?;
+        session.last_seen = now;
+    }
+    Ok(Some(session))
+}
+
+/// Ends the session a cookie value names (nothing if there is none).
+pub async fn remove(store: &dyn Store, id: &str) -> StoreResult<()> {
+    store.delete_session(&token_hash(id)).await
+}
+
+/// For retention: sessions last used before this are idle past the timeout.
+pub fn idle_cutoff(now: Timestamp) -> Timestamp {
+    minus(now, IDLE_TIMEOUT)
 }
 
 /// 256 random bits as 64 hex characters.
@@ -187,23 +194,8 @@ mod tests {
     use axum::http::HeaderValue;
 
     #[test]
-    fn sessions_are_found_by_their_cookie_and_end_on_removal() {
-        let sessions = Sessions::default();
-        let id = sessions.create("store".into(), vec!["key_1".into()]);
-        assert_eq!(id.len(), 64);
-        let s = sessions.get(&id).expect("live session");
-        assert_eq!(s.store_id, "store");
-        assert_eq!(s.csrf.len(), 64);
-        assert_ne!(s.csrf, id);
-        assert!(sessions.get("not-a-session").is_none());
-        sessions.remove(&id);
-        assert!(sessions.get(&id).is_none());
-    }
-
-    #[test]
     fn idle_and_old_sessions_expire() {
-        // Later instants are made by adding (subtracting could reach before the clock's start).
-        let start = Instant::now();
+        let start = waybill_core::time::now();
         let mut session = Session {
             store_id: "s".into(),
             key_ids: vec![],
@@ -212,12 +204,22 @@ mod tests {
             last_seen: start,
         };
         let second = Duration::from_secs(1);
-        assert!(!session.expired(start + IDLE_TIMEOUT - second));
-        assert!(session.expired(start + IDLE_TIMEOUT + second));
+        assert!(!session.expired(plus(start, IDLE_TIMEOUT - second)));
+        assert!(session.expired(plus(start, IDLE_TIMEOUT + second)));
         // Kept busy, it still ends at MAX_AGE.
-        session.last_seen = start + MAX_AGE - second;
-        assert!(!session.expired(start + MAX_AGE));
-        assert!(session.expired(start + MAX_AGE + second));
+        session.last_seen = plus(start, MAX_AGE - second);
+        assert!(!session.expired(plus(start, MAX_AGE)));
+        assert!(session.expired(plus(start, MAX_AGE + second)));
+    }
+
+    #[test]
+    fn only_the_hash_of_a_cookie_is_stored() {
+        let id = random_token();
+        assert_eq!(id.len(), 64);
+        let hash = token_hash(&id);
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, id);
+        assert_eq!(hash, token_hash(&id));
     }
 
     #[test]

@@ -758,7 +758,7 @@ async fn spawn_with(settings: DashboardSettings) -> App {
             .build()
             .expect("client"),
         store,
-        _db: db,
+        _db: std::sync::Arc::new(db),
     }
 }
 

@@ -18,7 +18,8 @@ pub struct App {
     pub base: String,
     pub client: Client,
     pub store: Arc<dyn Store>,
-    pub _db: TestDatabase,
+    /// Shared by every server of a test that runs several on one database.
+    pub _db: Arc<TestDatabase>,
 }
 
 /// What `seed` created.
@@ -37,18 +38,24 @@ pub struct Seeded {
 impl App {
     pub async fn spawn() -> App {
         let db = TestDatabase::new().await.expect("test database");
+        App::spawn_on(Arc::new(db), |state| state, std::future::pending()).await
+    }
+
+    /// A server on an existing database (one of several, or a restart), with its own store
+    /// handle, state as `configure` makes it, running until `shutdown` resolves.
+    pub async fn spawn_on(
+        db: Arc<TestDatabase>,
+        configure: impl FnOnce(AppState) -> AppState,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> App {
         let store = db.open().await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         // Webhook callbacks on loopback are accepted; no dispatcher runs, nothing is sent.
-        let state = AppState::new(store.clone()).with_url_policy(UrlPolicy::allow_all());
-        tokio::spawn(waybill_server::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
+        let state = configure(AppState::new(store.clone()).with_url_policy(UrlPolicy::allow_all()));
+        tokio::spawn(waybill_server::serve(listener, state, shutdown));
         App {
             base: format!("http://{addr}"),
             client: Client::builder()

@@ -8,6 +8,7 @@ mod browser;
 mod exceptions;
 mod harness;
 mod http;
+mod nodes;
 mod returns;
 mod returns_browser;
 mod webhooks;

@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0008_exceptions.sql"),
     ),
     (9, "returns", include_str!("migrations/0009_returns.sql")),
+    (11, "sessions", include_str!("migrations/0011_sessions.sql")),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -17,6 +17,7 @@ mod idempotency;
 mod migrations;
 mod orders;
 mod returns;
+mod sessions;
 mod webhooks;
 
 use std::time::Duration;
@@ -492,6 +493,75 @@ pub async fn run_sql(url: &str, sql: &str) -> StoreResult<()> {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn create_session(&self, session: crate::NewSession) -> StoreResult<()> {
+        write_tx!(self, "starting a dashboard session", |tx| sessions::create(
+            &tx, &session
+        ))
+    }
+
+    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<crate::SessionRecord>> {
+        read_tx!(self, "reading a dashboard session", |tx| sessions::get(
+            &tx, token_hash
+        ))
+    }
+
+    async fn touch_session(&self, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+        write_tx!(self, "marking a dashboard session used", |tx| {
+            sessions::touch(&tx, token_hash, now)
+        })
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        write_tx!(self, "ending a dashboard session", |tx| sessions::delete(
+            &tx, token_hash
+        ))
+    }
+
+    async fn signin_blocked_until(
+        &self,
+        client: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>> {
+        read_tx!(self, "reading a sign-in block", |tx| {
+            sessions::blocked_until(&tx, client, now)
+        })
+    }
+
+    async fn record_signin_failure(
+        &self,
+        client: &str,
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<u64> {
+        write_tx!(self, "recording a sign-in failure", |tx| {
+            sessions::record_failure(&tx, client, now, window_start)
+        })
+    }
+
+    async fn block_signin(&self, client: &str, until: Timestamp) -> StoreResult<()> {
+        write_tx!(self, "blocking sign-ins", |tx| sessions::block(
+            &tx, client, until
+        ))
+    }
+
+    async fn clear_signin_failures(&self, client: &str) -> StoreResult<()> {
+        write_tx!(self, "forgetting sign-in failures", |tx| sessions::clear(
+            &tx, client
+        ))
+    }
+
+    async fn count_rate_window(&self, key: &str, window_start: Timestamp) -> StoreResult<u64> {
+        write_tx!(self, "counting a request in its rate window", |tx| {
+            sessions::count_rate(&tx, key, window_start)
+        })
+    }
+
+    async fn purge(&self, purge: crate::Purge, limit: u32) -> StoreResult<u64> {
+        write_tx!(self, "purging old rows", |tx| sessions::purge(
+            &tx, purge, limit
+        ))
+    }
+
     fn describe(&self) -> String {
         self.description.clone()
     }

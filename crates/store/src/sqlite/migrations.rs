@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0009_exceptions.sql"),
     ),
     (10, "returns", include_str!("migrations/0010_returns.sql")),
+    (12, "sessions", include_str!("migrations/0012_sessions.sql")),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

@@ -9,6 +9,7 @@ mod migrations;
 mod orders;
 mod read_pool;
 mod returns;
+mod sessions;
 mod webhooks;
 mod writer;
 
@@ -270,6 +271,72 @@ fn store_exists(conn: &Connection, store_id: &str) -> StoreResult<bool> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn create_session(&self, session: crate::NewSession) -> StoreResult<()> {
+        self.write(move |conn| sessions::create(conn, &session))
+            .await
+    }
+
+    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<crate::SessionRecord>> {
+        let token_hash = token_hash.to_owned();
+        self.read_short(move |conn| sessions::get(conn, &token_hash))
+            .await
+    }
+
+    async fn touch_session(&self, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| sessions::touch(conn, &token_hash, now))
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| sessions::delete(conn, &token_hash))
+            .await
+    }
+
+    async fn signin_blocked_until(
+        &self,
+        client: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>> {
+        let client = client.to_owned();
+        self.read_short(move |conn| sessions::blocked_until(conn, &client, now))
+            .await
+    }
+
+    async fn record_signin_failure(
+        &self,
+        client: &str,
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<u64> {
+        let client = client.to_owned();
+        self.write(move |conn| sessions::record_failure(conn, &client, now, window_start))
+            .await
+    }
+
+    async fn block_signin(&self, client: &str, until: Timestamp) -> StoreResult<()> {
+        let client = client.to_owned();
+        self.write(move |conn| sessions::block(conn, &client, until))
+            .await
+    }
+
+    async fn clear_signin_failures(&self, client: &str) -> StoreResult<()> {
+        let client = client.to_owned();
+        self.write(move |conn| sessions::clear(conn, &client)).await
+    }
+
+    async fn count_rate_window(&self, key: &str, window_start: Timestamp) -> StoreResult<u64> {
+        let key = key.to_owned();
+        self.write(move |conn| sessions::count_rate(conn, &key, window_start))
+            .await
+    }
+
+    async fn purge(&self, purge: crate::Purge, limit: u32) -> StoreResult<u64> {
+        self.write(move |conn| sessions::purge(conn, purge, limit))
+            .await
+    }
+
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
