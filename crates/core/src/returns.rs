@@ -751,7 +751,10 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            updates.iter().map(|u| u.shipment_status).collect::<Vec<_>>(),
+            updates
+                .iter()
+                .map(|u| u.shipment_status)
+                .collect::<Vec<_>>(),
             vec![
                 Some(ShipmentStatus::OutForDelivery),
                 Some(ShipmentStatus::Delivered)
@@ -777,7 +780,9 @@ mod tests {
             fulfilled,
             returned,
         };
-        assert!(check_returns_covered("f", "cancelled", &[line("a", 2, 2), line("b", 0, 0)]).is_ok());
+        assert!(
+            check_returns_covered("f", "cancelled", &[line("a", 2, 2), line("b", 0, 0)]).is_ok()
+        );
         let err = check_returns_covered("f", "cancelled", &[line("a", 3, 1), line("b", 0, 2)])
             .unwrap_err();
         assert!(matches!(err, DomainError::Conflict(_)), "{err:?}");

@@ -101,7 +101,11 @@ mod tests {
         assert_eq!(warning.looks_like[0].carrier, "UPS");
         assert_eq!(warning.looks_like[0].expected, "4");
         assert_eq!(warning.looks_like[0].found, "5");
-        assert!(warning.message.contains("looks like a UPS number"), "{}", warning.message);
+        assert!(
+            warning.message.contains("looks like a UPS number"),
+            "{}",
+            warning.message
+        );
         assert_eq!(check_digit_warning("hello"), None);
         // The package itself is left as given: no carrier is assigned from a failing number.
         let mut packages = vec![Package {

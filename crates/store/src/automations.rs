@@ -50,7 +50,11 @@ impl AutomationTrigger {
             .filter(|s| *s != waybill_core::ShipmentStatus::Unknown)
             .map(|s| StatusOrEvent::Status(s).as_str())
             .chain(ShipmentEvent::ALL.into_iter().map(|e| e.as_str()))
-            .chain(ReturnStatus::ALL.into_iter().map(|s| Self::Return(s).as_str()))
+            .chain(
+                ReturnStatus::ALL
+                    .into_iter()
+                    .map(|s| Self::Return(s).as_str()),
+            )
     }
 
     /// Parses a stored or requested trigger name (`in_transit`, `delayed`, `return.received`).
@@ -250,7 +254,13 @@ mod tests {
             AutomationTrigger::parse("return.received").unwrap(),
             AutomationTrigger::Return(ReturnStatus::Received)
         );
-        for bad in ["return.", "return.delivered", "returned", "Return.received", ""] {
+        for bad in [
+            "return.",
+            "return.delivered",
+            "returned",
+            "Return.received",
+            "",
+        ] {
             assert!(AutomationTrigger::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(AutomationTrigger::names().count(), 9 + 3 + 5);

@@ -32,8 +32,8 @@ use waybill_core::{
 use waybill_core::{NewReturn, Return, ReturnUpdate};
 
 pub use automations::{
-    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun, NewAutomation, RaisedEvent,
-    RunOutcome, SettingsUpdate, StoreSettings,
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun,
+    NewAutomation, RaisedEvent, RunOutcome, SettingsUpdate, StoreSettings,
 };
 pub use events::{EventData, LedgerChange, UnitsOfLine};
 pub use exceptions::{ExceptionKind, ExceptionQuery, ExceptionRow};

@@ -11,8 +11,8 @@ use std::time::Duration;
 use waybill_core::carrier_update::CarrierReport;
 use waybill_core::returns::ReturnFieldNames;
 use waybill_core::{
-    DomainError, HistoryEntry, NewReturn, NewReturnLine, OrderRef, Package, Quantity,
-    ReturnReason, ReturnStatus, ReturnUpdate, ShipmentStatus, StatusUpdate, time,
+    DomainError, HistoryEntry, NewReturn, NewReturnLine, OrderRef, Package, Quantity, ReturnReason,
+    ReturnStatus, ReturnUpdate, ShipmentStatus, StatusUpdate, time,
 };
 use waybill_store::testing::{TestDatabase, one_line_order, units_of_l};
 use waybill_store::{AutomationAction, AutomationTrigger, NewAutomation, Store, StoreError};
@@ -110,10 +110,7 @@ async fn a_return_status_runs_each_automation_once_per_return() {
     let shipment_in_transit = store
         .create_automation(
             &shop.id,
-            mail_on(
-                AutomationTrigger::parse("in_transit").unwrap(),
-                Some("UPS"),
-            ),
+            mail_on(AutomationTrigger::parse("in_transit").unwrap(), Some("UPS")),
         )
         .await
         .unwrap();
@@ -185,7 +182,10 @@ async fn a_return_status_runs_each_automation_once_per_return() {
     got.sort();
     let run = |r: &str| (Some(r.to_owned()), None, "return.received".to_owned());
     assert_eq!(got, vec![run("RA-1"), run("RA-2")]);
-    assert!(runs(fedex_only.id.clone()).await.is_empty(), "carrier filter");
+    assert!(
+        runs(fedex_only.id.clone()).await.is_empty(),
+        "carrier filter"
+    );
     assert_eq!(runs(on_requested.id.clone()).await.len(), 2);
     assert!(runs(shipment_in_transit.id.clone()).await.is_empty());
 
@@ -211,7 +211,9 @@ async fn a_return_status_runs_each_automation_once_per_return() {
     assert_eq!(claimed.len(), 4, "two received and two requested runs");
     for c in &claimed {
         let data = waybill_store::EventData::parse(c.event_data.as_deref());
-        let record = data.return_record.expect("the run's event carries the return");
+        let record = data
+            .return_record
+            .expect("the run's event carries the return");
         assert_eq!(Some(&record.id), c.run.return_id.as_ref());
         assert_eq!(
             format!("return.{}", record.status.as_str()),
@@ -324,7 +326,7 @@ async fn a_cancel_racing_a_return_never_leaves_more_returned_than_fulfilled() {
                 &fulfillment_id,
                 StatusUpdate::cancel(),
             )
-                .await
+            .await
         });
         tasks.push((order_id, ret, cancel));
     }
@@ -337,7 +339,10 @@ async fn a_cancel_racing_a_return_never_leaves_more_returned_than_fulfilled() {
             other => panic!("{order_id}: exactly one of the two must win, got {other:?}"),
         }
         let (fulfilled, returned) = units(store.as_ref(), &shop.id, &order_id).await;
-        assert!(returned <= fulfilled, "{order_id}: {returned} returned of {fulfilled}");
+        assert!(
+            returned <= fulfilled,
+            "{order_id}: {returned} returned of {fulfilled}"
+        );
     }
     assert_eq!(returns_won + cancels_won, rounds);
 }
@@ -418,7 +423,9 @@ async fn a_carrier_report_applies_every_new_scan_to_a_return_in_order() {
 
     // A replay brings nothing; an older scan joins the history without moving anything back.
     let mut replay = report;
-    replay.details.push(scan("pre_transit", "2030-01-01T10:00:00Z"));
+    replay
+        .details
+        .push(scan("pre_transit", "2030-01-01T10:00:00Z"));
     let again = store
         .apply_return_carrier_report(&shop.id, TRACKING, replay)
         .await

@@ -154,7 +154,10 @@ async fn perform(store: &dyn Store, config: &AutomationConfig, claimed: &Claimed
                 .filter(|r| &r.id == return_id);
             let record = match recorded {
                 Some(record) => record,
-                None => match store.get_return(&claimed.automation.store_id, return_id).await {
+                None => match store
+                    .get_return(&claimed.automation.store_id, return_id)
+                    .await
+                {
                     Ok(record) => record,
                     Err(StoreError::Domain(e)) => {
                         return RunOutcome::Failed {

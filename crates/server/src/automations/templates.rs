@@ -411,7 +411,12 @@ mod tests {
             "Return r-1 received: 1x Mug (damaged) 1Z999AA10123456784"
         );
         // A shipment's context has no return; naming one renders nothing.
-        let out = render(Kind::Subject, "[{{ return.id }}]", &TemplateContext::sample()).unwrap();
+        let out = render(
+            Kind::Subject,
+            "[{{ return.id }}]",
+            &TemplateContext::sample(),
+        )
+        .unwrap();
         assert_eq!(out, "[]");
     }
 

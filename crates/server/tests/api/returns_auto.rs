@@ -87,18 +87,26 @@ async fn the_merchant_is_mailed_once_when_a_return_is_received() {
     new_return(&app, &t, "RM-1", "RM-1-r", "1Z999AA10123456784").await;
     // Not received yet: nothing to run.
     put_status(&app, &t, "RM-1-r", json!({"shipmentStatus": "in_transit"})).await;
-    assert!(runs(&app, &t, rule["id"].as_str().unwrap()).await.is_empty());
+    assert!(
+        runs(&app, &t, rule["id"].as_str().unwrap())
+            .await
+            .is_empty()
+    );
     // Received by the carrier's delivery, then said again by the merchant.
     put_status(&app, &t, "RM-1-r", json!({"shipmentStatus": "delivered"})).await;
     put_status(&app, &t, "RM-1-r", json!({"status": "delivered"})).await;
 
     let cfg = config(Some(&smtp));
     assert_eq!(
-        automations::run_due(app.store.as_ref(), &cfg).await.unwrap(),
+        automations::run_due(app.store.as_ref(), &cfg)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        automations::run_due(app.store.as_ref(), &cfg).await.unwrap(),
+        automations::run_due(app.store.as_ref(), &cfg)
+            .await
+            .unwrap(),
         0
     );
     let mails = smtp.all();
@@ -147,7 +155,9 @@ async fn a_webhook_action_reports_a_rejected_return() {
     put_status(&app, &t, "RW-1-r", json!({"status": "rejected"})).await;
     let cfg = config(None);
     assert_eq!(
-        automations::run_due(app.store.as_ref(), &cfg).await.unwrap(),
+        automations::run_due(app.store.as_ref(), &cfg)
+            .await
+            .unwrap(),
         1
     );
     let dispatcher = start_dispatcher(app.store.clone(), test_config());
@@ -169,7 +179,13 @@ async fn a_webhook_action_reports_a_rejected_return() {
 async fn bad_return_triggers_are_refused() {
     let app = TestApp::spawn().await;
     let t = app.tenant("return-bad").await;
-    for trigger in ["return.", "return.delivered", "return.open", "returned", "RETURN.received"] {
+    for trigger in [
+        "return.",
+        "return.delivered",
+        "return.open",
+        "returned",
+        "RETURN.received",
+    ] {
         let (status, body) = app
             .post(
                 &t,
@@ -240,7 +256,11 @@ async fn a_failing_check_digit_is_reported_and_never_refused() {
         "{created}"
     );
     // No carrier is made up from a failing number.
-    assert_eq!(created["return"]["shipment"]["carrier"], Value::Null, "{created}");
+    assert_eq!(
+        created["return"]["shipment"]["carrier"],
+        Value::Null,
+        "{created}"
+    );
     // A good number has no warning at all.
     let good = new_return(&app, &t, "RD-1", "RD-1-s", "1Z999AA10123456784").await;
     assert!(good.get("carrierWarnings").is_none(), "{good}");
@@ -249,7 +269,10 @@ async fn a_failing_check_digit_is_reported_and_never_refused() {
         .get(&t, "/carriers/detect?trackingNumber=1Z999AA10123456785")
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["checkDigitMismatch"]["looksLike"][0]["carrierCode"], "ups");
+    assert_eq!(
+        body["checkDigitMismatch"]["looksLike"][0]["carrierCode"],
+        "ups"
+    );
     let (_, body) = app
         .get(&t, "/carriers/detect?trackingNumber=1Z999AA10123456784")
         .await;

@@ -11,9 +11,8 @@ use waybill_core::{DomainError, Timestamp, time};
 use super::{PgResult, execute, query, query_opt, store_exists};
 use crate::StoreError;
 use crate::automations::{
-    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun, NewAutomation,
-    RunOutcome,
-    SettingsUpdate, StoreSettings,
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun,
+    NewAutomation, RunOutcome, SettingsUpdate, StoreSettings,
 };
 use crate::webhooks::{NewWebhook, WebhookFlavor};
 

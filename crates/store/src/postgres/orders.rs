@@ -1344,8 +1344,7 @@ async fn record_status_update(
     }
     move_units(tx, order_id, &units, change.ledger).await?;
     if change.ledger == LedgerEffect::Release {
-        super::returns::check_fulfillment_change(tx, order_id, fulfillment_id, "cancelled")
-            .await?;
+        super::returns::check_fulfillment_change(tx, order_id, fulfillment_id, "cancelled").await?;
     }
     update_fulfillment_row(
         tx,

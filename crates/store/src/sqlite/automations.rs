@@ -9,8 +9,8 @@ use waybill_core::{Timestamp, time};
 
 use super::map_err;
 use crate::automations::{
-    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun, NewAutomation, RunOutcome,
-    SettingsUpdate, StoreSettings,
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun,
+    NewAutomation, RunOutcome, SettingsUpdate, StoreSettings,
 };
 use crate::webhooks::{NewWebhook, WebhookFlavor};
 use crate::{StoreError, StoreResult};

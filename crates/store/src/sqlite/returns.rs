@@ -239,15 +239,7 @@ pub(super) fn create_return(
         },
         now,
     )?;
-    enqueue_return_runs(
-        conn,
-        store_id,
-        &order_id,
-        seq,
-        &id,
-        created.status,
-        now,
-    )?;
+    enqueue_return_runs(conn, store_id, &order_id, seq, &id, created.status, now)?;
     Ok(created)
 }
 
