@@ -17,7 +17,7 @@ async fn shop(app: &App) -> (String, String) {
         &key.secret,
         &base,
         json!({"orderId": "A", "createdAt": "2024-03-20T12:00:00Z",
-               "lineItems": [{"id": "line-1", "title": "T-shirt", "quantity": 2}]}),
+               "lineItems": [{"id": "line-1", "productId": "p", "sku": "TEE", "title": "T-shirt", "quantity": 2}]}),
     )
     .await;
     app.api(
