@@ -1065,7 +1065,10 @@ fn csrf_in(html: &str) -> Option<String> {
 /// from one node, the sign-in goes to the next, the pages are read from the third, and
 /// signing out on one ends the session on all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs database-backed dashboard sessions (branch stateless)"]
+#[cfg_attr(
+    not(waybill_postgres),
+    ignore = "needs PostgreSQL: set WAYBILL_TEST_POSTGRES_URL"
+)]
 async fn a_dashboard_session_moves_between_nodes() {
     require_postgres();
     let db = TestDatabase::new().await.expect("test database");

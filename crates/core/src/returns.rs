@@ -378,6 +378,24 @@ pub fn check_returnable(
     Ok(())
 }
 
+/// Refuses a change to a fulfillment (`action`: "cancelled", "replaced") that leaves a line
+/// of its order with more units in live returns than in live fulfillments. `lines` are the
+/// order's counts as the change leaves them; the caller checks them before committing, under
+/// the order's lock, so a cancellation racing a return never leaves `returned > fulfilled`.
+pub fn check_returns_covered(
+    fulfillment_id: &str,
+    action: &str,
+    lines: &[ReturnableLine],
+) -> Result<(), DomainError> {
+    match lines.iter().find(|l| l.returned > l.fulfilled) {
+        None => Ok(()),
+        Some(line) => Err(DomainError::Conflict(format!(
+            "fulfillment '{fulfillment_id}' cannot be {action}: {} unit(s) of line item '{}' are in returns, and only {} would stay fulfilled; reject those returns first",
+            line.returned, line.id, line.fulfilled
+        ))),
+    }
+}
+
 /// A change to a return: a lifecycle status, a shipment status of its parcel, or both, with
 /// the details of the history entry.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -471,21 +489,31 @@ impl ReturnUpdate {
     }
 }
 
-/// What a carrier's report on the return parcel changes: its newest scan that is not yet in
-/// the history and not older than the parcel's latest status, as a shipment-status update
-/// (which may move the lifecycle forward). `None` when the report brings nothing new. Older
-/// scans are not back-filled into a return's history.
+/// One thing to record for a carrier's report on the return parcel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReturnStep {
+    /// A scan older than the parcel's latest status: history only (never moves it back).
+    Append(HistoryEntry),
+    /// A scan at least as new as the parcel's latest status: a shipment-status update, which
+    /// may move the lifecycle forward.
+    Update(ReturnUpdate),
+}
+
+/// What a carrier's report on the return parcel changes, oldest scan first, as
+/// [`crate::carrier_update::plan`] decides for an outbound parcel: scans already in the
+/// history are skipped (a replay records nothing), each newer scan becomes a shipment-status
+/// update in turn, and an older one only joins the history.
 pub fn plan_carrier_report(
     current: &Return,
     report: &crate::carrier_update::CarrierReport,
-) -> Option<ReturnUpdate> {
-    let latest = current
+) -> Vec<ReturnStep> {
+    let mut latest = current
         .history
         .iter()
         .filter(|h| h.status.parse::<ShipmentStatus>().is_ok())
         .map(|h| h.datetime)
         .max();
-    let newest = report
+    let mut fresh: Vec<&HistoryEntry> = report
         .details
         .iter()
         .filter(|d| {
@@ -494,15 +522,28 @@ pub fn plan_carrier_report(
                 .iter()
                 .any(|h| h.status == d.status && h.datetime == d.datetime)
         })
-        .filter(|d| latest.is_none_or(|at| d.datetime >= at))
-        .max_by_key(|d| d.datetime)?;
-    Some(ReturnUpdate {
-        status: None,
-        shipment_status: Some(newest.status.parse().ok()?),
-        message: Some(newest.message.clone()),
-        datetime: Some(newest.datetime),
-        location: newest.location.clone(),
-    })
+        .collect();
+    fresh.sort_by_key(|d| d.datetime);
+    fresh.dedup_by(|a, b| a.status == b.status && a.datetime == b.datetime);
+    let mut steps = Vec::with_capacity(fresh.len());
+    for detail in fresh {
+        let status = match detail.status.parse::<ShipmentStatus>() {
+            Ok(status) if latest.is_none_or(|at| detail.datetime >= at) => status,
+            _ => {
+                steps.push(ReturnStep::Append(detail.clone()));
+                continue;
+            }
+        };
+        latest = Some(detail.datetime);
+        steps.push(ReturnStep::Update(ReturnUpdate {
+            status: None,
+            shipment_status: Some(status),
+            message: Some(detail.message.clone()),
+            datetime: Some(detail.datetime),
+            location: detail.location.clone(),
+        }));
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -675,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn a_carrier_report_brings_its_newest_new_scan() {
+    fn a_carrier_report_brings_every_new_scan_in_order() {
         use crate::carrier_update::CarrierReport;
         let at = |s: &str| time::parse_datetime("d", s).unwrap();
         let scan = |status: &str, when: &str| HistoryEntry {
@@ -691,23 +732,65 @@ mod tests {
         let report = CarrierReport {
             estimated_delivery: None,
             details: vec![
+                scan("delivered", "2024-03-22T10:00:00Z"),
                 scan("pre_transit", "2024-03-19T10:00:00Z"),
                 scan("in_transit", "2024-03-20T10:00:00Z"),
+                scan("out_for_delivery", "2024-03-22T07:00:00Z"),
                 scan("delivered", "2024-03-22T10:00:00Z"),
             ],
         };
-        let update = plan_carrier_report(&current, &report).unwrap();
-        assert_eq!(update.shipment_status, Some(ShipmentStatus::Delivered));
-        assert_eq!(update.datetime, Some(at("2024-03-22T10:00:00Z")));
+        let steps = plan_carrier_report(&current, &report);
+        assert_eq!(steps.len(), 3, "{steps:?}");
+        // The older scan joins the history only; the newer ones apply oldest first.
+        assert!(matches!(&steps[0], ReturnStep::Append(h) if h.status == "pre_transit"));
+        let updates: Vec<&ReturnUpdate> = steps
+            .iter()
+            .filter_map(|s| match s {
+                ReturnStep::Update(u) => Some(u),
+                ReturnStep::Append(_) => None,
+            })
+            .collect();
         assert_eq!(
-            update.apply(&current, time::now()).unwrap().status,
-            ReturnStatus::Received
+            updates
+                .iter()
+                .map(|u| u.shipment_status)
+                .collect::<Vec<_>>(),
+            vec![
+                Some(ShipmentStatus::OutForDelivery),
+                Some(ShipmentStatus::Delivered)
+            ]
         );
-        // Nothing new: nothing to do (an older scan is not back-filled).
-        current
-            .history
-            .push(scan("delivered", "2024-03-22T10:00:00Z"));
-        assert!(plan_carrier_report(&current, &report).is_none());
+        let mut state = current.clone();
+        for update in &updates {
+            state.status = update.apply(&state, time::now()).unwrap().status;
+        }
+        assert_eq!(state.status, ReturnStatus::Received);
+        // A replay of what is now known brings nothing.
+        for h in ["pre_transit", "out_for_delivery", "delivered"] {
+            let when = report.details.iter().find(|d| d.status == h).unwrap();
+            current.history.push(when.clone());
+        }
+        assert!(plan_carrier_report(&current, &report).is_empty());
+    }
+
+    #[test]
+    fn a_fulfillment_change_must_keep_returned_units_fulfilled() {
+        let line = |id: &str, fulfilled, returned| ReturnableLine {
+            id: id.into(),
+            fulfilled,
+            returned,
+        };
+        assert!(
+            check_returns_covered("f", "cancelled", &[line("a", 2, 2), line("b", 0, 0)]).is_ok()
+        );
+        let err = check_returns_covered("f", "cancelled", &[line("a", 3, 1), line("b", 0, 2)])
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Conflict(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("'f' cannot be cancelled") && text.contains("'b'"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,15 +1,76 @@
 //! Automation storage types, shared by every backend.
 //!
-//! An automation is a store's rule "when this status or event happens to a fulfillment, do
-//! this". Runs are written in the same transaction as the status or event that triggers them,
-//! one per (automation, fulfillment, trigger), so a repeated status never runs an automation
-//! twice. The automation worker claims due runs under a lease, performs them and records the
+//! An automation is a store's rule "when this status or event happens to a fulfillment (or
+//! this status to a return), do this". Runs are written in the same transaction as the status
+//! or event that triggers them, one per (automation, fulfillment, trigger) or (automation,
+//! return, trigger), so a repeated status never runs an automation twice. The automation worker claims due runs under a lease, performs them and records the
 //! outcome, much as the webhook dispatcher does with deliveries.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use waybill_core::{ShipmentEvent, StatusOrEvent, Timestamp};
+use waybill_core::{DomainError, ReturnStatus, ShipmentEvent, StatusOrEvent, Timestamp};
+
+/// What sets an automation off: a fulfillment's shipment status or event (stored and written
+/// as its name: `delivered`, `delayed`), or a return reaching a lifecycle status (stored and
+/// written as `return.` and the status: `return.received`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AutomationTrigger {
+    Shipment(StatusOrEvent),
+    Return(ReturnStatus),
+}
+
+impl AutomationTrigger {
+    /// The prefix of a return trigger's name.
+    pub const RETURN_PREFIX: &'static str = "return.";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shipment(t) => t.as_str(),
+            Self::Return(ReturnStatus::Requested) => "return.requested",
+            Self::Return(ReturnStatus::InTransit) => "return.in_transit",
+            Self::Return(ReturnStatus::Received) => "return.received",
+            Self::Return(ReturnStatus::Closed) => "return.closed",
+            Self::Return(ReturnStatus::Rejected) => "return.rejected",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Shipment(t) => t.description(),
+            Self::Return(s) => s.description(),
+        }
+    }
+
+    /// Every trigger name a client may use: the shipment statuses (but `unknown`), the events,
+    /// then the return statuses.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        waybill_core::ShipmentStatus::ALL
+            .into_iter()
+            .filter(|s| *s != waybill_core::ShipmentStatus::Unknown)
+            .map(|s| StatusOrEvent::Status(s).as_str())
+            .chain(ShipmentEvent::ALL.into_iter().map(|e| e.as_str()))
+            .chain(
+                ReturnStatus::ALL
+                    .into_iter()
+                    .map(|s| Self::Return(s).as_str()),
+            )
+    }
+
+    /// Parses a stored or requested trigger name (`in_transit`, `delayed`, `return.received`).
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s.strip_prefix(Self::RETURN_PREFIX) {
+            Some(status) => status.parse().map(Self::Return),
+            None => StatusOrEvent::parse(s).map(Self::Shipment),
+        }
+    }
+}
+
+impl std::fmt::Display for AutomationTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What an automation does when it fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +101,9 @@ impl AutomationAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAutomation {
     pub name: String,
-    pub trigger: StatusOrEvent,
-    /// Only fulfillments with a package of this carrier (compared case-insensitively).
+    pub trigger: AutomationTrigger,
+    /// Only fulfillments (returns) with a package of this carrier (compared
+    /// case-insensitively).
     pub carrier: Option<String>,
     pub action: AutomationAction,
     pub enabled: bool,
@@ -56,7 +118,7 @@ pub struct AutomationRecord {
     pub id: String,
     pub store_id: String,
     pub name: String,
-    pub trigger: StatusOrEvent,
+    pub trigger: AutomationTrigger,
     pub carrier: Option<String>,
     pub action: AutomationAction,
     pub enabled: bool,
@@ -73,7 +135,10 @@ pub struct AutomationRun {
     pub automation_id: String,
     /// Waybill's internal order id.
     pub order_id: String,
-    pub fulfillment_id: String,
+    /// The fulfillment a shipment trigger fired for; `None` for a return trigger.
+    pub fulfillment_id: Option<String>,
+    /// The return a return trigger fired for; `None` for a shipment trigger.
+    pub return_id: Option<String>,
     pub trigger: String,
     /// `pending`, `running`, `succeeded` or `failed`.
     pub status: String,
@@ -179,6 +244,27 @@ pub(crate) fn pick_by_carrier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn triggers_round_trip_and_refuse_others() {
+        for name in AutomationTrigger::names() {
+            assert_eq!(AutomationTrigger::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(
+            AutomationTrigger::parse("return.received").unwrap(),
+            AutomationTrigger::Return(ReturnStatus::Received)
+        );
+        for bad in [
+            "return.",
+            "return.delivered",
+            "returned",
+            "Return.received",
+            "",
+        ] {
+            assert!(AutomationTrigger::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(AutomationTrigger::names().count(), 9 + 3 + 5);
+    }
 
     #[test]
     fn a_report_picks_its_fulfillment_by_carrier_when_numbers_collide() {

@@ -33,8 +33,8 @@ use waybill_core::{
 use waybill_core::{NewReturn, Return, ReturnUpdate};
 
 pub use automations::{
-    AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RaisedEvent,
-    RunOutcome, SettingsUpdate, StoreSettings,
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun,
+    NewAutomation, RaisedEvent, RunOutcome, SettingsUpdate, StoreSettings,
 };
 pub use events::{EventData, LedgerChange, UnitsOfLine};
 pub use exceptions::{ExceptionKind, ExceptionQuery, ExceptionRow};
@@ -570,8 +570,9 @@ pub trait Store: Send + Sync + 'static {
     /// Each line of the order with its units ordered, fulfilled and returned.
     async fn order_units(&self, store_id: &str, order: &OrderRef) -> StoreResult<Vec<LineUnits>>;
     /// Records a carrier's report on the newest return of the store whose parcel has
-    /// `tracking_number`, as [`waybill_core::returns::plan_carrier_report`] decides (through
-    /// [`Store::update_return_status`]'s path, with its outbox event). The return as it then
+    /// `tracking_number`, as [`waybill_core::returns::plan_carrier_report`] decides: every
+    /// new scan in order, each newer one through [`Store::update_return_status`]'s path (with
+    /// its outbox event and automation runs), each older one into the history only. The return as it then
     /// stands (unchanged when the report brought nothing new); `None` if no return has that
     /// tracking number.
     async fn apply_return_carrier_report(

@@ -137,16 +137,46 @@ async fn perform(store: &dyn Store, config: &AutomationConfig, claimed: &Claimed
         }
         Err(e) => return retry(config, run.attempts, format!("loading the order: {e}")),
     };
-    let Some(fulfillment) = order
-        .fulfillments
-        .iter()
-        .find(|f| f.id == run.fulfillment_id)
-    else {
-        return RunOutcome::Failed {
-            error: format!("fulfillment '{}' no longer exists", run.fulfillment_id),
-        };
+    let context = match (&run.fulfillment_id, &run.return_id) {
+        (Some(fulfillment_id), _) => {
+            let Some(fulfillment) = order.fulfillments.iter().find(|f| &f.id == fulfillment_id)
+            else {
+                return RunOutcome::Failed {
+                    error: format!("fulfillment '{fulfillment_id}' no longer exists"),
+                };
+            };
+            TemplateContext::new(&run.trigger, &order, fulfillment)
+        }
+        (None, Some(return_id)) => {
+            // The return as its event left it, or as it is now for an event without one.
+            let recorded = waybill_store::EventData::parse(claimed.event_data.as_deref())
+                .return_record
+                .filter(|r| &r.id == return_id);
+            let record = match recorded {
+                Some(record) => record,
+                None => match store
+                    .get_return(&claimed.automation.store_id, return_id)
+                    .await
+                {
+                    Ok(record) => record,
+                    Err(StoreError::Domain(e)) => {
+                        return RunOutcome::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                    Err(e) => {
+                        return retry(config, run.attempts, format!("loading the return: {e}"));
+                    }
+                },
+            };
+            TemplateContext::for_return(&run.trigger, &order, &record)
+        }
+        (None, None) => {
+            return RunOutcome::Failed {
+                error: "the run names neither a fulfillment nor a return".into(),
+            };
+        }
     };
-    let context = TemplateContext::new(&run.trigger, &order, fulfillment);
     match &claimed.automation.action {
         AutomationAction::Webhook { body, .. } => {
             match templates::render(Kind::JsonBody, body, &context) {

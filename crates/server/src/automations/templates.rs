@@ -10,7 +10,7 @@
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
-use waybill_core::{Fulfillment, Order, time};
+use waybill_core::{Fulfillment, HistoryEntry, Order, Return, time};
 
 /// Instructions a template may spend before rendering is stopped.
 const FUEL: u64 = 50_000;
@@ -88,15 +88,22 @@ pub fn render(kind: Kind, source: &str, context: &TemplateContext) -> Result<Str
 /// Checks that `source` compiles and renders on a sample order: run when an automation is
 /// saved, so a broken template is refused then rather than failing at its first run.
 pub fn validate(kind: Kind, source: &str) -> Result<(), String> {
-    render(kind, source, &TemplateContext::sample()).map(|_| ())
+    render(kind, source, &TemplateContext::sample()).map(|_| ())?;
+    render(kind, source, &TemplateContext::sample_return()).map(|_| ())
 }
 
-/// What a template sees.
+/// What a template sees. A shipment trigger's run sees the `fulfillment` (and no `return`); a
+/// return trigger's run sees the `return` (and no `fulfillment`), and `carrier`,
+/// `tracking_number`, `tracking_url` and `last_event` then describe the return parcel. A
+/// missing value renders as nothing.
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateContext {
     pub trigger: String,
     pub order: OrderContext,
-    pub fulfillment: FulfillmentContext,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fulfillment: Option<FulfillmentContext>,
+    #[serde(rename = "return", skip_serializing_if = "Option::is_none")]
+    pub return_record: Option<ReturnContext>,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub tracking_url: Option<String>,
@@ -126,6 +133,29 @@ pub struct FulfillmentContext {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct ReturnContext {
+    pub id: String,
+    /// The lifecycle status: `requested`, `in_transit`, `received`, `closed`, `rejected`.
+    pub status: String,
+    /// Where the return parcel is, as a shipment status.
+    pub shipment_status: String,
+    pub note: Option<String>,
+    pub created_at: String,
+    pub lines: Vec<ReturnLineContext>,
+    pub packages: Vec<PackageContext>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReturnLineContext {
+    pub id: String,
+    pub title: String,
+    pub sku: Option<String>,
+    pub quantity: u32,
+    pub reason: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct LineContext {
     pub id: String,
     pub title: String,
@@ -148,26 +178,57 @@ pub struct EventContext {
     pub location: Option<String>,
 }
 
+fn order_context(order: &Order) -> OrderContext {
+    let customer_name = order.details.customer.as_ref().and_then(|c| {
+        let parts = [c.first_name.as_deref(), c.last_name.as_deref()];
+        let joined = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
+        c.name
+            .clone()
+            .or_else(|| (!joined.is_empty()).then_some(joined))
+    });
+    OrderContext {
+        id: order.external_id.clone(),
+        internal_id: order.id.to_string(),
+        email: order.details.customer_email().map(str::to_owned),
+        customer_name,
+        created_at: time::format(order.created_at),
+    }
+}
+
+fn packages(packages: &[waybill_core::Package]) -> Vec<PackageContext> {
+    packages
+        .iter()
+        .map(|p| PackageContext {
+            carrier: p.carrier.clone(),
+            tracking_number: p.tracking_number.clone(),
+            tracking_url: p.tracking_url.clone(),
+        })
+        .collect()
+}
+
+fn event(h: &HistoryEntry) -> EventContext {
+    EventContext {
+        status: h.status.clone(),
+        message: h.message.clone(),
+        datetime: time::format(h.datetime),
+        location: h.location.as_ref().map(|l| {
+            [&l.city, &l.state, &l.country]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+    }
+}
+
 impl TemplateContext {
     pub fn new(trigger: &str, order: &Order, fulfillment: &Fulfillment) -> Self {
         let package = fulfillment.first_package();
-        let customer_name = order.details.customer.as_ref().and_then(|c| {
-            let parts = [c.first_name.as_deref(), c.last_name.as_deref()];
-            let joined = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
-            c.name
-                .clone()
-                .or_else(|| (!joined.is_empty()).then_some(joined))
-        });
         TemplateContext {
             trigger: trigger.to_owned(),
-            order: OrderContext {
-                id: order.external_id.clone(),
-                internal_id: order.id.to_string(),
-                email: order.details.customer_email().map(str::to_owned),
-                customer_name,
-                created_at: time::format(order.created_at),
-            },
-            fulfillment: FulfillmentContext {
+            order: order_context(order),
+            fulfillment: Some(FulfillmentContext {
                 id: fulfillment.id.clone(),
                 status: fulfillment.status.as_str().to_owned(),
                 created_at: time::format(fulfillment.created_at),
@@ -181,33 +242,49 @@ impl TemplateContext {
                         quantity: l.quantity,
                     })
                     .collect(),
-                packages: fulfillment
-                    .packages
-                    .iter()
-                    .map(|p| PackageContext {
-                        carrier: p.carrier.clone(),
-                        tracking_number: p.tracking_number.clone(),
-                        tracking_url: p.tracking_url.clone(),
-                    })
-                    .collect(),
-            },
+                packages: packages(&fulfillment.packages),
+            }),
+            return_record: None,
             carrier: package.and_then(|p| p.carrier.clone()),
             tracking_number: package.map(|p| p.tracking_number.clone()),
             tracking_url: package.and_then(|p| p.tracking_url.clone()),
             eta: fulfillment.estimated_delivery.map(time::format_date),
-            last_event: fulfillment.history.last().map(|h| EventContext {
-                status: h.status.clone(),
-                message: h.message.clone(),
-                datetime: time::format(h.datetime),
-                location: h.location.as_ref().map(|l| {
-                    [&l.city, &l.state, &l.country]
-                        .into_iter()
-                        .flatten()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }),
+            last_event: fulfillment.history.last().map(event),
+        }
+    }
+
+    /// What a return trigger's templates see: the order and the return as its event left them.
+    pub fn for_return(trigger: &str, order: &Order, record: &Return) -> Self {
+        let package = record.packages.first();
+        TemplateContext {
+            trigger: trigger.to_owned(),
+            order: order_context(order),
+            fulfillment: None,
+            return_record: Some(ReturnContext {
+                id: record.id.clone(),
+                status: record.status.as_str().to_owned(),
+                shipment_status: record.shipment_status.as_str().to_owned(),
+                note: record.note.clone(),
+                created_at: time::format(record.created_at),
+                lines: record
+                    .lines
+                    .iter()
+                    .map(|l| ReturnLineContext {
+                        id: l.line_item_id.clone(),
+                        title: l.title.clone(),
+                        sku: l.sku.clone(),
+                        quantity: l.quantity,
+                        reason: l.reason.as_str().to_owned(),
+                        note: l.note.clone(),
+                    })
+                    .collect(),
+                packages: packages(&record.packages),
             }),
+            carrier: package.and_then(|p| p.carrier.clone()),
+            tracking_number: package.map(|p| p.tracking_number.clone()),
+            tracking_url: package.and_then(|p| p.tracking_url.clone()),
+            eta: None,
+            last_event: record.history.last().map(event),
         }
     }
 
@@ -222,7 +299,7 @@ impl TemplateContext {
                 customer_name: Some("Ada Lovelace".into()),
                 created_at: "2024-03-20T12:00:00.000Z".into(),
             },
-            fulfillment: FulfillmentContext {
+            fulfillment: Some(FulfillmentContext {
                 id: "f-1".into(),
                 status: "in_transit".into(),
                 created_at: "2024-03-20T12:00:00.000Z".into(),
@@ -239,7 +316,8 @@ impl TemplateContext {
                         "https://www.ups.com/track?tracknum=1Z999AA10123456784".into(),
                     ),
                 }],
-            },
+            }),
+            return_record: None,
             carrier: Some("UPS".into()),
             tracking_number: Some("1Z999AA10123456784".into()),
             tracking_url: Some("https://www.ups.com/track?tracknum=1Z999AA10123456784".into()),
@@ -250,6 +328,39 @@ impl TemplateContext {
                 datetime: "2024-03-21T08:00:00.000Z".into(),
                 location: Some("Louisville, KY, US".into()),
             }),
+        }
+    }
+}
+
+impl TemplateContext {
+    /// A made-up return of the sample order, for checking templates.
+    pub fn sample_return() -> Self {
+        let sample = Self::sample();
+        TemplateContext {
+            trigger: "return.received".into(),
+            fulfillment: None,
+            return_record: Some(ReturnContext {
+                id: "r-1".into(),
+                status: "received".into(),
+                shipment_status: "delivered".into(),
+                note: None,
+                created_at: "2024-03-28T12:00:00.000Z".into(),
+                lines: vec![ReturnLineContext {
+                    id: "line-1".into(),
+                    title: "Mug".into(),
+                    sku: Some("MUG-1".into()),
+                    quantity: 1,
+                    reason: "damaged".into(),
+                    note: None,
+                }],
+                packages: sample
+                    .fulfillment
+                    .as_ref()
+                    .map(|f| f.packages.clone())
+                    .unwrap_or_default(),
+            }),
+            eta: None,
+            ..sample
         }
     }
 }
@@ -284,6 +395,29 @@ mod tests {
         // A webhook body is an object: receivers read fields from it.
         let err = validate(Kind::JsonBody, "[1, 2]").unwrap_err();
         assert!(err.contains("must render a JSON object"), "{err}");
+    }
+
+    #[test]
+    fn return_templates_name_the_return_and_not_a_fulfillment() {
+        let ctx = TemplateContext::sample_return();
+        let out = render(
+            Kind::Subject,
+            "Return {{ return.id }} {{ return.status }}: {{ return.lines[0].quantity }}x {{ return.lines[0].title }} ({{ return.lines[0].reason }}) {{ tracking_number }}{{ fulfillment.id }}",
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "Return r-1 received: 1x Mug (damaged) 1Z999AA10123456784"
+        );
+        // A shipment's context has no return; naming one renders nothing.
+        let out = render(
+            Kind::Subject,
+            "[{{ return.id }}]",
+            &TemplateContext::sample(),
+        )
+        .unwrap();
+        assert_eq!(out, "[]");
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub(super) struct ParcelValues {
     carrier: String,
     tracking_number: String,
     tracking_url: String,
+    /// "Looks like a UPS number, but its check digit is wrong": shown beside the row, never a
+    /// refusal (the number may still be right).
+    warning: Option<String>,
 }
 
 /// The actions block of the fulfillment page (`fulfillment_actions.html`).
@@ -124,9 +127,14 @@ fn view(
                 carrier: p.carrier.clone().unwrap_or_default(),
                 tracking_number: p.tracking_number.clone(),
                 tracking_url: own_url(p).unwrap_or_default(),
+                warning: None,
             })
             .collect()
     });
+    for parcel in &mut parcels {
+        parcel.warning =
+            crate::carriers::check_digit_warning(&parcel.tracking_number).map(|w| w.message);
+    }
     let blanks = BLANK_PARCELS.min(MAX_PACKAGES.saturating_sub(parcels.len()));
     parcels.extend(std::iter::repeat_n(ParcelValues::default(), blanks));
     ActionsView {
@@ -422,6 +430,7 @@ pub async fn post_tracking(
             carrier: carriers.get(i).copied().unwrap_or_default().to_owned(),
             tracking_number: numbers.get(i).copied().unwrap_or_default().to_owned(),
             tracking_url: urls.get(i).copied().unwrap_or_default().to_owned(),
+            warning: None,
         })
         .filter(|p| {
             !(p.carrier.trim().is_empty()

@@ -12,8 +12,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use waybill_core::{ShipmentEvent, ShipmentStatus};
-use waybill_store::{AutomationAction, AutomationRecord};
+use waybill_core::{ReturnStatus, ShipmentEvent, ShipmentStatus};
+use waybill_store::{AutomationAction, AutomationRecord, AutomationTrigger};
 
 use super::Posted;
 use super::pages::path_ids;
@@ -124,6 +124,7 @@ struct FormBody {
     delete_href: Option<String>,
     statuses: Vec<Choice>,
     events: Vec<Choice>,
+    returns: Vec<Choice>,
     values: Values,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -163,6 +164,13 @@ fn form_page(
             .map(|e| Choice {
                 value: e.as_str(),
                 label: e.description(),
+            })
+            .collect(),
+        returns: ReturnStatus::ALL
+            .into_iter()
+            .map(|s| Choice {
+                value: AutomationTrigger::Return(s).as_str(),
+                label: s.description(),
             })
             .collect(),
         values,

@@ -437,8 +437,15 @@ pub async fn automation(
             .map(|r| RunRow {
                 id: r.id,
                 order_href: order_href(&r.order_id),
-                fulfillment_href: fulfillment_href(&r.order_id, &r.fulfillment_id),
-                fulfillment_id: r.fulfillment_id,
+                // A return's run links to its order (the return is listed there).
+                fulfillment_href: match &r.fulfillment_id {
+                    Some(f) => fulfillment_href(&r.order_id, f),
+                    None => order_href(&r.order_id),
+                },
+                fulfillment_id: match (r.fulfillment_id, r.return_id) {
+                    (Some(f), _) => f,
+                    (None, r) => format!("return {}", r.unwrap_or_default()),
+                },
                 trigger: status_text(&r.trigger),
                 status: r.status,
                 attempts: r.attempts,

@@ -148,7 +148,7 @@ impl Clock for FixedClock {
     }
 }
 
-fn config(smtp: Option<&SmtpReceiver>) -> AutomationConfig {
+pub(crate) fn config(smtp: Option<&SmtpReceiver>) -> AutomationConfig {
     AutomationConfig {
         mailer: smtp.map(|s| {
             Arc::new(

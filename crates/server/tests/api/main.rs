@@ -24,6 +24,7 @@ mod orderprotection;
 mod orders;
 mod postgres;
 mod returns;
+mod returns_auto;
 mod shipment_status;
 mod webhook_events;
 mod webhooks;

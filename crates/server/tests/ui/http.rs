@@ -583,7 +583,9 @@ async fn order_fulfillment_webhook_and_automation_pages_show_the_store_data() {
             store_id,
             NewAutomation {
                 name: "Tell the customer <now>".into(),
-                trigger: StatusOrEvent::Status(ShipmentStatus::Delivered),
+                trigger: waybill_store::AutomationTrigger::Shipment(StatusOrEvent::Status(
+                    ShipmentStatus::Delivered,
+                )),
                 carrier: None,
                 action: AutomationAction::Email {
                     to: None,

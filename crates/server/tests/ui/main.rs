@@ -10,5 +10,6 @@ mod harness;
 mod http;
 mod nodes;
 mod returns;
+mod returns_auto;
 mod returns_browser;
 mod webhooks;

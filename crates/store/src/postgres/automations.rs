@@ -6,13 +6,13 @@ use std::time::Duration;
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use waybill_core::{DomainError, StatusOrEvent, Timestamp, time};
+use waybill_core::{DomainError, Timestamp, time};
 
 use super::{PgResult, execute, query, query_opt, store_exists};
 use crate::StoreError;
 use crate::automations::{
-    AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RunOutcome,
-    SettingsUpdate, StoreSettings,
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun,
+    NewAutomation, RunOutcome, SettingsUpdate, StoreSettings,
 };
 use crate::webhooks::{NewWebhook, WebhookFlavor};
 
@@ -77,7 +77,7 @@ fn automation_from_row(r: &Row) -> PgResult<AutomationRecord> {
         id: r.get(0),
         store_id: r.get(1),
         name: r.get(2),
-        trigger: StatusOrEvent::parse(trigger)
+        trigger: AutomationTrigger::parse(trigger)
             .map_err(|e| StoreError::internal("decoding an automation trigger", e))?,
         carrier: r.get(4),
         action: serde_json::from_str(action)
@@ -254,7 +254,7 @@ pub(super) async fn delete(tx: &Transaction<'_>, store_id: &str, id: &str) -> Pg
     Ok(true)
 }
 
-const RUN_COLUMNS: &str = "r.id, r.automation_id, r.order_id, r.fulfillment_id, r.trigger, r.status, r.attempts, r.last_error, r.detail, d.status, r.created_at, r.updated_at";
+const RUN_COLUMNS: &str = "r.id, r.automation_id, r.order_id, r.fulfillment_id, r.trigger, r.status, r.attempts, r.last_error, r.detail, d.status, r.created_at, r.updated_at, r.return_id";
 
 const RUN_FROM: &str = "automation_runs r
      JOIN automations a ON a.id = r.automation_id
@@ -266,6 +266,7 @@ fn run_from_row(r: &Row) -> AutomationRun {
         automation_id: r.get(1),
         order_id: r.get(2),
         fulfillment_id: r.get(3),
+        return_id: r.get(12),
         trigger: r.get(4),
         status: r.get(5),
         attempts: u32::try_from(r.get::<_, i32>(6)).unwrap_or(0),

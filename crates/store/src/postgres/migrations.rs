@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (9, "returns", include_str!("migrations/0009_returns.sql")),
     (11, "sessions", include_str!("migrations/0011_sessions.sql")),
+    (
+        12,
+        "return_automations",
+        include_str!("migrations/0012_return_automations.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -1343,6 +1343,9 @@ async fn record_status_update(
         ledger::check_allocation(&load_ledger(tx, order_id).await?, &units)?;
     }
     move_units(tx, order_id, &units, change.ledger).await?;
+    if change.ledger == LedgerEffect::Release {
+        super::returns::check_fulfillment_change(tx, order_id, fulfillment_id, "cancelled").await?;
+    }
     update_fulfillment_row(
         tx,
         store_id,
@@ -1616,6 +1619,7 @@ pub(super) async fn upsert_fulfillment(
         ledger::check_allocation(&load_ledger(tx, &order_id).await?, &new.lines)?;
         move_units(tx, &order_id, &new.lines, LedgerEffect::Reserve).await?;
     }
+    super::returns::check_fulfillment_change(tx, &order_id, &id, "replaced").await?;
     for sql in [
         "DELETE FROM fulfillment_lines WHERE store_id = $1 AND fulfillment_id = $2",
         "DELETE FROM packages WHERE store_id = $1 AND fulfillment_id = $2",

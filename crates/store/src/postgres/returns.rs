@@ -6,7 +6,9 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::Json;
 use waybill_core::carrier_update::CarrierReport;
-use waybill_core::returns::{ReturnableLine, check_returnable, plan_carrier_report};
+use waybill_core::returns::{
+    ReturnStep, ReturnableLine, check_returnable, check_returns_covered, plan_carrier_report,
+};
 use waybill_core::{
     DomainError, HistoryEntry, LedgerEffect, Location, NewReturn, OrderRef, Package, Return,
     ReturnLine, ReturnStatus, ReturnUpdate, ShipmentStatus, Timestamp, time,
@@ -17,6 +19,7 @@ use super::orders::{
 };
 use super::{PgResult, execute, query, query_opt};
 use crate::StoreError;
+use crate::automations::AutomationTrigger;
 use crate::events::EventData;
 use crate::returns::{LineUnits, ReturnQuery};
 
@@ -46,6 +49,20 @@ async fn load_returnable(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<R
 
 /// Adds (`Reserve`) or gives back (`Release`) a return's units on its lines. Adding checks the
 /// bound in the statement itself.
+/// After a fulfillment of the order was cancelled or replaced in this transaction, under the
+/// order's lock (which return writes take too): refuses the change when a line now has more
+/// units in returns than fulfilled. The error rolls the whole change back.
+pub(super) async fn check_fulfillment_change(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    fulfillment_id: &str,
+    action: &str,
+) -> PgResult<()> {
+    let lines = load_returnable(tx, order_id).await?;
+    check_returns_covered(fulfillment_id, action, &lines).map_err(StoreError::from)?;
+    Ok(())
+}
+
 async fn move_returned(
     tx: &Transaction<'_>,
     order_id: &str,
@@ -197,7 +214,48 @@ pub(super) async fn create_return(
         now,
     )
     .await?;
+    enqueue_return_runs(tx, store_id, &order_id, &id, created.status, now).await?;
     Ok(created)
+}
+
+/// Queues a run of every enabled automation of the store triggered by the return reaching
+/// `status` (of the return's carrier, if the automation names one), tied to the order's newest
+/// event (the `return.*` event just written, under the order's lock). The unique key
+/// (automation, return, trigger) makes a status reached again add nothing.
+async fn enqueue_return_runs(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    return_id: &str,
+    status: ReturnStatus,
+    now: Timestamp,
+) -> PgResult<()> {
+    execute(
+        tx,
+        "queueing return automation runs",
+        "INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
+                                      return_id, trigger, next_attempt_at, created_at,
+                                      updated_at)
+         SELECT a.id, a.store_id, ord.id, o.seq, o.id, $3, a.trigger, $5, $5, $5
+         FROM orders ord
+         JOIN outbox o ON o.order_id = ord.id AND o.seq = ord.event_seq
+         JOIN automations a ON a.store_id = $1 AND a.trigger = $4 AND a.enabled
+         WHERE ord.id = $2
+           AND (a.carrier IS NULL OR EXISTS (
+                SELECT 1 FROM return_packages p
+                WHERE p.store_id = $1 AND p.return_id = $3
+                  AND lower(p.carrier) = lower(a.carrier)))
+         ON CONFLICT (automation_id, return_id, trigger) DO NOTHING",
+        &[
+            &store_id,
+            &order_id,
+            &return_id,
+            &AutomationTrigger::Return(status).as_str(),
+            &time::to_millis(now),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn insert_packages(
@@ -283,6 +341,9 @@ pub(super) async fn update_return(
         now,
     )
     .await?;
+    if updated.status != current.status {
+        enqueue_return_runs(tx, store_id, &order_id, return_id, updated.status, now).await?;
+    }
     Ok(updated)
 }
 
@@ -499,10 +560,19 @@ pub(super) async fn apply_carrier_report(
     .ok_or_else(|| StoreError::from(DomainError::ReturnNotFound(return_id.clone())))?;
     lock_order(tx, &order_id).await?;
     let current = load_return(tx, store_id, &return_id).await?;
-    match plan_carrier_report(&current, report) {
-        Some(update) => update_return(tx, store_id, &return_id, &update, now)
-            .await
-            .map(Some),
-        None => Ok(Some(current)),
+    let steps = plan_carrier_report(&current, report);
+    if steps.is_empty() {
+        return Ok(Some(current));
     }
+    for step in steps {
+        match step {
+            ReturnStep::Append(entry) => {
+                insert_history(tx, store_id, &return_id, &entry, now).await?;
+            }
+            ReturnStep::Update(update) => {
+                update_return(tx, store_id, &return_id, &update, now).await?;
+            }
+        }
+    }
+    load_return(tx, store_id, &return_id).await.map(Some)
 }

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
-use waybill_core::{StatusOrEvent, Timestamp, time};
+use waybill_core::{Timestamp, time};
 
 use super::map_err;
 use crate::automations::{
-    AutomationAction, AutomationRecord, AutomationRun, ClaimedRun, NewAutomation, RunOutcome,
-    SettingsUpdate, StoreSettings,
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, ClaimedRun,
+    NewAutomation, RunOutcome, SettingsUpdate, StoreSettings,
 };
 use crate::webhooks::{NewWebhook, WebhookFlavor};
 use crate::{StoreError, StoreResult};
@@ -105,7 +105,7 @@ fn decode_automation(raw: RawAutomation) -> StoreResult<AutomationRecord> {
         id,
         store_id,
         name,
-        trigger: StatusOrEvent::parse(&trigger)
+        trigger: AutomationTrigger::parse(&trigger)
             .map_err(|e| StoreError::internal("decoding an automation trigger", e))?,
         carrier,
         action: serde_json::from_str(&action)
@@ -280,7 +280,7 @@ pub(super) fn delete(conn: &Connection, store_id: &str, id: &str) -> StoreResult
     Ok(true)
 }
 
-const RUN_COLUMNS: &str = "r.id, r.automation_id, r.order_id, r.fulfillment_id, r.trigger, r.status, r.attempts, r.last_error, r.detail, d.status, r.created_at, r.updated_at";
+const RUN_COLUMNS: &str = "r.id, r.automation_id, r.order_id, r.fulfillment_id, r.trigger, r.status, r.attempts, r.last_error, r.detail, d.status, r.created_at, r.updated_at, r.return_id";
 
 /// Joins a run to its webhook delivery, if it made one.
 const RUN_FROM: &str = "automation_runs r
@@ -293,6 +293,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<AutomationRun> {
         automation_id: r.get(1)?,
         order_id: r.get(2)?,
         fulfillment_id: r.get(3)?,
+        return_id: r.get(12)?,
         trigger: r.get(4)?,
         status: r.get(5)?,
         attempts: r.get::<_, i64>(6)?.max(0) as u32,

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (10, "returns", include_str!("migrations/0010_returns.sql")),
     (12, "sessions", include_str!("migrations/0012_sessions.sql")),
+    (
+        13,
+        "return_automations",
+        include_str!("migrations/0013_return_automations.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

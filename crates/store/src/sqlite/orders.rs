@@ -1030,6 +1030,9 @@ fn record_status_update(
         ledger::check_allocation(&load_ledger(conn, order_id)?, &units)?;
     }
     move_units(conn, order_id, &units, change.ledger)?;
+    if change.ledger == LedgerEffect::Release {
+        super::returns::check_fulfillment_change(conn, order_id, fulfillment_id, "cancelled")?;
+    }
     let tracked_at = change
         .is_tracking_update()
         .then(|| time::to_millis(change.entry.datetime));
@@ -1306,6 +1309,7 @@ pub(super) fn upsert_fulfillment(
         ledger::check_allocation(&load_ledger(conn, &order_id)?, &new.lines)?;
         move_units(conn, &order_id, &new.lines, LedgerEffect::Reserve)?;
     }
+    super::returns::check_fulfillment_change(conn, &order_id, &id, "replaced")?;
     for table in ["fulfillment_lines", "packages"] {
         conn.prepare_cached(&format!(
             "DELETE FROM {table} WHERE store_id = ?1 AND fulfillment_id = ?2"

@@ -4,7 +4,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use waybill_core::carrier_update::CarrierReport;
-use waybill_core::returns::{ReturnableLine, check_returnable, plan_carrier_report};
+use waybill_core::returns::{
+    ReturnStep, ReturnableLine, check_returnable, check_returns_covered, plan_carrier_report,
+};
 use waybill_core::{
     DomainError, HistoryEntry, LedgerEffect, NewReturn, OrderRef, Package, Quantity, Return,
     ReturnLine, ReturnStatus, ReturnUpdate, ShipmentStatus, Timestamp, time,
@@ -12,6 +14,7 @@ use waybill_core::{
 
 use super::map_err;
 use super::orders::{from_json, parse_status, parse_uuid, record_event, resolve_order, to_json};
+use crate::automations::AutomationTrigger;
 use crate::events::EventData;
 use crate::returns::{LineUnits, ReturnQuery};
 use crate::{StoreError, StoreResult};
@@ -38,6 +41,19 @@ fn load_returnable(conn: &Connection, order_id: &str) -> StoreResult<Vec<Returna
 
 /// Adds (`Reserve`) or gives back (`Release`) a return's units on its lines. Adding checks
 /// the bound in the statement itself.
+/// After a fulfillment of the order was cancelled or replaced (in this transaction, on the
+/// single writer): refuses the change when a line now has more units in returns than
+/// fulfilled. The error rolls the whole change back.
+pub(super) fn check_fulfillment_change(
+    conn: &Connection,
+    order_id: &str,
+    fulfillment_id: &str,
+    action: &str,
+) -> StoreResult<()> {
+    check_returns_covered(fulfillment_id, action, &load_returnable(conn, order_id)?)?;
+    Ok(())
+}
+
 fn move_returned(
     conn: &Connection,
     order_id: &str,
@@ -100,6 +116,48 @@ fn insert_history(
         ])
     })
     .map_err(|e| map_err("inserting a return history entry", e))?;
+    Ok(())
+}
+
+/// Queues a run of every enabled automation of the store triggered by the return reaching
+/// `status` (of the return's carrier, if the automation names one), tied to the order's event
+/// `seq` (the `return.*` event just written). The unique key (automation, return, trigger)
+/// makes a status reached again add nothing.
+fn enqueue_return_runs(
+    conn: &Connection,
+    store_id: &str,
+    order_id: &str,
+    seq: i64,
+    return_id: &str,
+    status: ReturnStatus,
+    now: Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
+                                      return_id, trigger, next_attempt_at, created_at,
+                                      updated_at)
+         SELECT a.id, a.store_id, ?2, ?3,
+                (SELECT o.id FROM outbox o WHERE o.order_id = ?2 AND o.seq = ?3),
+                ?4, a.trigger, ?6, ?6, ?6
+         FROM automations a
+         WHERE a.store_id = ?1 AND a.trigger = ?5 AND a.enabled = 1
+           AND (a.carrier IS NULL OR EXISTS (
+                SELECT 1 FROM return_packages p
+                WHERE p.store_id = ?1 AND p.return_id = ?4
+                  AND lower(p.carrier) = lower(a.carrier)))
+         ON CONFLICT (automation_id, return_id, trigger) DO NOTHING",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            store_id,
+            order_id,
+            seq,
+            return_id,
+            AutomationTrigger::Return(status).as_str(),
+            time::to_millis(now)
+        ])
+    })
+    .map_err(|e| map_err("queueing return automation runs", e))?;
     Ok(())
 }
 
@@ -169,7 +227,7 @@ pub(super) fn create_return(
     move_returned(conn, &order_id, &units, LedgerEffect::Reserve)?;
     insert_history(conn, store_id, &id, &new.first_entry(now), now)?;
     let created = load_return(conn, store_id, &id)?;
-    record_event(
+    let seq = record_event(
         conn,
         store_id,
         &order_id,
@@ -181,6 +239,7 @@ pub(super) fn create_return(
         },
         now,
     )?;
+    enqueue_return_runs(conn, store_id, &order_id, seq, &id, created.status, now)?;
     Ok(created)
 }
 
@@ -241,7 +300,7 @@ pub(super) fn update_return(
         insert_history(conn, store_id, return_id, entry, now)?;
     }
     let updated = load_return(conn, store_id, return_id)?;
-    record_event(
+    let seq = record_event(
         conn,
         store_id,
         &order_id,
@@ -253,6 +312,17 @@ pub(super) fn update_return(
         },
         now,
     )?;
+    if updated.status != current.status {
+        enqueue_return_runs(
+            conn,
+            store_id,
+            &order_id,
+            seq,
+            return_id,
+            updated.status,
+            now,
+        )?;
+    }
     Ok(updated)
 }
 
@@ -486,8 +556,17 @@ pub(super) fn apply_carrier_report(
         return Ok(None);
     };
     let current = load_return(conn, store_id, &return_id)?;
-    match plan_carrier_report(&current, report) {
-        Some(update) => update_return(conn, store_id, &return_id, update, now).map(Some),
-        None => Ok(Some(current)),
+    let steps = plan_carrier_report(&current, report);
+    if steps.is_empty() {
+        return Ok(Some(current));
     }
+    for step in steps {
+        match step {
+            ReturnStep::Append(entry) => insert_history(conn, store_id, &return_id, &entry, now)?,
+            ReturnStep::Update(update) => {
+                update_return(conn, store_id, &return_id, update, now)?;
+            }
+        }
+    }
+    load_return(conn, store_id, &return_id).map(Some)
 }

@@ -1,6 +1,6 @@
 //! Automations under `/v2.2/stores/{storeId}/automations` (a Waybill extension in Redo's
-//! style): rules "when this status or event happens to a fulfillment, email the customer or
-//! call a webhook", and the record of their runs.
+//! style): rules "when this status or event happens to a fulfillment (or this status to a
+//! return), email the customer or call a webhook", and the record of their runs.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -8,8 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use waybill_core::{ShipmentStatus, StatusOrEvent, time};
-use waybill_store::{AutomationAction, AutomationRecord, AutomationRun, NewAutomation};
+use waybill_core::time;
+use waybill_store::{
+    AutomationAction, AutomationRecord, AutomationRun, AutomationTrigger, NewAutomation,
+};
 
 use super::{Body, RedoError, RedoPath, RedoStore};
 use crate::AppState;
@@ -30,11 +32,13 @@ pub(crate) struct AutomationInput {
     #[schema(schema_with = common::text_schema::<200>)]
     pub(crate) name: String,
     /// A shipment status (`in_transit`, `delivered`, …) or an event (`stalled_in_transit`,
-    /// `delayed`, `arriving_early`).
-    #[schema(schema_with = common::status_or_event_schema)]
+    /// `delayed`, `arriving_early`) of a fulfillment, or a return reaching a status
+    /// (`return.requested`, `return.in_transit`, `return.received`, `return.closed`,
+    /// `return.rejected`).
+    #[schema(schema_with = trigger_schema)]
     pub(crate) trigger: String,
-    /// Only fulfillments with a package of this carrier (free text is normalised: "U.P.S." is UPS;
-    /// blank is none).
+    /// Only fulfillments (returns) with a package of this carrier (free text is normalised:
+    /// "U.P.S." is UPS; blank is none).
     #[serde(default)]
     #[schema(max_length = 100)]
     pub(crate) carrier: Option<String>,
@@ -46,6 +50,11 @@ pub(crate) struct AutomationInput {
     pub(crate) action: ActionInput,
 }
 
+/// Every trigger name [`AutomationTrigger::parse`] takes from a client.
+fn trigger_schema() -> utoipa::openapi::schema::Object {
+    common::enum_schema(AutomationTrigger::names())
+}
+
 /// The action's schema, written out: each variant refuses unknown fields (as the server does),
 /// templates are at most 16,384 characters, and a webhook body is a JSON object. Template syntax and what a template renders are checked when the automation is
 /// saved; the patterns here describe template-free text that always passes.
@@ -53,7 +62,7 @@ fn action_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     let text = common::non_blank_pattern();
     let limit = MAX_TEMPLATE;
     let schema = serde_json::json!({
-        "description": "`{\"type\": \"email\", \"subject\", \"body\", \"to\"?}` or `{\"type\": \"webhook\", \"url\", \"body\"}`. Templates are minijinja; they see `order`, `fulfillment`, `carrier`, `tracking_number`, `tracking_url`, `eta`, `last_event` and `trigger`. A webhook body must render a JSON object.",
+        "description": "`{\"type\": \"email\", \"subject\", \"body\", \"to\"?}` or `{\"type\": \"webhook\", \"url\", \"body\"}`. Templates are minijinja; they see `order`, `fulfillment` (a shipment trigger) or `return` (a return trigger: `id`, `status`, `shipment_status`, `note`, `lines` with `reason`, `packages`), `carrier`, `tracking_number`, `tracking_url`, `eta`, `last_event` and `trigger`. A webhook body must render a JSON object.",
         "oneOf": [
             {
                 "type": "object",
@@ -91,8 +100,9 @@ fn action_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 }
 
 /// `{"type": "email", "subject", "body", "to"?}` or `{"type": "webhook", "url", "body"}`.
-/// Templates are minijinja; they see `order`, `fulfillment`, `carrier`, `tracking_number`,
-/// `tracking_url`, `eta`, `last_event` and `trigger`.
+/// Templates are minijinja; they see `order`, `fulfillment` (a shipment trigger) or `return`
+/// (a return trigger), `carrier`, `tracking_number`, `tracking_url`, `eta`, `last_event` and
+/// `trigger`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub(crate) enum ActionInput {
@@ -161,7 +171,10 @@ pub struct RunJson {
     id: String,
     /// Waybill's internal order id.
     order_id: String,
-    fulfillment_id: String,
+    /// The fulfillment a shipment trigger fired for (null for a return trigger).
+    fulfillment_id: Option<String>,
+    /// The return a return trigger fired for (null for a shipment trigger).
+    return_id: Option<String>,
     trigger: String,
     /// `pending`, `running`, `succeeded` or `failed`.
     status: String,
@@ -180,6 +193,7 @@ impl From<&AutomationRun> for RunJson {
             id: r.id.to_string(),
             order_id: r.order_id.clone(),
             fulfillment_id: r.fulfillment_id.clone(),
+            return_id: r.return_id.clone(),
             trigger: r.trigger.clone(),
             status: r.status.clone(),
             attempts: r.attempts,
@@ -241,12 +255,16 @@ pub(crate) async fn check(
         ));
     }
     let name = input.name.trim().to_owned();
-    let trigger = StatusOrEvent::parse(&input.trigger)
+    let trigger = AutomationTrigger::parse(&input.trigger)
         .ok()
-        .filter(|t| *t != StatusOrEvent::Status(ShipmentStatus::Unknown))
+        .filter(|t| {
+            *t != AutomationTrigger::Shipment(waybill_core::StatusOrEvent::Status(
+                waybill_core::ShipmentStatus::Unknown,
+            ))
+        })
         .ok_or_else(|| {
             bad(format!(
-                "automation.trigger must be a shipment status or an event (stalled_in_transit, delayed, arriving_early); got '{}'",
+                "automation.trigger must be a shipment status, an event (stalled_in_transit, delayed, arriving_early) or a return status (return.requested, return.in_transit, return.received, return.closed, return.rejected); got '{}'",
                 input.trigger
             ))
         })?;

@@ -483,6 +483,11 @@ pub struct DetectionJson {
     carrier: Option<CarrierJson>,
     tracking_url: Option<String>,
     candidates: Vec<CandidateJson>,
+    /// Present when the number has the shape of a carrier's format but fails its check
+    /// digit ("looks like a UPS number, but its check digit is wrong"): a warning, not a
+    /// refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_digit_mismatch: Option<crate::carriers::CheckDigitWarning>,
 }
 
 #[utoipa::path(get, path = "/v2.2/stores/{storeId}/carriers/detect", tag = "Waybill lifecycle",
@@ -538,5 +543,6 @@ pub(crate) async fn detect_carrier(
                     .unwrap_or_default(),
             })
             .collect(),
+        check_digit_mismatch: crate::carriers::check_digit_warning(number),
     }))
 }

@@ -393,6 +393,10 @@ pub struct ReturnResponse {
     /// The order, with `returnedQuantity` per line (`GET` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     order: Option<OrderJson>,
+    /// Tracking numbers of the return parcel that look like a carrier's but fail its check
+    /// digit (`POST` only): a warning, the return is created with the number as given.
+    #[serde(rename = "carrierWarnings", skip_serializing_if = "Vec::is_empty")]
+    carrier_warnings: Vec<crate::carriers::CheckDigitWarning>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -442,10 +446,12 @@ pub(crate) async fn create_return(
 ) -> Result<Json<ReturnResponse>, RedoError> {
     let (order, mut new) = request.into_domain()?;
     crate::carriers::normalize_packages(&mut new.packages);
+    let carrier_warnings = crate::carriers::check_digit_warnings(&new.packages);
     let created = state.store.create_return(&store_id, &order, new).await?;
     Ok(Json(ReturnResponse {
         return_: ReturnJson::from(&created),
         order: None,
+        carrier_warnings,
     }))
 }
 
@@ -530,6 +536,7 @@ pub(crate) async fn get_return(
     Ok(Json(ReturnResponse {
         return_: ReturnJson::from(&found),
         order: Some(OrderJson::from(&order).with_units(&units)),
+        carrier_warnings: Vec::new(),
     }))
 }
 
