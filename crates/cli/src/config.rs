@@ -531,9 +531,11 @@ impl Config {
                     } else if waybill_store::postgres::is_postgres_url(v) {
                         Ok(Some(v.to_owned()))
                     } else {
-                        Err("expected postgres://USER@HOST:PORT/DATABASE (a streaming replica), \
+                        Err(
+                            "expected postgres://USER@HOST:PORT/DATABASE (a streaming replica), \
                              or nothing"
-                            .into())
+                                .into(),
+                        )
                     }
                 })?,
                 read_max_lag: Duration::from_millis(
@@ -560,7 +562,8 @@ impl Config {
                 Err("expected sqlite://PATH or postgres://USER@HOST:PORT/DATABASE".into())
             }
         })?;
-        if store.postgres.read_url.is_some() && !waybill_store::postgres::is_postgres_url(&database_url)
+        if store.postgres.read_url.is_some()
+            && !waybill_store::postgres::is_postgres_url(&database_url)
         {
             let (value, source) = layers.raw("pg_read_url");
             bail!(

@@ -21,5 +21,7 @@ pub async fn allow_replica<F: Future>(work: F) -> F::Output {
 
 /// Whether the current task runs inside [`allow_replica`].
 pub fn replica_allowed() -> bool {
-    REPLICA_ALLOWED.try_with(|allowed| *allowed).unwrap_or(false)
+    REPLICA_ALLOWED
+        .try_with(|allowed| *allowed)
+        .unwrap_or(false)
 }

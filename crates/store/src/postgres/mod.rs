@@ -748,27 +748,21 @@ impl Store for PgStore {
     }
 
     async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {
-        store_write_tx!(self, store_id, "creating an order", |tx| orders::insert_order(
-            &tx,
-            store_id,
-            &order,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating an order", |tx| {
+            orders::insert_order(&tx, store_id, &order, time::now())
+        })
     }
 
     async fn get_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
-        routed_read!(self, Some(store_id), "reading an order", |tx| orders::load_order(
-            &tx, store_id, order
-        ))
+        routed_read!(self, Some(store_id), "reading an order", |tx| {
+            orders::load_order(&tx, store_id, order)
+        })
     }
 
     async fn delete_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
-        store_write_tx!(self, store_id, "deleting an order", |tx| orders::delete_order(
-            &tx,
-            store_id,
-            order,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "deleting an order", |tx| {
+            orders::delete_order(&tx, store_id, order, time::now())
+        })
     }
 
     async fn create_fulfillment(
@@ -830,9 +824,9 @@ impl Store for PgStore {
     }
 
     async fn list_orders(&self, store_id: &str, query: OrderQuery) -> StoreResult<OrderPage> {
-        routed_read!(self, Some(store_id), "listing orders", |tx| orders::list_orders(
-            &tx, store_id, &query
-        ))
+        routed_read!(self, Some(store_id), "listing orders", |tx| {
+            orders::list_orders(&tx, store_id, &query)
+        })
     }
 
     async fn update_shipment_status(
@@ -881,14 +875,9 @@ impl Store for PgStore {
         fulfillment_id: &str,
         packages: Vec<waybill_core::Package>,
     ) -> StoreResult<Fulfillment> {
-        store_write_tx!(self, store_id, "updating tracking", |tx| orders::update_tracking(
-            &tx,
-            store_id,
-            order,
-            fulfillment_id,
-            &packages,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating tracking", |tx| {
+            orders::update_tracking(&tx, store_id, order, fulfillment_id, &packages, time::now())
+        })
     }
 
     async fn apply_carrier_report(
@@ -925,10 +914,9 @@ impl Store for PgStore {
         store_id: &str,
         query: crate::ExceptionQuery,
     ) -> StoreResult<Vec<crate::ExceptionRow>> {
-        routed_read!(self, Some(store_id),
-            "listing exceptions",
-            |tx| exceptions::list_exceptions(&tx, store_id, &query)
-        )
+        routed_read!(self, Some(store_id), "listing exceptions", |tx| {
+            exceptions::list_exceptions(&tx, store_id, &query)
+        })
     }
 
     async fn count_exceptions(
@@ -942,9 +930,9 @@ impl Store for PgStore {
     }
 
     async fn store_settings(&self, store_id: &str) -> StoreResult<crate::StoreSettings> {
-        routed_read!(self, Some(store_id), "loading store settings", |tx| automations::settings(
-            &tx, store_id
-        ))
+        routed_read!(self, Some(store_id), "loading store settings", |tx| {
+            automations::settings(&tx, store_id)
+        })
     }
 
     async fn update_store_settings(
@@ -962,18 +950,15 @@ impl Store for PgStore {
         store_id: &str,
         new: crate::NewAutomation,
     ) -> StoreResult<crate::AutomationRecord> {
-        store_write_tx!(self, store_id, "creating an automation", |tx| automations::create(
-            &tx,
-            store_id,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating an automation", |tx| {
+            automations::create(&tx, store_id, &new, time::now())
+        })
     }
 
     async fn list_automations(&self, store_id: &str) -> StoreResult<Vec<crate::AutomationRecord>> {
-        routed_read!(self, Some(store_id), "listing automations", |tx| automations::list(
-            &tx, store_id
-        ))
+        routed_read!(self, Some(store_id), "listing automations", |tx| {
+            automations::list(&tx, store_id)
+        })
     }
 
     async fn get_automation(
@@ -981,11 +966,9 @@ impl Store for PgStore {
         store_id: &str,
         automation_id: &str,
     ) -> StoreResult<Option<crate::AutomationRecord>> {
-        routed_read!(self, Some(store_id), "loading an automation", |tx| automations::get(
-            &tx,
-            store_id,
-            automation_id
-        ))
+        routed_read!(self, Some(store_id), "loading an automation", |tx| {
+            automations::get(&tx, store_id, automation_id)
+        })
     }
 
     async fn update_automation(
@@ -994,21 +977,15 @@ impl Store for PgStore {
         automation_id: &str,
         new: crate::NewAutomation,
     ) -> StoreResult<Option<crate::AutomationRecord>> {
-        store_write_tx!(self, store_id, "updating an automation", |tx| automations::update(
-            &tx,
-            store_id,
-            automation_id,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating an automation", |tx| {
+            automations::update(&tx, store_id, automation_id, &new, time::now())
+        })
     }
 
     async fn delete_automation(&self, store_id: &str, automation_id: &str) -> StoreResult<bool> {
-        store_write_tx!(self, store_id, "deleting an automation", |tx| automations::delete(
-            &tx,
-            store_id,
-            automation_id
-        ))
+        store_write_tx!(self, store_id, "deleting an automation", |tx| {
+            automations::delete(&tx, store_id, automation_id)
+        })
     }
 
     async fn list_automation_runs(
@@ -1050,9 +1027,12 @@ impl Store for PgStore {
         request: crate::IdempotencyRequest,
         now: Timestamp,
     ) -> StoreResult<crate::IdempotencyBegin> {
-        store_write_tx!(self, &request.store_id, "reserving an idempotency key", |tx| {
-            idempotency::begin(&tx, &request, now)
-        })
+        store_write_tx!(
+            self,
+            &request.store_id,
+            "reserving an idempotency key",
+            |tx| { idempotency::begin(&tx, &request, now) }
+        )
     }
 
     async fn idempotency_complete(
@@ -1097,12 +1077,9 @@ impl Store for PgStore {
         store_id: &str,
         new: NewWebhook,
     ) -> StoreResult<(WebhookRecord, bool)> {
-        store_write_tx!(self, store_id, "creating a webhook", |tx| webhooks::create_webhook(
-            &tx,
-            store_id,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating a webhook", |tx| {
+            webhooks::create_webhook(&tx, store_id, &new, time::now())
+        })
     }
 
     async fn list_webhooks(
@@ -1110,9 +1087,9 @@ impl Store for PgStore {
         store_id: &str,
         flavor: WebhookFlavor,
     ) -> StoreResult<Vec<WebhookRecord>> {
-        routed_read!(self, Some(store_id), "listing webhooks", |tx| webhooks::list_webhooks(
-            &tx, store_id, flavor
-        ))
+        routed_read!(self, Some(store_id), "listing webhooks", |tx| {
+            webhooks::list_webhooks(&tx, store_id, flavor)
+        })
     }
 
     async fn get_webhook(
@@ -1120,9 +1097,9 @@ impl Store for PgStore {
         store_id: &str,
         webhook_id: &str,
     ) -> StoreResult<Option<WebhookRecord>> {
-        routed_read!(self, Some(store_id), "loading a webhook", |tx| webhooks::load_webhook(
-            &tx, store_id, webhook_id
-        ))
+        routed_read!(self, Some(store_id), "loading a webhook", |tx| {
+            webhooks::load_webhook(&tx, store_id, webhook_id)
+        })
     }
 
     async fn update_webhook(
@@ -1131,19 +1108,15 @@ impl Store for PgStore {
         webhook_id: &str,
         update: WebhookUpdate,
     ) -> StoreResult<Option<WebhookRecord>> {
-        store_write_tx!(self, store_id, "updating a webhook", |tx| webhooks::update_webhook(
-            &tx,
-            store_id,
-            webhook_id,
-            &update,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating a webhook", |tx| {
+            webhooks::update_webhook(&tx, store_id, webhook_id, &update, time::now())
+        })
     }
 
     async fn delete_webhook(&self, store_id: &str, webhook_id: &str) -> StoreResult<bool> {
-        store_write_tx!(self, store_id, "deleting a webhook", |tx| webhooks::delete_webhook(
-            &tx, store_id, webhook_id
-        ))
+        store_write_tx!(self, store_id, "deleting a webhook", |tx| {
+            webhooks::delete_webhook(&tx, store_id, webhook_id)
+        })
     }
 
     async fn store_webhook_secret(&self, store_id: &str, candidate: &str) -> StoreResult<String> {
@@ -1158,13 +1131,12 @@ impl Store for PgStore {
         webhook_id: &str,
         since: Timestamp,
     ) -> StoreResult<Option<u64>> {
-        store_write_tx!(self, store_id, "replaying a webhook", |tx| webhooks::replay(
-            &tx,
+        store_write_tx!(
+            self,
             store_id,
-            webhook_id,
-            since,
-            time::now()
-        ))
+            "replaying a webhook",
+            |tx| webhooks::replay(&tx, store_id, webhook_id, since, time::now())
+        )
     }
 
     async fn redeliver_webhook_event(
@@ -1173,13 +1145,9 @@ impl Store for PgStore {
         webhook_id: &str,
         event_id: &str,
     ) -> StoreResult<bool> {
-        store_write_tx!(self, store_id, "redelivering an event", |tx| webhooks::redeliver(
-            &tx,
-            store_id,
-            webhook_id,
-            event_id,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "redelivering an event", |tx| {
+            webhooks::redeliver(&tx, store_id, webhook_id, event_id, time::now())
+        })
     }
 
     async fn list_webhook_attempts(
@@ -1197,9 +1165,9 @@ impl Store for PgStore {
         store_id: &str,
         query: DeliveryQuery,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        routed_read!(self, Some(store_id), "listing deliveries", |tx| webhooks::list_deliveries(
-            &tx, store_id, &query
-        ))
+        routed_read!(self, Some(store_id), "listing deliveries", |tx| {
+            webhooks::list_deliveries(&tx, store_id, &query)
+        })
     }
 
     async fn count_webhook_deliveries(
@@ -1207,10 +1175,9 @@ impl Store for PgStore {
         store_id: &str,
         query: DeliveryQuery,
     ) -> StoreResult<u64> {
-        routed_read!(self, Some(store_id),
-            "counting deliveries",
-            |tx| webhooks::count_deliveries(&tx, store_id, &query)
-        )
+        routed_read!(self, Some(store_id), "counting deliveries", |tx| {
+            webhooks::count_deliveries(&tx, store_id, &query)
+        })
     }
 
     async fn webhook_stats(
@@ -1218,9 +1185,9 @@ impl Store for PgStore {
         store_id: &str,
         webhook_id: &str,
     ) -> StoreResult<Option<WebhookStats>> {
-        routed_read!(self, Some(store_id), "reading a webhook's health", |tx| webhooks::stats(
-            &tx, store_id, webhook_id
-        ))
+        routed_read!(self, Some(store_id), "reading a webhook's health", |tx| {
+            webhooks::stats(&tx, store_id, webhook_id)
+        })
     }
 
     /// The cursor name is not used: PostgreSQL marks each outbox row once it is fanned out
@@ -1276,13 +1243,9 @@ impl Store for PgStore {
         order: &OrderRef,
         new: waybill_core::NewReturn,
     ) -> StoreResult<waybill_core::Return> {
-        store_write_tx!(self, store_id, "creating a return", |tx| returns::create_return(
-            &tx,
-            store_id,
-            order,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating a return", |tx| {
+            returns::create_return(&tx, store_id, order, &new, time::now())
+        })
     }
 
     async fn get_return(
@@ -1290,9 +1253,9 @@ impl Store for PgStore {
         store_id: &str,
         return_id: &str,
     ) -> StoreResult<waybill_core::Return> {
-        routed_read!(self, Some(store_id), "reading a return", |tx| returns::load_return(
-            &tx, store_id, return_id
-        ))
+        routed_read!(self, Some(store_id), "reading a return", |tx| {
+            returns::load_return(&tx, store_id, return_id)
+        })
     }
 
     async fn list_returns(
@@ -1300,9 +1263,9 @@ impl Store for PgStore {
         store_id: &str,
         query: crate::ReturnQuery,
     ) -> StoreResult<Vec<waybill_core::Return>> {
-        routed_read!(self, Some(store_id), "listing returns", |tx| returns::list_returns(
-            &tx, store_id, &query
-        ))
+        routed_read!(self, Some(store_id), "listing returns", |tx| {
+            returns::list_returns(&tx, store_id, &query)
+        })
     }
 
     async fn update_return_status(
@@ -1311,13 +1274,9 @@ impl Store for PgStore {
         return_id: &str,
         update: waybill_core::ReturnUpdate,
     ) -> StoreResult<waybill_core::Return> {
-        store_write_tx!(self, store_id, "updating a return", |tx| returns::update_return(
-            &tx,
-            store_id,
-            return_id,
-            &update,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating a return", |tx| {
+            returns::update_return(&tx, store_id, return_id, &update, time::now())
+        })
     }
 
     async fn order_units(
@@ -1325,10 +1284,9 @@ impl Store for PgStore {
         store_id: &str,
         order: &OrderRef,
     ) -> StoreResult<Vec<crate::LineUnits>> {
-        routed_read!(self, Some(store_id),
-            "counting an order's units",
-            |tx| returns::order_units(&tx, store_id, order)
-        )
+        routed_read!(self, Some(store_id), "counting an order's units", |tx| {
+            returns::order_units(&tx, store_id, order)
+        })
     }
 
     async fn apply_return_carrier_report(
@@ -1337,9 +1295,14 @@ impl Store for PgStore {
         tracking_number: &str,
         report: waybill_core::carrier_update::CarrierReport,
     ) -> StoreResult<Option<waybill_core::Return>> {
-        store_write_tx!(self, store_id, "recording a carrier report on a return", |tx| {
-            returns::apply_carrier_report(&tx, store_id, tracking_number, &report, time::now())
-        })
+        store_write_tx!(
+            self,
+            store_id,
+            "recording a carrier report on a return",
+            |tx| {
+                returns::apply_carrier_report(&tx, store_id, tracking_number, &report, time::now())
+            }
+        )
     }
 }
 

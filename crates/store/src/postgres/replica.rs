@@ -249,7 +249,10 @@ impl Routing {
 
     /// The replica has replayed up to `lsn`: finds the newest primary sample it has reached.
     fn replica_at(&mut self, lsn: u64, now: Instant, keep: Duration) {
-        let reached = self.samples.iter().rposition(|(_, sampled)| *sampled <= lsn);
+        let reached = self
+            .samples
+            .iter()
+            .rposition(|(_, sampled)| *sampled <= lsn);
         self.caught_up_to = reached.map(|i| self.samples[i].0);
         if let Some(i) = reached {
             // Older samples can never matter again (the newest reached one is kept, in case
@@ -302,8 +305,14 @@ mod tests {
         // Store a is written at t0+5: its reads need a sample sent after that.
         r.note_write(Some("a"), t0 + ms(5));
         assert!(!r.may_serve(Some("a"), t0 + ms(6), LAG));
-        assert!(r.may_serve(Some("b"), t0 + ms(6), LAG), "other stores are unaffected");
-        assert!(!r.may_serve(None, t0 + ms(6), LAG), "a read across stores waits too");
+        assert!(
+            r.may_serve(Some("b"), t0 + ms(6), LAG),
+            "other stores are unaffected"
+        );
+        assert!(
+            !r.may_serve(None, t0 + ms(6), LAG),
+            "a read across stores waits too"
+        );
 
         // A sample sent after the write, not yet replayed: still the primary.
         r.primary_at(t0 + ms(10), 200);
