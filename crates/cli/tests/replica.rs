@@ -694,3 +694,87 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     drop(node_b);
     drop(clusters);
 }
+
+/// `waybill` with no WAYBILL_* variable but the ones given.
+fn waybill(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WAYBILL_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("WAYBILL_LOG", "warn").envs(env.iter().copied());
+    cmd.output().expect("run waybill")
+}
+
+#[test]
+fn the_read_url_is_a_redacted_setting_that_needs_a_postgres_database() {
+    let out = waybill(
+        &["--pg-read-max-lag-ms", "250", "config"],
+        &[
+            (
+                "WAYBILL_DATABASE_URL",
+                "postgres://waybill:hunter2@db:5432/w",
+            ),
+            (
+                "WAYBILL_PG_READ_URL",
+                "postgres://reader:s3cret@replica:5432/w",
+            ),
+            ("WAYBILL_PG_READ_CHECK_INTERVAL_MS", "5"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("s3cret"),
+        "the read URL's password is shown: {text}"
+    );
+    let config: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let setting = |key: &str| {
+        let s = &config["settings"][key];
+        (
+            s["value"].as_str().unwrap_or_default().to_owned(),
+            s["source"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    assert_eq!(
+        setting("pg_read_url").0,
+        "postgres://reader:***@replica:5432/w"
+    );
+    assert!(setting("pg_read_url").1.contains("WAYBILL_PG_READ_URL"));
+    assert_eq!(setting("pg_read_max_lag_ms").0, "250");
+    assert!(
+        setting("pg_read_max_lag_ms")
+            .1
+            .contains("--pg-read-max-lag-ms")
+    );
+    assert_eq!(setting("pg_read_check_interval_ms").0, "5");
+
+    // A replica of SQLite, or a read URL that is not PostgreSQL, is refused up front.
+    for (database, read, reason) in [
+        (
+            "sqlite://w.db",
+            "postgres://reader:s3cret@replica/w",
+            "needs a PostgreSQL database_url",
+        ),
+        (
+            "postgres://db/w",
+            "mysql://replica/w",
+            "expected postgres://",
+        ),
+    ] {
+        let out = waybill(
+            &["config"],
+            &[
+                ("WAYBILL_DATABASE_URL", database),
+                ("WAYBILL_PG_READ_URL", read),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid pg_read_url"), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+}
