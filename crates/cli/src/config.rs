@@ -92,6 +92,27 @@ pub const KEYS: &[Key] = &[
         Some("--pg-group-commit"),
         "4",
     ),
+    Key {
+        secret: true,
+        ..key(
+            "pg_read_url",
+            "WAYBILL_PG_READ_URL",
+            Some("--pg-read-url"),
+            "",
+        )
+    },
+    key(
+        "pg_read_max_lag_ms",
+        "WAYBILL_PG_READ_MAX_LAG_MS",
+        Some("--pg-read-max-lag-ms"),
+        "1000",
+    ),
+    key(
+        "pg_read_check_interval_ms",
+        "WAYBILL_PG_READ_CHECK_INTERVAL_MS",
+        None,
+        "20",
+    ),
     key(
         "log_format",
         "WAYBILL_LOG_FORMAT",
@@ -531,6 +552,26 @@ impl Config {
                         .filter(|n| *n <= 64)
                         .ok_or_else(|| "expected a whole number from 0 to 64".to_owned())
                 })?,
+                read_url: layers.parse("pg_read_url", |v| {
+                    let v = v.trim();
+                    if v.is_empty() {
+                        Ok(None)
+                    } else if waybill_store::postgres::is_postgres_url(v) {
+                        Ok(Some(v.to_owned()))
+                    } else {
+                        Err(
+                            "expected postgres://USER@HOST:PORT/DATABASE (a streaming replica), \
+                             or nothing"
+                                .into(),
+                        )
+                    }
+                })?,
+                read_max_lag: Duration::from_millis(
+                    layers.parse("pg_read_max_lag_ms", parse_positive::<u64>)?,
+                ),
+                read_check_interval: Duration::from_millis(
+                    layers.parse("pg_read_check_interval_ms", parse_positive::<u64>)?,
+                ),
                 ..Default::default()
             },
             sqlite: waybill_store::sqlite::SqliteOptions {
@@ -549,6 +590,16 @@ impl Config {
                 Err("expected sqlite://PATH or postgres://USER@HOST:PORT/DATABASE".into())
             }
         })?;
+        if store.postgres.read_url.is_some()
+            && !waybill_store::postgres::is_postgres_url(&database_url)
+        {
+            let (value, source) = layers.raw("pg_read_url");
+            bail!(
+                "invalid pg_read_url '{}' (from {source}): a read replica needs a PostgreSQL \
+                 database_url",
+                waybill_store::redact_url(value)
+            );
+        }
         let log_format = layers.parse("log_format", |v| {
             match v.trim().to_ascii_lowercase().as_str() {
                 "pretty" => Ok(LogFormat::Pretty),

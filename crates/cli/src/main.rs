@@ -64,6 +64,17 @@ struct Cli {
     #[arg(long, global = true, value_name = "N", help_heading = DATABASE)]
     pg_group_commit: Option<String>,
 
+    /// PostgreSQL only: a streaming replica for list, get and export reads, used while it has
+    /// caught up with this process's writes (see docs/OPERATIONS.md, "Read replicas")
+    /// [env: WAYBILL_PG_READ_URL] [default: none]
+    #[arg(long, global = true, value_name = "URL", help_heading = DATABASE)]
+    pg_read_url: Option<String>,
+
+    /// PostgreSQL only: the most the read replica may trail the primary and still serve reads,
+    /// in milliseconds [env: WAYBILL_PG_READ_MAX_LAG_MS] [default: 1000]
+    #[arg(long, global = true, value_name = "MS", help_heading = DATABASE)]
+    pg_read_max_lag_ms: Option<String>,
+
     /// SQLite only: full (a commit survives power loss) or normal (faster; the last commits
     /// may be lost on power loss, never on a crash of the process)
     /// [env: WAYBILL_SQLITE_SYNCHRONOUS] [default: full]
@@ -87,6 +98,8 @@ impl Cli {
             ("pg_acquire_timeout_ms", &self.pg_acquire_timeout_ms),
             ("pg_statement_timeout_ms", &self.pg_statement_timeout_ms),
             ("pg_group_commit", &self.pg_group_commit),
+            ("pg_read_url", &self.pg_read_url),
+            ("pg_read_max_lag_ms", &self.pg_read_max_lag_ms),
             ("sqlite_synchronous", &self.sqlite_synchronous),
             ("log_format", &self.log_format),
         ]

@@ -136,6 +136,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(axum::middleware::from_fn(replica_reads))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -150,6 +151,21 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// `GET` and `HEAD` requests (lists, gets, exports, dashboard pages) may read from a
+/// PostgreSQL read replica; every other request, and background work, reads from the primary
+/// (`waybill_store::read_routing`, docs/OPERATIONS.md "Read replicas").
+async fn replica_reads(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method();
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        waybill_store::read_routing::allow_replica(next.run(request)).await
+    } else {
+        next.run(request).await
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.

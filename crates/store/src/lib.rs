@@ -12,6 +12,7 @@ pub mod events;
 pub mod exceptions;
 pub mod idempotency;
 pub mod postgres;
+pub mod read_routing;
 pub mod returns;
 pub mod secrets;
 pub mod sessions;

@@ -16,6 +16,7 @@ mod group_commit;
 mod idempotency;
 mod migrations;
 mod orders;
+mod replica;
 mod returns;
 mod sessions;
 mod webhooks;
@@ -62,6 +63,14 @@ pub struct PgOptions {
     /// Group commit: how many transactions at a time run queued create-fulfillment and
     /// shipment-status requests together (zero: one transaction per request).
     pub group_commit_workers: usize,
+    /// A streaming replica's URL: list, get and export reads go there when it has caught up
+    /// (see [`replica`] and docs/OPERATIONS.md, "Read replicas"). `None`: every read runs on
+    /// the primary.
+    pub read_url: Option<String>,
+    /// The most the replica may trail the primary and still serve reads.
+    pub read_max_lag: Duration,
+    /// How often the primary's and the replica's WAL positions are sampled.
+    pub read_check_interval: Duration,
 }
 
 impl Default for PgOptions {
@@ -73,6 +82,9 @@ impl Default for PgOptions {
             max_retries: 5,
             auth_cache_ttl: crate::DEFAULT_AUTH_CACHE_TTL,
             group_commit_workers: group_commit::DEFAULT_WORKERS,
+            read_url: None,
+            read_max_lag: Duration::from_secs(1),
+            read_check_interval: Duration::from_millis(20),
         }
     }
 }
@@ -189,10 +201,69 @@ macro_rules! transaction {
     }};
 }
 
+/// A write not scoped to one store: once it finishes (whatever its outcome), no store's reads
+/// go to the read replica until the replica has replayed past it. Writes for one store use
+/// [`store_write_tx!`], which holds back only that store's reads.
 macro_rules! write_tx {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let store: &PgStore = $store;
+        let result = transaction!(store, $what, begin_write, commit, |$tx| $body);
+        store.note_write(None);
+        result
+    }};
+}
+
+/// A write the node makes on its own, not for a client: the webhook dispatcher's and the
+/// automation runner's claims and results, due shipment events, purges. Not recorded for
+/// read routing: what it changes reaches replica reads within the lag bound, like a write
+/// through another node (docs/OPERATIONS.md, "Read replicas").
+macro_rules! background_write_tx {
     ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
         transaction!($store, $what, begin_write, commit, |$tx| $body)
     };
+}
+
+/// A write for one store (read-your-writes: see [`replica`]).
+macro_rules! store_write_tx {
+    ($store:expr, $store_id:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let store: &PgStore = $store;
+        let result = transaction!(store, $what, begin_write, commit, |$tx| $body);
+        store.note_write(Some($store_id));
+        result
+    }};
+}
+
+/// A list, get or export read for `$scope` (a store id, or `None` across stores): runs on the
+/// read replica when [`replica::ReadReplica::may_serve`] allows it, else (and when the replica
+/// read fails for any reason but a domain error) as [`read_tx!`] on the primary.
+macro_rules! routed_read {
+    ($store:expr, $scope:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let store: &PgStore = $store;
+        let mut answered = None;
+        if let Some(replica) = store.replica.as_ref().filter(|r| r.may_serve($scope)) {
+            let result: PgResult<_> = async {
+                let mut client = replica.client().await?;
+                let $tx = begin_read(&mut client).await.map_err(|e| {
+                    map_err(concat!($what, " (read replica): starting a transaction"), e)
+                })?;
+                let value = $body.await?;
+                end_read($tx, $what).await?;
+                Ok(value)
+            }
+            .await;
+            match result {
+                Ok(value) => answered = Some(Ok(value)),
+                Err(PgError::Store(StoreError::Domain(err))) => {
+                    answered = Some(Err(StoreError::Domain(err)))
+                }
+                Err(err) => replica.failed($what, &err),
+            }
+        }
+        match answered {
+            Some(answer) => answer,
+            None => read_tx!(store, $what, |$tx| $body),
+        }
+    }};
 }
 
 macro_rules! read_tx {
@@ -224,46 +295,78 @@ pub struct PgStore {
     options: PgOptions,
     auth_cache: AuthCache,
     group_commit: Option<group_commit::GroupCommit>,
+    replica: Option<replica::ReadReplica>,
+}
+
+/// The connection settings a URL names, with Waybill's server-side timeouts added.
+fn connection_config(url: &str, options: &PgOptions) -> StoreResult<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        StoreError::Internal(format!("invalid PostgreSQL URL '{}': {e}", redact_url(url)))
+    })?;
+    // Keep any options the URL sets (such as a search_path) and add the statement timeout.
+    let mut server_options = config.get_options().unwrap_or_default().to_owned();
+    if !server_options.is_empty() {
+        server_options.push(' ');
+    }
+    // A Waybill transaction never waits on its client; one left idle (a client that
+    // stalled mid-transaction) is ended by the server rather than holding its locks.
+    server_options.push_str(&format!(
+        "-c statement_timeout={0} -c idle_in_transaction_session_timeout={0}",
+        options.statement_timeout.as_millis()
+    ));
+    config.options(&server_options);
+    config.connect_timeout(options.acquire_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("waybill");
+    }
+    Ok(config)
+}
+
+fn build_pool(
+    config: tokio_postgres::Config,
+    size: usize,
+    options: &PgOptions,
+) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.acquire_timeout))
+        .recycle_timeout(Some(options.acquire_timeout))
+        .build()
+        .map_err(|e| StoreError::internal("building the PostgreSQL pool", e))
 }
 
 impl PgStore {
     /// Connects to the database a `postgres://` URL names and applies pending migrations
-    /// (under an advisory lock, so several processes may start at once).
+    /// (under an advisory lock, so several processes may start at once). With a read URL, also
+    /// opens the replica's pool and starts sampling both servers' WAL positions.
     pub async fn open(url: &str, options: PgOptions) -> StoreResult<PgStore> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::Internal(format!("invalid PostgreSQL URL '{}': {e}", redact_url(url)))
-        })?;
-        // Keep any options the URL sets (such as a search_path) and add the statement timeout.
-        let mut server_options = config.get_options().unwrap_or_default().to_owned();
-        if !server_options.is_empty() {
-            server_options.push(' ');
-        }
-        // A Waybill transaction never waits on its client; one left idle (a client that
-        // stalled mid-transaction) is ended by the server rather than holding its locks.
-        server_options.push_str(&format!(
-            "-c statement_timeout={0} -c idle_in_transaction_session_timeout={0}",
-            options.statement_timeout.as_millis()
-        ));
-        config.options(&server_options);
-        config.connect_timeout(options.acquire_timeout);
-        if config.get_application_name().is_none() {
-            config.application_name("waybill");
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.acquire_timeout))
-            .create_timeout(Some(options.acquire_timeout))
-            .recycle_timeout(Some(options.acquire_timeout))
-            .build()
-            .map_err(|e| StoreError::internal("building the PostgreSQL pool", e))?;
+        let config = connection_config(url, &options)?;
+        let pool = build_pool(config.clone(), options.pool_size, &options)?;
+        let replica = match options.read_url.as_deref() {
+            Some(read_url) => {
+                let replica_config = connection_config(read_url, &options)?;
+                let description = redact_url(read_url);
+                tracing::info!(replica = %description, "reads may use a read replica");
+                Some(replica::ReadReplica::start(
+                    build_pool(replica_config.clone(), options.pool_size, &options)?,
+                    build_pool(config, 1, &options)?,
+                    build_pool(replica_config, 1, &options)?,
+                    description,
+                    options.read_max_lag,
+                    options.read_check_interval,
+                ))
+            }
+            None => None,
+        };
         let store = PgStore {
             pool: pool.clone(),
             description: redact_url(url),
@@ -276,6 +379,7 @@ impl PgStore {
                     options.max_retries,
                 )
             }),
+            replica,
             options,
         };
         let applied = write_tx!(&store, "applying migrations", |tx| migrations::migrate(&tx))?;
@@ -287,6 +391,12 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
         acquire(&self.pool).await
+    }
+
+    fn note_write(&self, store: Option<&str>) {
+        if let Some(replica) = &self.replica {
+            replica.note_write(store);
+        }
     }
 
     fn retry_after(&self, err: PgError, attempt: u32) -> Result<Duration, StoreError> {
@@ -629,7 +739,7 @@ impl Store for PgStore {
     }
 
     async fn create_api_key(&self, store_id: &str) -> StoreResult<NewApiKey> {
-        write_tx!(self, "creating an API key", |tx| async {
+        store_write_tx!(self, store_id, "creating an API key", |tx| async {
             if !store_exists(&tx, store_id).await? {
                 return Err(DomainError::StoreNotFound(store_id.to_owned()).into());
             }
@@ -709,27 +819,21 @@ impl Store for PgStore {
     }
 
     async fn create_order(&self, store_id: &str, order: NewOrder) -> StoreResult<Order> {
-        write_tx!(self, "creating an order", |tx| orders::insert_order(
-            &tx,
-            store_id,
-            &order,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating an order", |tx| {
+            orders::insert_order(&tx, store_id, &order, time::now())
+        })
     }
 
     async fn get_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
-        read_tx!(self, "reading an order", |tx| orders::load_order(
-            &tx, store_id, order
-        ))
+        routed_read!(self, Some(store_id), "reading an order", |tx| {
+            orders::load_order(&tx, store_id, order)
+        })
     }
 
     async fn delete_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
-        write_tx!(self, "deleting an order", |tx| orders::delete_order(
-            &tx,
-            store_id,
-            order,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "deleting an order", |tx| {
+            orders::delete_order(&tx, store_id, order, time::now())
+        })
     }
 
     async fn create_fulfillment(
@@ -740,7 +844,7 @@ impl Store for PgStore {
     ) -> StoreResult<Fulfillment> {
         if let Some(group) = &self.group_commit {
             let input = (store_id.to_owned(), order.clone(), fulfillment);
-            return group
+            let result = group
                 .submit_in_steps(
                     store_id,
                     order.as_str(),
@@ -760,8 +864,10 @@ impl Store for PgStore {
                     },
                 )
                 .await;
+            self.note_write(Some(store_id));
+            return result;
         }
-        write_tx!(self, "creating a fulfillment", |tx| {
+        store_write_tx!(self, store_id, "creating a fulfillment", |tx| {
             orders::insert_fulfillment(&tx, store_id, order, &fulfillment, time::now())
         })
     }
@@ -772,7 +878,7 @@ impl Store for PgStore {
         order: &OrderRef,
         fulfillment: NewFulfillment,
     ) -> StoreResult<(Fulfillment, bool)> {
-        write_tx!(self, "upserting a fulfillment", |tx| {
+        store_write_tx!(self, store_id, "upserting a fulfillment", |tx| {
             orders::upsert_fulfillment(&tx, store_id, order, &fulfillment, time::now())
         })
     }
@@ -783,15 +889,15 @@ impl Store for PgStore {
         order: &OrderRef,
         update: OrderUpdate,
     ) -> StoreResult<Order> {
-        write_tx!(self, "updating an order", |tx| {
+        store_write_tx!(self, store_id, "updating an order", |tx| {
             orders::update_order(&tx, store_id, order, &update, time::now())
         })
     }
 
     async fn list_orders(&self, store_id: &str, query: OrderQuery) -> StoreResult<OrderPage> {
-        read_tx!(self, "listing orders", |tx| orders::list_orders(
-            &tx, store_id, &query
-        ))
+        routed_read!(self, Some(store_id), "listing orders", |tx| {
+            orders::list_orders(&tx, store_id, &query)
+        })
     }
 
     async fn update_shipment_status(
@@ -808,7 +914,7 @@ impl Store for PgStore {
                 fulfillment_id.to_owned(),
                 update,
             );
-            return group
+            let result = group
                 .submit(
                     store_id,
                     order.as_str(),
@@ -825,8 +931,10 @@ impl Store for PgStore {
                     },
                 )
                 .await;
+            self.note_write(Some(store_id));
+            return result;
         }
-        write_tx!(self, "updating a shipment status", |tx| {
+        store_write_tx!(self, store_id, "updating a shipment status", |tx| {
             orders::apply_status_update(&tx, store_id, order, fulfillment_id, &update, time::now())
         })
     }
@@ -838,14 +946,9 @@ impl Store for PgStore {
         fulfillment_id: &str,
         packages: Vec<waybill_core::Package>,
     ) -> StoreResult<Fulfillment> {
-        write_tx!(self, "updating tracking", |tx| orders::update_tracking(
-            &tx,
-            store_id,
-            order,
-            fulfillment_id,
-            &packages,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating tracking", |tx| {
+            orders::update_tracking(&tx, store_id, order, fulfillment_id, &packages, time::now())
+        })
     }
 
     async fn apply_carrier_report(
@@ -855,7 +958,7 @@ impl Store for PgStore {
         carrier: Option<&str>,
         report: waybill_core::carrier_update::CarrierReport,
     ) -> StoreResult<Option<Fulfillment>> {
-        write_tx!(self, "recording a carrier report", |tx| {
+        store_write_tx!(self, store_id, "recording a carrier report", |tx| {
             orders::apply_carrier_report(
                 &tx,
                 store_id,
@@ -872,7 +975,7 @@ impl Store for PgStore {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<crate::RaisedEvent>> {
-        write_tx!(self, "raising due shipment events", |tx| {
+        background_write_tx!(self, "raising due shipment events", |tx| {
             orders::raise_due_events(&tx, now, limit)
         })
     }
@@ -882,11 +985,9 @@ impl Store for PgStore {
         store_id: &str,
         query: crate::ExceptionQuery,
     ) -> StoreResult<Vec<crate::ExceptionRow>> {
-        read_tx!(
-            self,
-            "listing exceptions",
-            |tx| exceptions::list_exceptions(&tx, store_id, &query)
-        )
+        routed_read!(self, Some(store_id), "listing exceptions", |tx| {
+            exceptions::list_exceptions(&tx, store_id, &query)
+        })
     }
 
     async fn count_exceptions(
@@ -894,15 +995,15 @@ impl Store for PgStore {
         store_id: &str,
         query: crate::ExceptionQuery,
     ) -> StoreResult<Vec<(crate::ExceptionKind, u64)>> {
-        read_tx!(self, "counting exceptions", |tx| {
+        routed_read!(self, Some(store_id), "counting exceptions", |tx| {
             exceptions::count_exceptions(&tx, store_id, &query)
         })
     }
 
     async fn store_settings(&self, store_id: &str) -> StoreResult<crate::StoreSettings> {
-        read_tx!(self, "loading store settings", |tx| automations::settings(
-            &tx, store_id
-        ))
+        routed_read!(self, Some(store_id), "loading store settings", |tx| {
+            automations::settings(&tx, store_id)
+        })
     }
 
     async fn update_store_settings(
@@ -910,7 +1011,7 @@ impl Store for PgStore {
         store_id: &str,
         update: crate::SettingsUpdate,
     ) -> StoreResult<crate::StoreSettings> {
-        write_tx!(self, "saving store settings", |tx| {
+        store_write_tx!(self, store_id, "saving store settings", |tx| {
             automations::update_settings(&tx, store_id, &update, time::now())
         })
     }
@@ -920,18 +1021,15 @@ impl Store for PgStore {
         store_id: &str,
         new: crate::NewAutomation,
     ) -> StoreResult<crate::AutomationRecord> {
-        write_tx!(self, "creating an automation", |tx| automations::create(
-            &tx,
-            store_id,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating an automation", |tx| {
+            automations::create(&tx, store_id, &new, time::now())
+        })
     }
 
     async fn list_automations(&self, store_id: &str) -> StoreResult<Vec<crate::AutomationRecord>> {
-        read_tx!(self, "listing automations", |tx| automations::list(
-            &tx, store_id
-        ))
+        routed_read!(self, Some(store_id), "listing automations", |tx| {
+            automations::list(&tx, store_id)
+        })
     }
 
     async fn get_automation(
@@ -939,11 +1037,9 @@ impl Store for PgStore {
         store_id: &str,
         automation_id: &str,
     ) -> StoreResult<Option<crate::AutomationRecord>> {
-        read_tx!(self, "loading an automation", |tx| automations::get(
-            &tx,
-            store_id,
-            automation_id
-        ))
+        routed_read!(self, Some(store_id), "loading an automation", |tx| {
+            automations::get(&tx, store_id, automation_id)
+        })
     }
 
     async fn update_automation(
@@ -952,21 +1048,15 @@ impl Store for PgStore {
         automation_id: &str,
         new: crate::NewAutomation,
     ) -> StoreResult<Option<crate::AutomationRecord>> {
-        write_tx!(self, "updating an automation", |tx| automations::update(
-            &tx,
-            store_id,
-            automation_id,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating an automation", |tx| {
+            automations::update(&tx, store_id, automation_id, &new, time::now())
+        })
     }
 
     async fn delete_automation(&self, store_id: &str, automation_id: &str) -> StoreResult<bool> {
-        write_tx!(self, "deleting an automation", |tx| automations::delete(
-            &tx,
-            store_id,
-            automation_id
-        ))
+        store_write_tx!(self, store_id, "deleting an automation", |tx| {
+            automations::delete(&tx, store_id, automation_id)
+        })
     }
 
     async fn list_automation_runs(
@@ -975,7 +1065,7 @@ impl Store for PgStore {
         automation_id: &str,
         limit: u32,
     ) -> StoreResult<Option<Vec<crate::AutomationRun>>> {
-        read_tx!(self, "listing automation runs", |tx| {
+        routed_read!(self, Some(store_id), "listing automation runs", |tx| {
             automations::list_runs(&tx, store_id, automation_id, limit)
         })
     }
@@ -986,7 +1076,7 @@ impl Store for PgStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<crate::ClaimedRun>> {
-        write_tx!(self, "claiming automation runs", |tx| automations::claim(
+        background_write_tx!(self, "claiming automation runs", |tx| automations::claim(
             &tx, now, limit, lease
         ))
     }
@@ -998,7 +1088,7 @@ impl Store for PgStore {
         outcome: crate::RunOutcome,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        write_tx!(self, "finishing an automation run", |tx| {
+        background_write_tx!(self, "finishing an automation run", |tx| {
             automations::finish(&tx, run_id, claim, &outcome, now)
         })
     }
@@ -1008,9 +1098,12 @@ impl Store for PgStore {
         request: crate::IdempotencyRequest,
         now: Timestamp,
     ) -> StoreResult<crate::IdempotencyBegin> {
-        write_tx!(self, "reserving an idempotency key", |tx| {
-            idempotency::begin(&tx, &request, now)
-        })
+        store_write_tx!(
+            self,
+            &request.store_id,
+            "reserving an idempotency key",
+            |tx| { idempotency::begin(&tx, &request, now) }
+        )
     }
 
     async fn idempotency_complete(
@@ -1019,19 +1112,19 @@ impl Store for PgStore {
         key: &str,
         response: crate::StoredResponse,
     ) -> StoreResult<()> {
-        write_tx!(self, "storing an idempotent answer", |tx| {
+        store_write_tx!(self, store_id, "storing an idempotent answer", |tx| {
             idempotency::complete(&tx, store_id, key, &response)
         })
     }
 
     async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()> {
-        write_tx!(self, "releasing an idempotency key", |tx| {
+        store_write_tx!(self, store_id, "releasing an idempotency key", |tx| {
             idempotency::release(&tx, store_id, key)
         })
     }
 
     async fn purge_idempotency_keys(&self, now: Timestamp) -> StoreResult<u64> {
-        write_tx!(self, "purging idempotency keys", |tx| idempotency::purge(
+        background_write_tx!(self, "purging idempotency keys", |tx| idempotency::purge(
             &tx, now
         ))
     }
@@ -1043,7 +1136,7 @@ impl Store for PgStore {
         new_secret: &str,
         overlap: Duration,
     ) -> StoreResult<Option<WebhookRecord>> {
-        write_tx!(self, "rotating a webhook secret", |tx| {
+        store_write_tx!(self, store_id, "rotating a webhook secret", |tx| {
             idempotency::rotate_secret(&tx, store_id, webhook_id, new_secret, overlap, time::now())
         })
     }
@@ -1055,12 +1148,9 @@ impl Store for PgStore {
         store_id: &str,
         new: NewWebhook,
     ) -> StoreResult<(WebhookRecord, bool)> {
-        write_tx!(self, "creating a webhook", |tx| webhooks::create_webhook(
-            &tx,
-            store_id,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating a webhook", |tx| {
+            webhooks::create_webhook(&tx, store_id, &new, time::now())
+        })
     }
 
     async fn list_webhooks(
@@ -1068,9 +1158,9 @@ impl Store for PgStore {
         store_id: &str,
         flavor: WebhookFlavor,
     ) -> StoreResult<Vec<WebhookRecord>> {
-        read_tx!(self, "listing webhooks", |tx| webhooks::list_webhooks(
-            &tx, store_id, flavor
-        ))
+        routed_read!(self, Some(store_id), "listing webhooks", |tx| {
+            webhooks::list_webhooks(&tx, store_id, flavor)
+        })
     }
 
     async fn get_webhook(
@@ -1078,9 +1168,9 @@ impl Store for PgStore {
         store_id: &str,
         webhook_id: &str,
     ) -> StoreResult<Option<WebhookRecord>> {
-        read_tx!(self, "loading a webhook", |tx| webhooks::load_webhook(
-            &tx, store_id, webhook_id
-        ))
+        routed_read!(self, Some(store_id), "loading a webhook", |tx| {
+            webhooks::load_webhook(&tx, store_id, webhook_id)
+        })
     }
 
     async fn update_webhook(
@@ -1089,23 +1179,19 @@ impl Store for PgStore {
         webhook_id: &str,
         update: WebhookUpdate,
     ) -> StoreResult<Option<WebhookRecord>> {
-        write_tx!(self, "updating a webhook", |tx| webhooks::update_webhook(
-            &tx,
-            store_id,
-            webhook_id,
-            &update,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating a webhook", |tx| {
+            webhooks::update_webhook(&tx, store_id, webhook_id, &update, time::now())
+        })
     }
 
     async fn delete_webhook(&self, store_id: &str, webhook_id: &str) -> StoreResult<bool> {
-        write_tx!(self, "deleting a webhook", |tx| webhooks::delete_webhook(
-            &tx, store_id, webhook_id
-        ))
+        store_write_tx!(self, store_id, "deleting a webhook", |tx| {
+            webhooks::delete_webhook(&tx, store_id, webhook_id)
+        })
     }
 
     async fn store_webhook_secret(&self, store_id: &str, candidate: &str) -> StoreResult<String> {
-        write_tx!(self, "storing a webhook secret", |tx| {
+        store_write_tx!(self, store_id, "storing a webhook secret", |tx| {
             webhooks::store_secret(&tx, store_id, candidate, time::now())
         })
     }
@@ -1116,13 +1202,12 @@ impl Store for PgStore {
         webhook_id: &str,
         since: Timestamp,
     ) -> StoreResult<Option<u64>> {
-        write_tx!(self, "replaying a webhook", |tx| webhooks::replay(
-            &tx,
+        store_write_tx!(
+            self,
             store_id,
-            webhook_id,
-            since,
-            time::now()
-        ))
+            "replaying a webhook",
+            |tx| webhooks::replay(&tx, store_id, webhook_id, since, time::now())
+        )
     }
 
     async fn redeliver_webhook_event(
@@ -1131,13 +1216,9 @@ impl Store for PgStore {
         webhook_id: &str,
         event_id: &str,
     ) -> StoreResult<bool> {
-        write_tx!(self, "redelivering an event", |tx| webhooks::redeliver(
-            &tx,
-            store_id,
-            webhook_id,
-            event_id,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "redelivering an event", |tx| {
+            webhooks::redeliver(&tx, store_id, webhook_id, event_id, time::now())
+        })
     }
 
     async fn list_webhook_attempts(
@@ -1145,7 +1226,7 @@ impl Store for PgStore {
         store_id: &str,
         query: AttemptQuery,
     ) -> StoreResult<Vec<AttemptRecord>> {
-        read_tx!(self, "listing delivery attempts", |tx| {
+        routed_read!(self, Some(store_id), "listing delivery attempts", |tx| {
             webhooks::list_attempts(&tx, store_id, &query)
         })
     }
@@ -1155,9 +1236,9 @@ impl Store for PgStore {
         store_id: &str,
         query: DeliveryQuery,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        read_tx!(self, "listing deliveries", |tx| webhooks::list_deliveries(
-            &tx, store_id, &query
-        ))
+        routed_read!(self, Some(store_id), "listing deliveries", |tx| {
+            webhooks::list_deliveries(&tx, store_id, &query)
+        })
     }
 
     async fn count_webhook_deliveries(
@@ -1165,11 +1246,9 @@ impl Store for PgStore {
         store_id: &str,
         query: DeliveryQuery,
     ) -> StoreResult<u64> {
-        read_tx!(
-            self,
-            "counting deliveries",
-            |tx| webhooks::count_deliveries(&tx, store_id, &query)
-        )
+        routed_read!(self, Some(store_id), "counting deliveries", |tx| {
+            webhooks::count_deliveries(&tx, store_id, &query)
+        })
     }
 
     async fn webhook_stats(
@@ -1177,9 +1256,9 @@ impl Store for PgStore {
         store_id: &str,
         webhook_id: &str,
     ) -> StoreResult<Option<WebhookStats>> {
-        read_tx!(self, "reading a webhook's health", |tx| webhooks::stats(
-            &tx, store_id, webhook_id
-        ))
+        routed_read!(self, Some(store_id), "reading a webhook's health", |tx| {
+            webhooks::stats(&tx, store_id, webhook_id)
+        })
     }
 
     /// The cursor name is not used: PostgreSQL marks each outbox row once it is fanned out
@@ -1190,7 +1269,7 @@ impl Store for PgStore {
         limit: u32,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        write_tx!(self, "fanning out events", |tx| webhooks::fan_out(
+        background_write_tx!(self, "fanning out events", |tx| webhooks::fan_out(
             &tx, limit, now
         ))
     }
@@ -1202,7 +1281,7 @@ impl Store for PgStore {
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        write_tx!(self, "claiming deliveries", |tx| webhooks::claim(
+        background_write_tx!(self, "claiming deliveries", |tx| webhooks::claim(
             &tx, now, limit, lease_ms
         ))
     }
@@ -1212,7 +1291,7 @@ impl Store for PgStore {
         result: DeliveryResult,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        write_tx!(self, "finishing a delivery", |tx| webhooks::finish(
+        background_write_tx!(self, "finishing a delivery", |tx| webhooks::finish(
             &tx, &result, now
         ))
     }
@@ -1235,13 +1314,9 @@ impl Store for PgStore {
         order: &OrderRef,
         new: waybill_core::NewReturn,
     ) -> StoreResult<waybill_core::Return> {
-        write_tx!(self, "creating a return", |tx| returns::create_return(
-            &tx,
-            store_id,
-            order,
-            &new,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "creating a return", |tx| {
+            returns::create_return(&tx, store_id, order, &new, time::now())
+        })
     }
 
     async fn get_return(
@@ -1249,9 +1324,9 @@ impl Store for PgStore {
         store_id: &str,
         return_id: &str,
     ) -> StoreResult<waybill_core::Return> {
-        read_tx!(self, "reading a return", |tx| returns::load_return(
-            &tx, store_id, return_id
-        ))
+        routed_read!(self, Some(store_id), "reading a return", |tx| {
+            returns::load_return(&tx, store_id, return_id)
+        })
     }
 
     async fn list_returns(
@@ -1259,9 +1334,9 @@ impl Store for PgStore {
         store_id: &str,
         query: crate::ReturnQuery,
     ) -> StoreResult<Vec<waybill_core::Return>> {
-        read_tx!(self, "listing returns", |tx| returns::list_returns(
-            &tx, store_id, &query
-        ))
+        routed_read!(self, Some(store_id), "listing returns", |tx| {
+            returns::list_returns(&tx, store_id, &query)
+        })
     }
 
     async fn update_return_status(
@@ -1270,13 +1345,9 @@ impl Store for PgStore {
         return_id: &str,
         update: waybill_core::ReturnUpdate,
     ) -> StoreResult<waybill_core::Return> {
-        write_tx!(self, "updating a return", |tx| returns::update_return(
-            &tx,
-            store_id,
-            return_id,
-            &update,
-            time::now()
-        ))
+        store_write_tx!(self, store_id, "updating a return", |tx| {
+            returns::update_return(&tx, store_id, return_id, &update, time::now())
+        })
     }
 
     async fn order_units(
@@ -1284,11 +1355,9 @@ impl Store for PgStore {
         store_id: &str,
         order: &OrderRef,
     ) -> StoreResult<Vec<crate::LineUnits>> {
-        read_tx!(
-            self,
-            "counting an order's units",
-            |tx| returns::order_units(&tx, store_id, order)
-        )
+        routed_read!(self, Some(store_id), "counting an order's units", |tx| {
+            returns::order_units(&tx, store_id, order)
+        })
     }
 
     async fn apply_return_carrier_report(
@@ -1297,9 +1366,14 @@ impl Store for PgStore {
         tracking_number: &str,
         report: waybill_core::carrier_update::CarrierReport,
     ) -> StoreResult<Option<waybill_core::Return>> {
-        write_tx!(self, "recording a carrier report on a return", |tx| {
-            returns::apply_carrier_report(&tx, store_id, tracking_number, &report, time::now())
-        })
+        store_write_tx!(
+            self,
+            store_id,
+            "recording a carrier report on a return",
+            |tx| {
+                returns::apply_carrier_report(&tx, store_id, tracking_number, &report, time::now())
+            }
+        )
     }
 }
 
