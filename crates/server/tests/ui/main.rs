@@ -8,4 +8,5 @@ mod browser;
 mod exceptions;
 mod harness;
 mod http;
+mod reasons;
 mod webhooks;
