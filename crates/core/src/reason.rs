@@ -216,7 +216,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("reason:"), "{err}");
-        assert!(check("reason", StatusOrEvent::Status(ShipmentStatus::Delivered), None).is_ok());
+        assert!(
+            check(
+                "reason",
+                StatusOrEvent::Status(ShipmentStatus::Delivered),
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]

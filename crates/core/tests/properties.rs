@@ -14,8 +14,8 @@ use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order::LineItemExtra;
 use waybill_core::order_status::{self, OrderStatus, UnitCounts};
 use waybill_core::{
-    DomainError, ExceptionReason, LineItem, Location, Order, OrderDetails, Quantity, ShipmentEvent, ShipmentStatus,
-    StatusOrEvent, Timestamp,
+    DomainError, ExceptionReason, LineItem, Location, Order, OrderDetails, Quantity, ShipmentEvent,
+    ShipmentStatus, StatusOrEvent, Timestamp,
 };
 
 fn config() -> ProptestConfig {
@@ -128,7 +128,16 @@ fn update() -> impl Strategy<Value = StatusUpdate> {
         proptest::option::of(reason()),
     )
         .prop_map(
-            |(change, status_label, estimated_delivery, message, datetime, location, refuse, reason)| {
+            |(
+                change,
+                status_label,
+                estimated_delivery,
+                message,
+                datetime,
+                location,
+                refuse,
+                reason,
+            )| {
                 // Mostly reasons where they are allowed, sometimes where they are not.
                 StatusUpdate {
                     change,

@@ -223,33 +223,36 @@ pub fn easypost_signature(secret: &str, body: &[u8]) -> String {
 /// on a parcel still on its way only delay details (weather, carrier delays, customs) count.
 pub(crate) fn reason_for(status: ShipmentStatus, detail: Option<&str>) -> Option<ExceptionReason> {
     let detail = detail.map(str::trim).filter(|d| !d.is_empty())?;
-    let named = match detail.to_ascii_lowercase().as_str() {
-        "address_correction" | "address_not_found" | "address_issue" | "incorrect_address"
-        | "undeliverable_address" | "insufficient_address" | "bad_address" => {
-            Some(ExceptionReason::AddressIssue)
-        }
-        "recipient_not_available" | "recipient_unavailable" | "no_one_available"
-        | "customer_not_available" | "business_closed" => {
-            Some(ExceptionReason::RecipientUnavailable)
-        }
-        "refused" | "refused_by_recipient" | "recipient_refused" | "delivery_refused" => {
-            Some(ExceptionReason::Refused)
-        }
-        "damaged" | "package_damaged" => Some(ExceptionReason::Damaged),
-        "lost" | "missing" | "package_lost" => Some(ExceptionReason::Lost),
-        "weather_delay" | "weather" => Some(ExceptionReason::Weather),
-        "customs_hold" | "customs_delay" | "customs" | "held_in_customs" | "customs_exception" => {
-            Some(ExceptionReason::Customs)
-        }
-        "delayed" | "transit_exception" | "missorted" | "carrier_delay" | "mechanical_delay" => {
-            Some(ExceptionReason::CarrierDelay)
-        }
-        "expired" | "not_collected" | "unclaimed" => Some(ExceptionReason::NotCollected),
-        "prohibited_item" | "hazardous_material" | "postage_due" | "rejected" => {
-            Some(ExceptionReason::ShipmentRejected)
-        }
-        _ => None,
-    };
+    let named =
+        match detail.to_ascii_lowercase().as_str() {
+            "address_correction"
+            | "address_not_found"
+            | "address_issue"
+            | "incorrect_address"
+            | "undeliverable_address"
+            | "insufficient_address"
+            | "bad_address" => Some(ExceptionReason::AddressIssue),
+            "recipient_not_available"
+            | "recipient_unavailable"
+            | "no_one_available"
+            | "customer_not_available"
+            | "business_closed" => Some(ExceptionReason::RecipientUnavailable),
+            "refused" | "refused_by_recipient" | "recipient_refused" | "delivery_refused" => {
+                Some(ExceptionReason::Refused)
+            }
+            "damaged" | "package_damaged" => Some(ExceptionReason::Damaged),
+            "lost" | "missing" | "package_lost" => Some(ExceptionReason::Lost),
+            "weather_delay" | "weather" => Some(ExceptionReason::Weather),
+            "customs_hold" | "customs_delay" | "customs" | "held_in_customs"
+            | "customs_exception" => Some(ExceptionReason::Customs),
+            "delayed" | "transit_exception" | "missorted" | "carrier_delay"
+            | "mechanical_delay" => Some(ExceptionReason::CarrierDelay),
+            "expired" | "not_collected" | "unclaimed" => Some(ExceptionReason::NotCollected),
+            "prohibited_item" | "hazardous_material" | "postage_due" | "rejected" => {
+                Some(ExceptionReason::ShipmentRejected)
+            }
+            _ => None,
+        };
     match status {
         ShipmentStatus::Failure | ShipmentStatus::ReturnToSender => {
             Some(named.unwrap_or(ExceptionReason::Other))

@@ -185,7 +185,10 @@ pub(crate) fn kind_sql(
     let event = |status: &str, p: &mut dyn FnMut(Arg) -> String| {
         let s = p(Arg::Text(store_id.to_owned()));
         let by_reason = match reason {
-            Some(r) => format!(" AND {DELAY_REASON} = {}", p(Arg::Text(r.as_str().to_owned()))),
+            Some(r) => format!(
+                " AND {DELAY_REASON} = {}",
+                p(Arg::Text(r.as_str().to_owned()))
+            ),
             None => String::new(),
         };
         format!(

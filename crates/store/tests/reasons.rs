@@ -63,9 +63,16 @@ async fn a_reason_is_stored_on_its_entry_and_refused_where_not_allowed() {
     let s = shop.id.as_str();
     shipped(&store, s, "o1").await;
 
-    let answered = post(&store, s, "o1", "delayed", Some(ExceptionReason::Weather), 3)
-        .await
-        .unwrap();
+    let answered = post(
+        &store,
+        s,
+        "o1",
+        "delayed",
+        Some(ExceptionReason::Weather),
+        3,
+    )
+    .await
+    .unwrap();
     let delayed = answered.history.iter().find(|h| h.status == "delayed");
     assert_eq!(
         delayed.and_then(|h| h.reason),
@@ -75,9 +82,16 @@ async fn a_reason_is_stored_on_its_entry_and_refused_where_not_allowed() {
 
     // Not allowed on in_transit: refused naming the field, nothing recorded.
     let before = store.get_order(s, &OrderRef::new("o1")).await.unwrap();
-    let refused = post(&store, s, "o1", "in_transit", Some(ExceptionReason::Lost), 0)
-        .await
-        .unwrap_err();
+    let refused = post(
+        &store,
+        s,
+        "o1",
+        "in_transit",
+        Some(ExceptionReason::Lost),
+        0,
+    )
+    .await
+    .unwrap_err();
     match refused {
         StoreError::Domain(DomainError::Invalid(m)) => assert!(m.starts_with("reason:"), "{m}"),
         other => panic!("expected a validation error, got {other:?}"),
@@ -280,14 +294,28 @@ async fn exceptions_and_orders_filter_by_reason() {
     )
     .await
     .unwrap();
-    post(&store, s, "storm", "delayed", Some(ExceptionReason::Weather), 4)
-        .await
-        .unwrap();
+    post(
+        &store,
+        s,
+        "storm",
+        "delayed",
+        Some(ExceptionReason::Weather),
+        4,
+    )
+    .await
+    .unwrap();
     // Delayed by weather, then failed for its address: one row per kind, each its own reason.
     shipped(&store, s, "both").await;
-    post(&store, s, "both", "delayed", Some(ExceptionReason::Weather), 3)
-        .await
-        .unwrap();
+    post(
+        &store,
+        s,
+        "both",
+        "delayed",
+        Some(ExceptionReason::Weather),
+        3,
+    )
+    .await
+    .unwrap();
     post(
         &store,
         s,

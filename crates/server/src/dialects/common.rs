@@ -346,7 +346,11 @@ pub fn status_or_event_schema() -> utoipa::openapi::schema::Object {
 
 /// The exception reasons (`address_issue`, `weather`, …): a Waybill extension.
 pub fn exception_reason_schema() -> utoipa::openapi::schema::Object {
-    enum_schema(waybill_core::ExceptionReason::ALL.iter().map(|r| r.as_str()))
+    enum_schema(
+        waybill_core::ExceptionReason::ALL
+            .iter()
+            .map(|r| r.as_str()),
+    )
 }
 
 /// An optional exception reason.

@@ -15,7 +15,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use waybill_core::{
-    DomainError, ExceptionReason, Fulfillment, Order, OrderRef, ShipmentEvent, ShipmentStatus, StatusUpdate,
+    DomainError, ExceptionReason, Fulfillment, Order, OrderRef, ShipmentEvent, ShipmentStatus,
+    StatusUpdate,
 };
 use waybill_store::StoreError;
 

@@ -175,8 +175,7 @@ pub async fn exceptions(
 
     let mut counted = ExceptionQuery::new(now);
     counted.reason = reason;
-    let counts = match state.store.count_exceptions(store_id, counted).await
-    {
+    let counts = match state.store.count_exceptions(store_id, counted).await {
         Ok(counts) => counts,
         Err(e) => return store_error(e, layout),
     };

@@ -155,7 +155,9 @@ async fn the_status_form_records_a_reason_as_the_api_does() {
     let (status, html) = app.page(&session, page).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<select id=\"status-reason\" name=\"reason\">"));
-    assert!(html.contains("<option value=\"recipient_unavailable\">Recipient unavailable</option>"));
+    assert!(
+        html.contains("<option value=\"recipient_unavailable\">Recipient unavailable</option>")
+    );
     let csrf = csrf_in(&html).expect("token");
 
     let before = shop.fulfillment(&app, "5").await;
@@ -172,7 +174,10 @@ async fn the_status_form_records_a_reason_as_the_api_does() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let alert = html.split("role=\"alert\"").nth(1).unwrap_or_default();
-    assert!(alert.contains("only allowed with status failure"), "{alert}");
+    assert!(
+        alert.contains("only allowed with status failure"),
+        "{alert}"
+    );
     assert!(
         html.contains("<option value=\"lost\" selected>Lost</option>"),
         "the form keeps the reason"

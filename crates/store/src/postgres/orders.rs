@@ -12,9 +12,9 @@ use uuid::Uuid;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
-    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
-    NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity, ShipmentStatus,
-    StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
+    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location,
+    Money, NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity,
+    ShipmentStatus, StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
 use super::{
@@ -1256,7 +1256,8 @@ struct FulfillmentState<'a> {
     estimated_delivery: Option<chrono::NaiveDate>,
     delivered_at: Option<Timestamp>,
     /// A carrier status's time: moves `last_tracking_at` forward.
-    tracked_at: Option<Timestamp>,    /// The fulfillment's exception reason after the change.
+    tracked_at: Option<Timestamp>,
+    /// The fulfillment's exception reason after the change.
     exception_reason: Option<ExceptionReason>,
 }
 

@@ -10,9 +10,9 @@ use waybill_core::NewLineItem;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
-    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money, NewFulfillment,
-    NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus, StatusUpdate,
-    Timestamp, time,
+    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money,
+    NewFulfillment, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus,
+    StatusUpdate, Timestamp, time,
 };
 
 use super::map_err;
@@ -1354,7 +1354,8 @@ pub(super) fn upsert_fulfillment(
         let mut entry = new.first_entry(now);
         entry.datetime = now;
         insert_history(conn, store_id, &id, &entry, now)?;
-        let reason = waybill_core::reason::current(new.status, current.history.iter().chain([&entry]));
+        let reason =
+            waybill_core::reason::current(new.status, current.history.iter().chain([&entry]));
         conn.prepare_cached(
             "UPDATE fulfillments SET last_tracking_at = ?3, exception_reason = ?4
              WHERE store_id = ?1 AND id = ?2",
@@ -1598,7 +1599,10 @@ pub(super) fn list_orders(
             " AND id IN (SELECT f.order_id FROM fulfillments f
                  WHERE f.store_id = ? AND f.exception_reason = ?)",
         );
-        args.extend([store_id.to_owned().into(), reason.as_str().to_owned().into()]);
+        args.extend([
+            store_id.to_owned().into(),
+            reason.as_str().to_owned().into(),
+        ]);
     }
     if let Some((kind, now)) = query.exception {
         let spec = crate::ExceptionQuery::new(now);

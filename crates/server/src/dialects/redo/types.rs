@@ -5,8 +5,9 @@ use waybill_core::fulfillment::InitialTracking;
 use waybill_core::order::LineItemExtra;
 use waybill_core::time::{self, format, format_date};
 use waybill_core::{
-    Address, Customer, DomainError, ExceptionReason, Fulfillment, Location, NewFulfillment, NewLineItem, NewOrder,
-    Order, OrderDetails, Package, Quantity, ShipmentStatus, Shipping, StatusOrEvent, StatusUpdate,
+    Address, Customer, DomainError, ExceptionReason, Fulfillment, Location, NewFulfillment,
+    NewLineItem, NewOrder, Order, OrderDetails, Package, Quantity, ShipmentStatus, Shipping,
+    StatusOrEvent, StatusUpdate,
 };
 
 use crate::dialects::common::{self, Amount, LocationJson, money};
