@@ -205,4 +205,9 @@ async fn the_status_form_records_a_reason_as_the_api_does() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(last["reason"], "recipient_unavailable");
+    let (_, html) = app.page(&session, page).await;
+    assert!(
+        html.contains("<span class=\"reason\">Reason: Recipient unavailable</span>"),
+        "the timeline shows the reason: {html}"
+    );
 }
