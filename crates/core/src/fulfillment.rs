@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::ledger::LedgerEffect;
 use crate::order::{FieldNames, validate_id};
 use crate::time_events;
-use crate::{DomainError, Quantity, ShipmentEvent, ShipmentStatus, StatusOrEvent, Timestamp};
+use crate::{
+    DomainError, ExceptionReason, Quantity, ShipmentEvent, ShipmentStatus, StatusOrEvent,
+    Timestamp, reason,
+};
 
 /// Where a tracking event happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +52,10 @@ pub struct HistoryEntry {
     pub message: String,
     pub datetime: Timestamp,
     pub location: Option<Location>,
+    /// Why the shipment failed, is returning or is delayed (only on `failure`,
+    /// `return_to_sender` and `delayed` entries; see [`crate::reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ExceptionReason>,
 }
 
 /// A line of a stored fulfillment, with the order line's descriptive fields.
@@ -100,6 +107,11 @@ impl Fulfillment {
             .map(|h| h.datetime)
             .max()
             .unwrap_or(self.created_at)
+    }
+
+    /// The shipment's current exception reason (see [`reason::current`]).
+    pub fn exception_reason(&self) -> Option<ExceptionReason> {
+        reason::current(self.status, &self.history)
     }
 }
 
@@ -199,6 +211,7 @@ impl NewFulfillment {
                 .unwrap_or_else(|| self.status.description().to_owned()),
             datetime: self.initial.datetime.unwrap_or(now),
             location: self.initial.location.clone().filter(|l| !l.is_empty()),
+            reason: None,
         }
     }
 
@@ -218,6 +231,8 @@ pub struct StatusUpdate {
     pub message: Option<String>,
     pub datetime: Option<Timestamp>,
     pub location: Option<Location>,
+    /// Why (only with `failure`, `return_to_sender` or `delayed`; checked by `apply`).
+    pub reason: Option<ExceptionReason>,
     /// Refuse the update if the fulfillment is already delivered (a cancellation: a parcel
     /// that reached the customer cannot be un-shipped).
     pub refuse_if_delivered: bool,
@@ -232,6 +247,7 @@ impl StatusUpdate {
             message: None,
             datetime: None,
             location: None,
+            reason: None,
             refuse_if_delivered: false,
         }
     }
@@ -250,6 +266,7 @@ impl StatusUpdate {
         current: &Fulfillment,
         now: Timestamp,
     ) -> Result<StatusChange, DomainError> {
+        reason::check("reason", self.change, self.reason)?;
         if self.refuse_if_delivered && current.status == ShipmentStatus::Delivered {
             return Err(DomainError::Conflict(format!(
                 "fulfillment '{}' was delivered and can no longer be cancelled",
@@ -285,6 +302,16 @@ impl StatusUpdate {
             }
             _ => false,
         };
+        let entry = HistoryEntry {
+            status: self.change.as_str().to_owned(),
+            message: self
+                .message
+                .clone()
+                .unwrap_or_else(|| self.change.description().to_owned()),
+            datetime,
+            location: self.location.clone().filter(|l| !l.is_empty()),
+            reason: self.reason,
+        };
         Ok(StatusChange {
             status,
             status_label,
@@ -295,16 +322,10 @@ impl StatusUpdate {
                 message: ShipmentEvent::ArrivingEarly.description().to_owned(),
                 datetime,
                 location: None,
+                reason: None,
             }),
-            entry: HistoryEntry {
-                status: self.change.as_str().to_owned(),
-                message: self
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| self.change.description().to_owned()),
-                datetime,
-                location: self.location.clone().filter(|l| !l.is_empty()),
-            },
+            exception_reason: reason::current(status, current.history.iter().chain([&entry])),
+            entry,
             ledger,
         })
     }
@@ -322,6 +343,9 @@ pub struct StatusChange {
     /// An `arriving_early` event the update raises (recorded after `entry`, with its own outbox
     /// event and automations).
     pub follow_up: Option<HistoryEntry>,
+    /// The shipment's exception reason after the change ([`reason::current`] over the history
+    /// with `entry`).
+    pub exception_reason: Option<ExceptionReason>,
     pub ledger: LedgerEffect,
 }
 

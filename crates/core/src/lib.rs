@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod order_status;
+pub mod reason;
 pub mod returns;
 pub mod status;
 pub mod time;
@@ -28,6 +29,7 @@ pub use order::{
     Quantity, Shipping,
 };
 pub use order_status::OrderStatus;
+pub use reason::ExceptionReason;
 pub use returns::{
     NewReturn, NewReturnLine, Return, ReturnLine, ReturnReason, ReturnStatus, ReturnUpdate,
 };

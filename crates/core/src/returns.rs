@@ -320,6 +320,7 @@ impl NewReturn {
             message: ReturnStatus::Requested.description().to_owned(),
             datetime: now,
             location: None,
+            reason: None,
         }
     }
 }
@@ -441,6 +442,7 @@ impl ReturnUpdate {
                     .unwrap_or_else(|| shipment.description().to_owned()),
                 datetime,
                 location: location.clone(),
+                reason: None,
             });
         }
         let implied = self.shipment_status.and_then(|s| match s {
@@ -474,6 +476,7 @@ impl ReturnUpdate {
                 } else {
                     location
                 },
+                reason: None,
             });
         }
         let ledger = match (current.status.is_live(), status.is_live()) {
@@ -724,6 +727,7 @@ mod tests {
             message: format!("{status} scan"),
             datetime: at(when),
             location: None,
+            reason: None,
         };
         let mut current = a_return(ReturnStatus::Requested);
         current

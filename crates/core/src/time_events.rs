@@ -70,6 +70,7 @@ mod tests {
             message: String::new(),
             datetime: at(datetime),
             location: None,
+            reason: None,
         }
     }
 

@@ -14,8 +14,8 @@ use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order::LineItemExtra;
 use waybill_core::order_status::{self, OrderStatus, UnitCounts};
 use waybill_core::{
-    DomainError, LineItem, Location, Order, OrderDetails, Quantity, ShipmentEvent, ShipmentStatus,
-    StatusOrEvent, Timestamp,
+    DomainError, ExceptionReason, LineItem, Location, Order, OrderDetails, Quantity, ShipmentEvent,
+    ShipmentStatus, StatusOrEvent, Timestamp,
 };
 
 fn config() -> ProptestConfig {
@@ -51,6 +51,10 @@ fn timestamp() -> impl Strategy<Value = Timestamp> {
     })
 }
 
+fn reason() -> impl Strategy<Value = ExceptionReason> {
+    proptest::sample::select(ExceptionReason::ALL.to_vec())
+}
+
 fn date() -> impl Strategy<Value = NaiveDate> {
     timestamp().prop_map(|t| t.date_naive())
 }
@@ -80,6 +84,7 @@ fn history_entry() -> impl Strategy<Value = HistoryEntry> {
         message,
         datetime,
         location: None,
+        reason: None,
     })
 }
 
@@ -120,9 +125,20 @@ fn update() -> impl Strategy<Value = StatusUpdate> {
         proptest::option::of(timestamp()),
         proptest::option::of(location()),
         any::<bool>(),
+        proptest::option::of(reason()),
     )
         .prop_map(
-            |(change, status_label, estimated_delivery, message, datetime, location, refuse)| {
+            |(
+                change,
+                status_label,
+                estimated_delivery,
+                message,
+                datetime,
+                location,
+                refuse,
+                reason,
+            )| {
+                // Mostly reasons where they are allowed, sometimes where they are not.
                 StatusUpdate {
                     change,
                     status_label,
@@ -130,6 +146,7 @@ fn update() -> impl Strategy<Value = StatusUpdate> {
                     message,
                     datetime,
                     location,
+                    reason,
                     refuse_if_delivered: refuse,
                 }
             },
@@ -169,6 +186,15 @@ proptest! {
     #[test]
     fn apply_follows_the_rules(current in fulfillment(), update in update(), now in timestamp()) {
         let result = update.apply(&current, now);
+        // A reason is accepted only on failure, return_to_sender and delayed; refused, it names
+        // the field.
+        if update.reason.is_some() && !waybill_core::reason::allowed_on(update.change) {
+            prop_assert!(
+                matches!(&result, Err(DomainError::Invalid(m)) if m.starts_with("reason:")),
+                "{result:?}"
+            );
+            return Ok(());
+        }
         if update.refuse_if_delivered && current.status == ShipmentStatus::Delivered {
             prop_assert!(matches!(result, Err(DomainError::Conflict(_))), "{result:?}");
             return Ok(());
@@ -220,6 +246,22 @@ proptest! {
         let location = update.location.clone().filter(|l| !l.is_empty());
         prop_assert_eq!(&change.entry.location, &location);
         prop_assert_eq!(change.is_tracking_update(), matches!(update.change, StatusOrEvent::Status(_)));
+        prop_assert_eq!(change.entry.reason, update.reason);
+
+        // The exception reason after the change: the update's own on failure or
+        // return_to_sender; none once delivered or cancelled.
+        match change.status {
+            ShipmentStatus::Delivered | ShipmentStatus::Cancelled => {
+                prop_assert_eq!(change.exception_reason, None)
+            }
+            s @ (ShipmentStatus::Failure | ShipmentStatus::ReturnToSender)
+                if update.change == StatusOrEvent::Status(s)
+                    && current.history.iter().all(|h| h.datetime <= datetime) =>
+            {
+                prop_assert_eq!(change.exception_reason, update.reason)
+            }
+            _ => {}
+        }
 
         // The ETA is kept unless the update brings a new one.
         prop_assert_eq!(change.estimated_delivery, update.estimated_delivery.or(current.estimated_delivery));
@@ -265,7 +307,12 @@ proptest! {
         for (update, now) in updates {
             let before = f.history.len();
             let Ok(change) = update.apply(&f, now) else {
-                prop_assert!(update.refuse_if_delivered && f.status == ShipmentStatus::Delivered);
+                let misplaced_reason = update.reason.is_some()
+                    && !waybill_core::reason::allowed_on(update.change);
+                prop_assert!(
+                    misplaced_reason
+                        || (update.refuse_if_delivered && f.status == ShipmentStatus::Delivered)
+                );
                 continue;
             };
             match change.ledger {

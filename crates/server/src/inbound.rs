@@ -8,6 +8,12 @@
 //! [`waybill_core::carrier_update::plan`] decides, so a repeated event records nothing and an
 //! older one never moves the status back. Errors are problem JSON. An event about an unknown
 //! tracking code is acknowledged (200, `unmatched`), so EasyPost does not retry it for days.
+//!
+//! Exception reasons come from each scan's `status_detail` (or, for the newest scan without
+//! one, the tracker's): see [`reason_for`]. A `failure` or `return_to_sender` scan with a detail
+//! outside the mapping gets `other`, one without a detail gets none; a scan of a parcel still
+//! on its way with a delay detail (`weather_delay`, `delayed`, `customs_hold`, …) raises a
+//! `delayed` event with that reason; any other detail is not a reason.
 
 use axum::Json;
 use axum::Router;
@@ -21,7 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 use waybill_core::carrier_update::CarrierReport;
-use waybill_core::{HistoryEntry, Location, ShipmentStatus, time};
+use waybill_core::{ExceptionReason, HistoryEntry, Location, ShipmentStatus, time};
 use waybill_store::StoreError;
 
 use crate::AppState;
@@ -103,6 +109,10 @@ pub(crate) struct Tracker {
     est_delivery_date: Option<String>,
     #[serde(default)]
     tracking_details: Vec<TrackingDetail>,
+    /// The current status's detail (`weather_delay`, `address_correction`, …); used for the
+    /// newest scan when that has none of its own.
+    #[serde(default)]
+    status_detail: Option<String>,
 }
 
 /// `est_delivery_date`: an RFC 3339 date-time, a `YYYY-MM-DD` date, blank, or `null`.
@@ -137,6 +147,10 @@ pub(crate) struct TrackingDetail {
     datetime: String,
     #[serde(default)]
     tracking_location: Option<TrackingLocation>,
+    /// EasyPost's detail of the scan's status (`weather_delay`, `refused`, …), mapped to an
+    /// exception reason.
+    #[serde(default)]
+    status_detail: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -204,6 +218,58 @@ pub fn easypost_signature(secret: &str, body: &[u8]) -> String {
     )
 }
 
+/// The exception reason an EasyPost `status_detail` names, for a scan of `status`. Details that
+/// name a reason map to it; a `failure` or `return_to_sender` with any other detail is `other`;
+/// on a parcel still on its way only delay details (weather, carrier delays, customs) count.
+pub(crate) fn reason_for(status: ShipmentStatus, detail: Option<&str>) -> Option<ExceptionReason> {
+    let detail = detail.map(str::trim).filter(|d| !d.is_empty())?;
+    let named =
+        match detail.to_ascii_lowercase().as_str() {
+            "address_correction"
+            | "address_not_found"
+            | "address_issue"
+            | "incorrect_address"
+            | "undeliverable_address"
+            | "insufficient_address"
+            | "bad_address" => Some(ExceptionReason::AddressIssue),
+            "recipient_not_available"
+            | "recipient_unavailable"
+            | "no_one_available"
+            | "customer_not_available"
+            | "business_closed" => Some(ExceptionReason::RecipientUnavailable),
+            "refused" | "refused_by_recipient" | "recipient_refused" | "delivery_refused" => {
+                Some(ExceptionReason::Refused)
+            }
+            "damaged" | "package_damaged" => Some(ExceptionReason::Damaged),
+            "lost" | "missing" | "package_lost" => Some(ExceptionReason::Lost),
+            "weather_delay" | "weather" => Some(ExceptionReason::Weather),
+            "customs_hold" | "customs_delay" | "customs" | "held_in_customs"
+            | "customs_exception" => Some(ExceptionReason::Customs),
+            "delayed" | "transit_exception" | "missorted" | "carrier_delay"
+            | "mechanical_delay" => Some(ExceptionReason::CarrierDelay),
+            "expired" | "not_collected" | "unclaimed" => Some(ExceptionReason::NotCollected),
+            "prohibited_item" | "hazardous_material" | "postage_due" | "rejected" => {
+                Some(ExceptionReason::ShipmentRejected)
+            }
+            _ => None,
+        };
+    match status {
+        ShipmentStatus::Failure | ShipmentStatus::ReturnToSender => {
+            Some(named.unwrap_or(ExceptionReason::Other))
+        }
+        ShipmentStatus::PreTransit
+        | ShipmentStatus::Unknown
+        | ShipmentStatus::InTransit
+        | ShipmentStatus::OutForDelivery => named.filter(|r| {
+            matches!(
+                r,
+                ExceptionReason::Weather | ExceptionReason::CarrierDelay | ExceptionReason::Customs
+            )
+        }),
+        _ => None,
+    }
+}
+
 fn report(tracker: &Tracker) -> Result<CarrierReport, String> {
     let estimated_delivery = tracker
         .est_delivery_date
@@ -212,11 +278,17 @@ fn report(tracker: &Tracker) -> Result<CarrierReport, String> {
         .map(|d| time::parse_date_or_datetime("result.est_delivery_date", d))
         .transpose()
         .map_err(|e| e.to_string())?;
+    let newest = tracker.tracking_details.len().checked_sub(1);
     let details = tracker
         .tracking_details
         .iter()
         .enumerate()
         .map(|(i, d)| {
+            let detail = d.status_detail.as_deref().or_else(|| {
+                (Some(i) == newest)
+                    .then_some(tracker.status_detail.as_deref())
+                    .flatten()
+            });
             let status = d
                 .status
                 .parse::<ShipmentStatus>()
@@ -241,6 +313,7 @@ fn report(tracker: &Tracker) -> Result<CarrierReport, String> {
                     .unwrap_or_else(|| status.description().to_owned()),
                 datetime,
                 location: location.filter(|l| !l.is_empty()),
+                reason: reason_for(status, detail),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;

@@ -23,6 +23,10 @@ pub struct EventData {
     /// events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_status: Option<String>,
+    /// The exception reason the fulfillment status or event carried (`weather`, `lost`, …; see
+    /// `waybill_core::ExceptionReason`), when it carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The order's derived status after the change (`PARTIALLY_SHIPPED`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_status: Option<String>,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use waybill_core::Timestamp;
+use waybill_core::{ExceptionReason, Timestamp};
 
 /// Why a shipment is listed as an exception.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +53,12 @@ impl ExceptionKind {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
+    /// Whether shipments of this kind carry an exception reason (delayed, failure,
+    /// return_to_sender).
+    pub fn has_reasons(self) -> bool {
+        matches!(self, Self::Delayed | Self::Failure | Self::ReturnToSender)
+    }
+
     /// A short label for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -74,6 +80,10 @@ pub const DEFAULT_PICKUP_GRACE: Duration = Duration::from_secs(3 * 24 * 3600);
 pub struct ExceptionQuery {
     /// Kinds to keep; empty keeps all.
     pub kinds: Vec<ExceptionKind>,
+    /// Keep only shipments with this exception reason: failures and returns whose current
+    /// reason it is, delays whose latest `delayed` event carried it. Kinds without reasons
+    /// (stalled, past ETA, waiting for pickup) then list nothing.
+    pub reason: Option<ExceptionReason>,
     /// "Now": what is overdue and how long a parcel has waited are judged against it.
     pub now: Timestamp,
     /// How long `available_for_pickup` may last before it is an exception.
@@ -87,6 +97,7 @@ impl ExceptionQuery {
     pub fn new(now: Timestamp) -> ExceptionQuery {
         ExceptionQuery {
             kinds: Vec::new(),
+            reason: None,
             now,
             pickup_grace: DEFAULT_PICKUP_GRACE,
             offset: 0,
@@ -95,14 +106,18 @@ impl ExceptionQuery {
     }
 
     pub(crate) fn selected(&self) -> Vec<ExceptionKind> {
-        if self.kinds.is_empty() {
+        let mut kinds = if self.kinds.is_empty() {
             ExceptionKind::ALL.to_vec()
         } else {
             let mut kinds = self.kinds.clone();
             kinds.sort();
             kinds.dedup();
             kinds
+        };
+        if self.reason.is_some() {
+            kinds.retain(|k| k.has_reasons());
         }
+        kinds
     }
 
     pub(crate) fn today(&self) -> String {
@@ -138,6 +153,9 @@ pub struct ExceptionRow {
     /// The first package's carrier and tracking number.
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    /// The reason of this exception: the fulfillment's current reason for a failure or a
+    /// return, the latest `delayed` event's for a delay; `None` for the other kinds.
+    pub reason: Option<ExceptionReason>,
 }
 
 /// A bound value of the generated SQL.
@@ -149,6 +167,11 @@ pub(crate) enum Arg {
 /// Statuses after which nothing is overdue or delayed any more.
 const CLOSED: &str = "('delivered', 'cancelled')";
 
+/// The reason of the latest `delayed` event of the fulfillment `f`.
+const DELAY_REASON: &str = "(SELECT d.reason FROM tracking_events d
+     WHERE d.store_id = f.store_id AND d.fulfillment_id = f.id AND d.status = 'delayed'
+     ORDER BY d.happened_at DESC, d.id DESC LIMIT 1)";
+
 /// The rows `(kind, order_id, fulfillment_id, since)` of one kind of exception in one store;
 /// `p` binds a value and returns its placeholder.
 pub(crate) fn kind_sql(
@@ -157,24 +180,41 @@ pub(crate) fn kind_sql(
     query: &ExceptionQuery,
     p: &mut dyn FnMut(Arg) -> String,
 ) -> String {
+    // Binds the reason filter (when there is one) after the store id, as SQLite's `?` needs.
+    let reason = query.reason;
     let event = |status: &str, p: &mut dyn FnMut(Arg) -> String| {
         let s = p(Arg::Text(store_id.to_owned()));
+        let by_reason = match reason {
+            Some(r) => format!(
+                " AND {DELAY_REASON} = {}",
+                p(Arg::Text(r.as_str().to_owned()))
+            ),
+            None => String::new(),
+        };
         format!(
             "SELECT '{kind}' AS kind, f.order_id AS order_id, f.id AS fulfillment_id,
                     MAX(e.happened_at) AS since
                FROM tracking_events e
                JOIN fulfillments f ON f.store_id = e.store_id AND f.id = e.fulfillment_id
               WHERE e.store_id = {s} AND e.status = '{status}' AND f.status NOT IN {CLOSED}
+                    {by_reason}
               GROUP BY f.order_id, f.id",
             kind = kind.as_str()
         )
     };
     let status = |status: &str, p: &mut dyn FnMut(Arg) -> String| {
         let s = p(Arg::Text(store_id.to_owned()));
+        let by_reason = match reason {
+            Some(r) => format!(
+                " AND f.exception_reason = {}",
+                p(Arg::Text(r.as_str().to_owned()))
+            ),
+            None => String::new(),
+        };
         format!(
             "SELECT '{kind}' AS kind, f.order_id AS order_id, f.id AS fulfillment_id,
                     f.updated_at AS since
-               FROM fulfillments f WHERE f.store_id = {s} AND f.status = '{status}'",
+               FROM fulfillments f WHERE f.store_id = {s} AND f.status = '{status}'{by_reason}",
             kind = kind.as_str()
         )
     };
@@ -221,8 +261,15 @@ pub(crate) fn union_sql(
     query: &ExceptionQuery,
     p: &mut dyn FnMut(Arg) -> String,
 ) -> String {
-    query
-        .selected()
+    let kinds = query.selected();
+    if kinds.is_empty() {
+        // Nothing selected (a reason filter on kinds without reasons): no rows, same columns.
+        return "SELECT CAST(NULL AS TEXT) AS kind, CAST(NULL AS TEXT) AS order_id,
+                       CAST(NULL AS TEXT) AS fulfillment_id, CAST(0 AS BIGINT) AS since
+                 WHERE 1 = 0"
+            .to_owned();
+    }
+    kinds
         .into_iter()
         .map(|k| kind_sql(k, store_id, query, p))
         .collect::<Vec<_>>()
@@ -231,7 +278,7 @@ pub(crate) fn union_sql(
 
 /// The page of exception rows, newest first: columns kind, order_id, external_id,
 /// customer_email, fulfillment_id, status, estimated_delivery, since, carrier,
-/// tracking_number.
+/// tracking_number, reason.
 pub(crate) fn list_sql(
     store_id: &str,
     query: &ExceptionQuery,
@@ -249,7 +296,10 @@ pub(crate) fn list_sql(
                 (SELECT pk.carrier FROM packages pk WHERE pk.store_id = f.store_id
                     AND pk.fulfillment_id = f.id ORDER BY pk.position LIMIT 1),
                 (SELECT pk.tracking_number FROM packages pk WHERE pk.store_id = f.store_id
-                    AND pk.fulfillment_id = f.id ORDER BY pk.position LIMIT 1)
+                    AND pk.fulfillment_id = f.id ORDER BY pk.position LIMIT 1),
+                CASE x.kind WHEN 'delayed' THEN {DELAY_REASON}
+                            WHEN 'failure' THEN f.exception_reason
+                            WHEN 'return_to_sender' THEN f.exception_reason END
            FROM ({union}) x
            JOIN fulfillments f ON f.store_id = {s} AND f.id = x.fulfillment_id
            JOIN orders o ON o.id = x.order_id

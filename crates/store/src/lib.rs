@@ -111,6 +111,8 @@ pub struct OrderQuery {
     /// Orders with a fulfillment in this exception, judged at the given time (with the default
     /// pickup grace).
     pub exception: Option<(ExceptionKind, Timestamp)>,
+    /// Orders with a fulfillment whose current exception reason is this one.
+    pub exception_reason: Option<waybill_core::ExceptionReason>,
     /// The order of the list; `after` applies to [`OrderSort::Id`] only.
     pub sort: OrderSort,
     /// Keyset paging: orders after this internal id (in id order, which is creation order).

@@ -500,6 +500,7 @@ async fn a_carrier_report_on_a_return_parcel_moves_the_return() {
         message: format!("{status} scan"),
         datetime: time::parse_datetime("d", at).unwrap(),
         location: None,
+        reason: None,
     };
     let report = CarrierReport {
         estimated_delivery: None,

@@ -344,6 +344,20 @@ pub fn status_or_event_schema() -> utoipa::openapi::schema::Object {
     )
 }
 
+/// The exception reasons (`address_issue`, `weather`, …): a Waybill extension.
+pub fn exception_reason_schema() -> utoipa::openapi::schema::Object {
+    enum_schema(
+        waybill_core::ExceptionReason::ALL
+            .iter()
+            .map(|r| r.as_str()),
+    )
+}
+
+/// An optional exception reason.
+pub fn optional_exception_reason_schema() -> utoipa::openapi::schema::Schema {
+    or_null(exception_reason_schema())
+}
+
 /// An absolute http(s) URL with a host, as `url` parses it; `None` otherwise.
 pub fn http_url(text: &str) -> Option<url::Url> {
     url::Url::parse(text.trim())

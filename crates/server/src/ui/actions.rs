@@ -15,7 +15,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use waybill_core::{
-    DomainError, Fulfillment, Order, OrderRef, ShipmentEvent, ShipmentStatus, StatusUpdate,
+    DomainError, ExceptionReason, Fulfillment, Order, OrderRef, ShipmentEvent, ShipmentStatus,
+    StatusUpdate,
 };
 use waybill_store::StoreError;
 
@@ -53,6 +54,7 @@ pub(super) struct StatusValues {
     message: String,
     datetime: String,
     eta: String,
+    reason: String,
 }
 
 /// A parcel row of the tracking form.
@@ -80,6 +82,8 @@ pub(super) struct ActionsView {
     error: Option<String>,
     statuses: Vec<Choice>,
     events: Vec<Choice>,
+    /// The exception reasons (for failure, return_to_sender and delayed).
+    reasons: Vec<Choice>,
     values: StatusValues,
     parcels: Vec<ParcelValues>,
     max_parcels: usize,
@@ -163,6 +167,14 @@ fn view(
                 value: e.as_str(),
                 label: e.description(),
                 selected: values.status == e.as_str(),
+            })
+            .collect(),
+        reasons: ExceptionReason::ALL
+            .into_iter()
+            .map(|r| Choice {
+                value: r.as_str(),
+                label: r.label(),
+                selected: values.reason == r.as_str(),
             })
             .collect(),
         values,
@@ -317,8 +329,8 @@ fn optional(form: &Form, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `POST …/fulfillments/{id}/status`: a status or an event, with optional message, time and
-/// estimated delivery date, exactly as `POST …/shipment-status` takes them.
+/// `POST …/fulfillments/{id}/status`: a status or an event, with optional message, time,
+/// estimated delivery date and exception reason, exactly as `POST …/shipment-status` takes them.
 pub async fn post_status(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -333,12 +345,14 @@ pub async fn post_status(
         message: form.get("message").unwrap_or_default().to_owned(),
         datetime: form.get("datetime").unwrap_or_default().trim().to_owned(),
         eta: form.get("eta").unwrap_or_default().trim().to_owned(),
+        reason: form.get("reason").unwrap_or_default().trim().to_owned(),
     };
     let request = UpdateStatusRequest::from_form(
         values.status.clone(),
         optional(&form, "eta"),
         form.get("message").map(str::to_owned),
         optional(&form, "datetime").map(|d| datetime_text(&d)),
+        optional(&form, "reason"),
     );
     let update = match request.into_domain() {
         Ok(update) => update,

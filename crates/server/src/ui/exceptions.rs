@@ -1,11 +1,12 @@
 //! The exceptions view (the landing page): the store's shipments that need attention, by
-//! kind, with counts, and its failing webhook subscriptions.
+//! kind, with counts, and its failing webhook subscriptions. `?reason=` keeps the shipments
+//! with that exception reason (delays, failures and returns to sender).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use waybill_core::time;
+use waybill_core::{ExceptionReason, time};
 use waybill_store::{ExceptionKind, ExceptionQuery, ExceptionRow, WebhookFlavor};
 
 use super::render::{When, page, segment, status_text};
@@ -55,6 +56,28 @@ struct RowView {
     tracking_number: Option<String>,
     eta: Option<String>,
     since: When,
+    /// The exception reason's label, if it has one.
+    reason: Option<&'static str>,
+}
+
+/// A choice of the reason filter.
+#[derive(Serialize)]
+pub(super) struct ReasonChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+/// Every exception reason, `current` selected.
+pub(super) fn reason_choices(current: Option<ExceptionReason>) -> Vec<ReasonChoice> {
+    ExceptionReason::ALL
+        .into_iter()
+        .map(|r| ReasonChoice {
+            value: r.as_str(),
+            label: r.label(),
+            selected: current == Some(r),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -73,6 +96,10 @@ struct ExceptionsBody {
     counts: Vec<CountView>,
     total: u64,
     kind: Option<KindView>,
+    /// The kind filter's value, kept by the reason form.
+    kind_value: Option<&'static str>,
+    reason: Option<&'static str>,
+    reasons: Vec<ReasonChoice>,
     rows: Vec<RowView>,
     webhooks: Vec<WebhookView>,
     page: u64,
@@ -80,10 +107,17 @@ struct ExceptionsBody {
     next_href: Option<String>,
 }
 
-fn exceptions_href(kind: Option<ExceptionKind>, page: u64) -> String {
+fn exceptions_href(
+    kind: Option<ExceptionKind>,
+    reason: Option<ExceptionReason>,
+    page: u64,
+) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(kind) = kind {
         query.append_pair("kind", kind.as_str());
+    }
+    if let Some(reason) = reason {
+        query.append_pair("reason", reason.as_str());
     }
     if page > 1 {
         query.append_pair("page", &page.to_string());
@@ -114,6 +148,7 @@ fn row_view(r: ExceptionRow) -> RowView {
         tracking_number: r.tracking_number,
         eta: r.estimated_delivery.map(time::format_date),
         since: r.since.into(),
+        reason: r.reason.map(ExceptionReason::label),
     }
 }
 
@@ -125,6 +160,10 @@ pub async fn exceptions(
     let query = Form::parse(raw.unwrap_or_default().as_bytes());
     // An unknown kind is ignored (all kinds are shown), as the page's links never send one.
     let kind = query.get("kind").and_then(ExceptionKind::parse);
+    // So is an unknown reason (the form only offers the vocabulary).
+    let reason = query
+        .get("reason")
+        .and_then(|r| r.trim().parse::<ExceptionReason>().ok());
     let page_no = query
         .get("page")
         .and_then(|p| p.trim().parse::<u64>().ok())
@@ -134,16 +173,15 @@ pub async fn exceptions(
     let store_id = signed.store_id();
     let now = time::now();
 
-    let counts = match state
-        .store
-        .count_exceptions(store_id, ExceptionQuery::new(now))
-        .await
-    {
+    let mut counted = ExceptionQuery::new(now);
+    counted.reason = reason;
+    let counts = match state.store.count_exceptions(store_id, counted).await {
         Ok(counts) => counts,
         Err(e) => return store_error(e, layout),
     };
     let mut list = ExceptionQuery::new(now);
     list.kinds = kind.into_iter().collect();
+    list.reason = reason;
     list.offset = (page_no - 1) * u64::from(PAGE_SIZE);
     list.limit = PAGE_SIZE + 1;
     let mut rows = match state.store.list_exceptions(store_id, list).await {
@@ -190,16 +228,19 @@ pub async fn exceptions(
             .map(|(k, count)| CountView {
                 kind: kind_view(k),
                 count,
-                href: exceptions_href(Some(k), 1),
+                href: exceptions_href(Some(k), reason, 1),
                 current: kind == Some(k),
             })
             .collect(),
         kind: kind.map(kind_view),
+        kind_value: kind.map(ExceptionKind::as_str),
+        reason: reason.map(ExceptionReason::label),
+        reasons: reason_choices(reason),
         rows: rows.into_iter().map(row_view).collect(),
         webhooks,
         page: page_no,
-        prev_href: (page_no > 1).then(|| exceptions_href(kind, page_no - 1)),
-        next_href: has_more.then(|| exceptions_href(kind, page_no + 1)),
+        prev_href: (page_no > 1).then(|| exceptions_href(kind, reason, page_no - 1)),
+        next_href: has_more.then(|| exceptions_href(kind, reason, page_no + 1)),
     };
     page(StatusCode::OK, "exceptions.html", &layout, &body)
 }

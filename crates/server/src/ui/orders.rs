@@ -1,4 +1,5 @@
-//! The orders list: search, filters (status, exception, carrier, creation dates), sort, paging
+//! The orders list: search, filters (status, exception, exception reason, carrier, creation
+//! dates), sort, paging
 //! that keeps the filters, and a CSV export of the filtered list streamed page by page.
 
 use axum::body::{Body, Bytes};
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Serialize;
 use waybill_core::order_status::{self, OrderStatus};
-use waybill_core::{Order, Timestamp, time};
+use waybill_core::{ExceptionReason, Order, Timestamp, time};
 use waybill_store::{ExceptionKind, OrderQuery, OrderSort};
 
 use super::exceptions::{KindView, kind_view};
@@ -36,6 +37,8 @@ struct Filters {
     q: String,
     statuses: Vec<OrderStatus>,
     exception: Option<ExceptionKind>,
+    /// Orders with a shipment whose current exception reason is this one.
+    reason: Option<ExceptionReason>,
     carrier: String,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -81,6 +84,9 @@ impl Filters {
             q: text(form, "q"),
             statuses,
             exception: form.get("exception").and_then(ExceptionKind::parse),
+            reason: form
+                .get("reason")
+                .and_then(|r| r.trim().parse::<ExceptionReason>().ok()),
             carrier: text(form, "carrier"),
             from,
             to,
@@ -97,6 +103,7 @@ impl Filters {
         !self.q.is_empty()
             || !self.statuses.is_empty()
             || self.exception.is_some()
+            || self.reason.is_some()
             || !self.carrier.is_empty()
             || self.from.is_some()
             || self.to.is_some()
@@ -109,6 +116,7 @@ impl Filters {
             search: (!self.q.is_empty()).then(|| self.q.clone()),
             statuses: self.statuses.clone(),
             exception: self.exception.map(|k| (k, now)),
+            exception_reason: self.reason,
             carrier: (!self.carrier.is_empty()).then(|| self.carrier.clone()),
             // Both ends inclusive, whole UTC days.
             created_after: self
@@ -132,6 +140,9 @@ impl Filters {
         }
         if let Some(k) = self.exception {
             query.append_pair("exception", k.as_str());
+        }
+        if let Some(r) = self.reason {
+            query.append_pair("reason", r.as_str());
         }
         if !self.carrier.is_empty() {
             query.append_pair("carrier", &self.carrier);
@@ -183,6 +194,8 @@ struct OrderRow {
     fulfilled: u32,
     carriers: Vec<String>,
     tracking_numbers: Vec<String>,
+    /// The labels of its shipments' current exception reasons.
+    reasons: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -194,6 +207,7 @@ struct OrdersBody {
     statuses: Vec<Choice>,
     exceptions: Vec<Choice>,
     exception: Option<KindView>,
+    reasons: Vec<super::exceptions::ReasonChoice>,
     sorts: Vec<Choice>,
     problems: Vec<&'static str>,
     filtered: bool,
@@ -271,6 +285,16 @@ fn order_row(order: &Order, today: NaiveDate) -> OrderRow {
             .iter()
             .flat_map(|f| f.packages.iter().map(|p| p.tracking_number.clone()))
             .collect(),
+        reasons: {
+            let mut reasons: Vec<ExceptionReason> = order
+                .fulfillments
+                .iter()
+                .filter_map(|f| f.exception_reason())
+                .collect();
+            reasons.sort();
+            reasons.dedup();
+            reasons.into_iter().map(ExceptionReason::label).collect()
+        },
     }
 }
 
@@ -322,6 +346,7 @@ pub async fn orders(
             })
             .collect(),
         exception: filters.exception.map(kind_view),
+        reasons: super::exceptions::reason_choices(filters.reason),
         sorts: [
             (OrderSort::Newest, "Newest first"),
             (OrderSort::Id, "Oldest first"),

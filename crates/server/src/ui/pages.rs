@@ -212,6 +212,8 @@ struct TimelineEntry {
     message: Option<String>,
     at: When,
     location: Option<String>,
+    /// The exception reason's label, if the entry carried one.
+    reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -292,6 +294,7 @@ pub(super) fn fulfillment_body(order: &Order, f: &Fulfillment) -> FulfillmentBod
                     status_code: h.status.clone(),
                     at: h.datetime.into(),
                     location: location_text(h.location.as_ref()),
+                    reason: h.reason.map(waybill_core::ExceptionReason::label),
                 }
             })
             .collect(),

@@ -126,6 +126,11 @@ pub struct EventChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = order_status_schema)]
     previous_order_status: Option<String>,
+    /// Waybill extension: the exception reason the status or event carried (only on
+    /// `failure`, `return_to_sender` and `delayed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::dialects::common::exception_reason_schema)]
+    reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ledger: Option<LedgerChangeJson>,
     /// Set when the fulfillment's tracking numbers were replaced.
@@ -227,6 +232,10 @@ pub struct ShipmentChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::dialects::common::shipment_status_schema)]
     previous_status: Option<String>,
+    /// The exception reason the status or event carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::dialects::common::exception_reason_schema)]
+    reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ledger: Option<LedgerChangeJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -336,12 +345,13 @@ pub fn event_types() -> Vec<EventType> {
         redo(
             "fulfillment.event",
             "Redo topic `fulfillment`",
-            "A shipment event (`delayed`, `stalled_in_transit`, `arriving_early`) happened; the status stays.",
+            "A shipment event (`delayed`, `stalled_in_transit`, `arriving_early`) happened; the status stays. `change.reason` carries an exception reason when one was given (`delayed`, and `fulfillment.updated` to `failure` or `return_to_sender`).",
             4,
             true,
             EventData {
                 order_status: Some("SHIPPED".into()),
                 previous_order_status: Some("SHIPPED".into()),
+                reason: Some("weather".into()),
                 ..EventData::status("delayed", Some("in_transit"))
             },
             &moving,
@@ -424,6 +434,7 @@ fn example_return(status: ReturnStatus) -> Return {
         message: ReturnStatus::Requested.description().into(),
         datetime: at(60),
         location: None,
+        reason: None,
     }];
     let mut shipment = ShipmentStatus::PreTransit;
     if status == ReturnStatus::InTransit {
@@ -433,12 +444,14 @@ fn example_return(status: ReturnStatus) -> Return {
             message: ShipmentStatus::InTransit.description().into(),
             datetime: at(90),
             location: None,
+            reason: None,
         });
         history.push(HistoryEntry {
             status: "return.in_transit".into(),
             message: ReturnStatus::InTransit.description().into(),
             datetime: at(90),
             location: None,
+            reason: None,
         });
     }
     Return {
@@ -535,6 +548,7 @@ fn example_order(status: Option<ShipmentStatus>) -> Order {
         message: ShipmentStatus::PreTransit.description().to_owned(),
         datetime: at(2),
         location: None,
+        reason: None,
     }];
     if status != ShipmentStatus::PreTransit {
         history.push(HistoryEntry {
@@ -542,6 +556,7 @@ fn example_order(status: Option<ShipmentStatus>) -> Order {
             message: status.description().to_owned(),
             datetime: at(3),
             location: None,
+            reason: None,
         });
     }
     order.updated_at = history.last().map_or(at(2), |h| h.datetime);

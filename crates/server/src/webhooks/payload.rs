@@ -155,6 +155,9 @@ fn fourthwall_update(event_type: &str, fulfillment_id: Option<&str>, data: &Even
         if let Some(previous) = &data.previous_status {
             shipment["previousStatus"] = json!(previous);
         }
+        if let Some(reason) = &data.reason {
+            shipment["reason"] = json!(reason);
+        }
         if let Some(ledger) = &data.ledger {
             shipment["ledger"] = json!(ledger);
         }

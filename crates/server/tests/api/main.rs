@@ -23,6 +23,7 @@ mod openapi;
 mod orderprotection;
 mod orders;
 mod postgres;
+mod reasons;
 mod returns;
 mod returns_auto;
 mod shipment_status;

@@ -9,6 +9,7 @@ mod exceptions;
 mod harness;
 mod http;
 mod nodes;
+mod reasons;
 mod returns;
 mod returns_auto;
 mod returns_browser;

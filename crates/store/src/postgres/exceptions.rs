@@ -42,7 +42,12 @@ pub(super) async fn list_exceptions(
         let kind = ExceptionKind::parse(&kind_text)
             .ok_or_else(|| StoreError::internal("reading an exception", &kind_text))?;
         let eta: Option<String> = r.get(6);
+        let reason: Option<String> = r.get(10);
         out.push(ExceptionRow {
+            reason: reason
+                .as_deref()
+                .map(super::orders::parse_reason)
+                .transpose()?,
             kind,
             order_id: r.get(1),
             order_external_id: r.get(2),

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0008_exceptions.sql"),
     ),
     (9, "returns", include_str!("migrations/0009_returns.sql")),
+    (
+        10,
+        "exception_reasons",
+        include_str!("migrations/0010_exception_reasons.sql"),
+    ),
     (11, "sessions", include_str!("migrations/0011_sessions.sql")),
     (
         12,

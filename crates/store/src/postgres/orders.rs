@@ -12,9 +12,9 @@ use uuid::Uuid;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
-    DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location, Money,
-    NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity, ShipmentStatus,
-    StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
+    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location,
+    Money, NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity,
+    ShipmentStatus, StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
 use super::{
@@ -46,6 +46,11 @@ pub(super) fn parse_uuid(text: &str) -> PgResult<Uuid> {
 pub(super) fn parse_status(text: &str) -> PgResult<ShipmentStatus> {
     text.parse()
         .map_err(|e| StoreError::internal("decoding a stored shipment status", e).into())
+}
+
+pub(super) fn parse_reason(text: &str) -> PgResult<ExceptionReason> {
+    text.parse()
+        .map_err(|e| StoreError::internal("decoding a stored exception reason", e).into())
 }
 
 pub(super) fn stored_u32(what: &str, value: i32) -> PgResult<u32> {
@@ -691,7 +696,7 @@ async fn attach_children(
         query(
             tx,
             "loading tracking history",
-            "SELECT fulfillment_id, status, message, happened_at, location FROM tracking_events
+            "SELECT fulfillment_id, status, message, happened_at, location, reason FROM tracking_events
              WHERE store_id = $1 AND fulfillment_id = ANY($2)
              ORDER BY fulfillment_id, happened_at, id",
             &by_ids,
@@ -724,11 +729,13 @@ async fn attach_children(
     for r in &events {
         if let Some(&i) = index.get(r.get::<_, &str>(0)) {
             let location: Option<Json<Location>> = r.get(4);
+            let reason: Option<&str> = r.get(5);
             fulfillments[i].history.push(HistoryEntry {
                 status: r.get(1),
                 message: r.get(2),
                 datetime: time::from_millis(r.get(3)),
                 location: location.map(|l| l.0),
+                reason: reason.map(parse_reason).transpose()?,
             });
         }
     }
@@ -828,8 +835,8 @@ async fn insert_history(
         tx,
         "inserting a tracking event",
         "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
-                                      location, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                      location, received_at, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &store_id,
             &fulfillment_id,
@@ -838,6 +845,7 @@ async fn insert_history(
             &time::to_millis(entry.datetime),
             &location,
             &time::to_millis(now),
+            &entry.reason.map(ExceptionReason::as_str),
         ],
     )
     .await?;
@@ -1249,6 +1257,8 @@ struct FulfillmentState<'a> {
     delivered_at: Option<Timestamp>,
     /// A carrier status's time: moves `last_tracking_at` forward.
     tracked_at: Option<Timestamp>,
+    /// The fulfillment's exception reason after the change.
+    exception_reason: Option<ExceptionReason>,
 }
 
 async fn update_fulfillment_row(
@@ -1263,7 +1273,7 @@ async fn update_fulfillment_row(
         "updating a fulfillment",
         "UPDATE fulfillments SET status = $3, status_label = $4, estimated_delivery = $5,
                 delivered_at = $6, updated_at = $7,
-                last_tracking_at = GREATEST(last_tracking_at, $8)
+                last_tracking_at = GREATEST(last_tracking_at, $8), exception_reason = $9
          WHERE store_id = $1 AND id = $2",
         &[
             &store_id,
@@ -1274,6 +1284,7 @@ async fn update_fulfillment_row(
             &state.delivered_at.map(time::to_millis),
             &time::to_millis(now),
             &state.tracked_at.map(time::to_millis),
+            &state.exception_reason.map(ExceptionReason::as_str),
         ],
     )
     .await?;
@@ -1356,6 +1367,7 @@ async fn record_status_update(
             estimated_delivery: change.estimated_delivery,
             delivered_at: change.delivered_at,
             tracked_at: change.is_tracking_update().then_some(change.entry.datetime),
+            exception_reason: change.exception_reason,
         },
         now,
     )
@@ -1383,6 +1395,7 @@ async fn record_status_update(
                 fulfillment_id: Some(fulfillment_id),
                 data: EventData {
                     ledger,
+                    reason: entry.reason.map(|r| r.as_str().to_owned()),
                     ..EventData::status(&entry.status, Some(previous.as_str()))
                 },
                 trigger: Some(&entry.status),
@@ -1634,6 +1647,8 @@ pub(super) async fn upsert_fulfillment(
     }
     insert_contents(tx, store_id, &id, &new.lines, &new.packages).await?;
     let status_changed = current.status != new.status || current.status_label != new.status_label;
+    let mut entry = new.first_entry(now);
+    entry.datetime = now;
     let delivered_at = match (new.status, current.delivered_at) {
         (ShipmentStatus::Delivered, Some(at)) => Some(at),
         (ShipmentStatus::Delivered, None) => new.delivered_at(now),
@@ -1649,13 +1664,16 @@ pub(super) async fn upsert_fulfillment(
             estimated_delivery: new.estimated_delivery.or(current.estimated_delivery),
             delivered_at,
             tracked_at: status_changed.then_some(now),
+            exception_reason: if status_changed {
+                waybill_core::reason::current(new.status, current.history.iter().chain([&entry]))
+            } else {
+                current.exception_reason()
+            },
         },
         now,
     )
     .await?;
     if status_changed {
-        let mut entry = new.first_entry(now);
-        entry.datetime = now;
         insert_history(tx, store_id, &id, &entry, now).await?;
     }
     // The ledger moves when the fulfillment starts or stops counting.
@@ -1863,6 +1881,13 @@ pub(super) async fn list_orders(
             " AND id IN (SELECT f.order_id FROM packages p
                   JOIN fulfillments f ON f.store_id = p.store_id AND f.id = p.fulfillment_id
                  WHERE p.store_id = $1 AND lower(p.carrier) = lower(${n}))"
+        ));
+    }
+    if let Some(reason) = query_spec.exception_reason {
+        let n = push(&mut args, Box::new(reason.as_str().to_owned()));
+        filters.push_str(&format!(
+            " AND id IN (SELECT f.order_id FROM fulfillments f
+                 WHERE f.store_id = $1 AND f.exception_reason = ${n})"
         ));
     }
     if let Some((kind, now)) = query_spec.exception {

@@ -426,6 +426,7 @@ pub(super) async fn load_return(
             message: r.get(1),
             datetime: time::from_millis(r.get(2)),
             location: location.map(|l| l.0),
+            reason: None,
         }
     })
     .collect();

@@ -42,6 +42,7 @@ pub(super) fn list_exceptions(
                 r.get::<_, i64>(7)?,
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<String>>(10)?,
             ))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -51,6 +52,11 @@ pub(super) fn list_exceptions(
             let kind = ExceptionKind::parse(&r.0)
                 .ok_or_else(|| StoreError::internal("reading an exception", &r.0))?;
             Ok(ExceptionRow {
+                reason: r
+                    .10
+                    .as_deref()
+                    .map(super::orders::parse_reason)
+                    .transpose()?,
                 kind,
                 order_id: r.1,
                 order_external_id: r.2,

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0009_exceptions.sql"),
     ),
     (10, "returns", include_str!("migrations/0010_returns.sql")),
+    (
+        11,
+        "exception_reasons",
+        include_str!("migrations/0011_exception_reasons.sql"),
+    ),
     (12, "sessions", include_str!("migrations/0012_sessions.sql")),
     (
         13,

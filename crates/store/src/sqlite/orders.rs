@@ -10,9 +10,9 @@ use waybill_core::NewLineItem;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
-    DomainError, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money, NewFulfillment,
-    NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus, StatusUpdate,
-    Timestamp, time,
+    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money,
+    NewFulfillment, NewOrder, Order, OrderDetails, OrderRef, Package, Quantity, ShipmentStatus,
+    StatusUpdate, Timestamp, time,
 };
 
 use super::map_err;
@@ -543,6 +543,11 @@ pub(super) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::internal("decoding a stored order id", e))
 }
 
+pub(super) fn parse_reason(text: &str) -> StoreResult<ExceptionReason> {
+    text.parse()
+        .map_err(|e| StoreError::internal("decoding a stored exception reason", e))
+}
+
 pub(super) fn parse_status(text: &str) -> StoreResult<ShipmentStatus> {
     text.parse()
         .map_err(|e| StoreError::internal("decoding a stored shipment status", e))
@@ -569,7 +574,7 @@ const FULFILLMENT_ROWS: &str = "
     JOIN packages p ON p.store_id = f.store_id AND p.fulfillment_id = f.id
     WHERE f.order_id = ?1 {filter}
     UNION ALL
-    SELECT 3, f.id, e.happened_at, e.id, e.status, e.message, e.location, NULL, NULL
+    SELECT 3, f.id, e.happened_at, e.id, e.status, e.message, e.location, e.reason, NULL
     FROM fulfillments f
     JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
     WHERE f.order_id = ?1 {filter}";
@@ -659,7 +664,9 @@ fn load_fulfillments(
             )),
             3 => {
                 let location: Option<String> = r.get(6).map_err(read)?;
+                let reason: Option<String> = r.get(7).map_err(read)?;
                 let entry = HistoryEntry {
+                    reason: reason.as_deref().map(parse_reason).transpose()?,
                     status: r.get(4).map_err(read)?,
                     message: r.get(5).map_err(read)?,
                     datetime: time::from_millis(key),
@@ -818,8 +825,8 @@ fn insert_history(
         .transpose()?;
     conn.prepare_cached(
         "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
-                                      location, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                      location, received_at, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -830,6 +837,7 @@ fn insert_history(
             time::to_millis(entry.datetime),
             location,
             time::to_millis(now),
+            entry.reason.map(ExceptionReason::as_str),
         ])
     })
     .map_err(|e| map_err("inserting a tracking event", e))?;
@@ -1039,7 +1047,8 @@ fn record_status_update(
     conn.prepare_cached(
         "UPDATE fulfillments SET status = ?3, status_label = ?4, estimated_delivery = ?5,
                 delivered_at = ?6, updated_at = ?7,
-                last_tracking_at = max(COALESCE(last_tracking_at, 0), COALESCE(?8, 0))
+                last_tracking_at = max(COALESCE(last_tracking_at, 0), COALESCE(?8, 0)),
+                exception_reason = ?9
          WHERE store_id = ?1 AND id = ?2",
     )
     .and_then(|mut stmt| {
@@ -1052,6 +1061,7 @@ fn record_status_update(
             change.delivered_at.map(time::to_millis),
             time::to_millis(now),
             tracked_at,
+            change.exception_reason.map(ExceptionReason::as_str),
         ])
     })
     .map_err(|e| map_err("updating a fulfillment", e))?;
@@ -1077,6 +1087,7 @@ fn record_status_update(
             Some(fulfillment_id),
             EventData {
                 ledger,
+                reason: entry.reason.map(|r| r.as_str().to_owned()),
                 ..EventData::status(&entry.status, Some(previous.as_str()))
             },
             now,
@@ -1347,10 +1358,20 @@ pub(super) fn upsert_fulfillment(
         let mut entry = new.first_entry(now);
         entry.datetime = now;
         insert_history(conn, store_id, &id, &entry, now)?;
+        let reason =
+            waybill_core::reason::current(new.status, current.history.iter().chain([&entry]));
         conn.prepare_cached(
-            "UPDATE fulfillments SET last_tracking_at = ?3 WHERE store_id = ?1 AND id = ?2",
+            "UPDATE fulfillments SET last_tracking_at = ?3, exception_reason = ?4
+             WHERE store_id = ?1 AND id = ?2",
         )
-        .and_then(|mut stmt| stmt.execute(params![store_id, id, time::to_millis(now)]))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                store_id,
+                id,
+                time::to_millis(now),
+                reason.map(ExceptionReason::as_str)
+            ])
+        })
         .map_err(|e| map_err("updating a fulfillment", e))?;
     }
     // The ledger moves when the fulfillment starts or stops counting.
@@ -1576,6 +1597,16 @@ pub(super) fn list_orders(
                  WHERE p.store_id = ? AND p.carrier = ? COLLATE NOCASE)",
         );
         args.extend([store_id.to_owned().into(), carrier.to_owned().into()]);
+    }
+    if let Some(reason) = query.exception_reason {
+        filters.push_str(
+            " AND id IN (SELECT f.order_id FROM fulfillments f
+                 WHERE f.store_id = ? AND f.exception_reason = ?)",
+        );
+        args.extend([
+            store_id.to_owned().into(),
+            reason.as_str().to_owned().into(),
+        ]);
     }
     if let Some((kind, now)) = query.exception {
         let spec = crate::ExceptionQuery::new(now);

@@ -438,6 +438,7 @@ pub(super) fn load_return(
                 location: location
                     .map(|l| from_json("decoding a return history location", &l))
                     .transpose()?,
+                reason: None,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;

@@ -5,8 +5,9 @@ use waybill_core::fulfillment::InitialTracking;
 use waybill_core::order::LineItemExtra;
 use waybill_core::time::{self, format, format_date};
 use waybill_core::{
-    Address, Customer, DomainError, Fulfillment, Location, NewFulfillment, NewLineItem, NewOrder,
-    Order, OrderDetails, Package, Quantity, ShipmentStatus, Shipping, StatusOrEvent, StatusUpdate,
+    Address, Customer, DomainError, ExceptionReason, Fulfillment, Location, NewFulfillment,
+    NewLineItem, NewOrder, Order, OrderDetails, Package, Quantity, ShipmentStatus, Shipping,
+    StatusOrEvent, StatusUpdate,
 };
 
 use crate::dialects::common::{self, Amount, LocationJson, money};
@@ -399,6 +400,11 @@ pub struct UpdateStatusRequest {
     datetime: Option<String>,
     #[serde(default)]
     location: Option<LocationJson>,
+    /// Waybill extension: why the shipment failed, is returning to its sender or is delayed.
+    /// Allowed only with status `failure` or `return_to_sender`, or the `delayed` event.
+    #[serde(default)]
+    #[schema(schema_with = common::optional_exception_reason_schema)]
+    reason: Option<String>,
 }
 
 impl UpdateStatusRequest {
@@ -409,6 +415,7 @@ impl UpdateStatusRequest {
         estimated_delivery_date: Option<String>,
         message: Option<String>,
         datetime: Option<String>,
+        reason: Option<String>,
     ) -> Self {
         UpdateStatusRequest {
             status,
@@ -416,6 +423,7 @@ impl UpdateStatusRequest {
             message,
             datetime,
             location: None,
+            reason,
         }
     }
 
@@ -447,6 +455,11 @@ impl UpdateStatusRequest {
             .transpose()?;
         update.message = self.message.filter(|m| !m.trim().is_empty());
         update.location = self.location.map(Location::from);
+        update.reason = self
+            .reason
+            .map(|r| ExceptionReason::parse_field("reason", &r))
+            .transpose()?;
+        waybill_core::reason::check("reason", change, update.reason)?;
         Ok(update)
     }
 }
@@ -488,6 +501,11 @@ pub struct FulfillmentJson {
     estimated_delivery_date: Option<String>,
     delivered_at: Option<String>,
     tracking_history: Vec<TrackingEventJson>,
+    /// Waybill extension: the shipment's current exception reason (a failure's or return's,
+    /// or the latest delay's while it is on its way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = common::exception_reason_schema)]
+    exception_reason: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -517,6 +535,11 @@ struct TrackingEventJson {
     datetime: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     location: Option<LocationJson>,
+    /// Waybill extension: the exception reason this entry carried (only on `failure`,
+    /// `return_to_sender` and `delayed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = common::exception_reason_schema)]
+    reason: Option<&'static str>,
 }
 
 impl From<&Fulfillment> for FulfillmentJson {
@@ -560,8 +583,10 @@ impl From<&Fulfillment> for FulfillmentJson {
                     status: h.status.clone(),
                     datetime: format(h.datetime),
                     location: h.location.as_ref().map(LocationJson::from),
+                    reason: h.reason.map(ExceptionReason::as_str),
                 })
                 .collect(),
+            exception_reason: f.exception_reason().map(ExceptionReason::as_str),
         }
     }
 }
