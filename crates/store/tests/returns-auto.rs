@@ -140,6 +140,7 @@ async fn a_return_status_runs_each_automation_once_per_return() {
             message: "Delivered to the warehouse".into(),
             datetime: time::now(),
             location: None,
+            reason: None,
         }],
     };
     let after = store
@@ -378,6 +379,7 @@ async fn a_carrier_report_applies_every_new_scan_to_a_return_in_order() {
         message: format!("{status} scan"),
         datetime: at(when),
         location: None,
+        reason: None,
     };
     // Out of order, with a duplicate: every new scan counts, oldest first.
     let report = CarrierReport {
