@@ -379,11 +379,12 @@ pub async fn orders(
 
 // ---- CSV export ----
 
-const CSV_HEADER: [&str; 13] = [
+const CSV_HEADER: [&str; 14] = [
     "order_id",
     "created_at",
     "status",
     "exceptions",
+    "exception_reasons",
     "customer_email",
     "total",
     "currency",
@@ -407,11 +408,23 @@ fn csv_record(order: &Order, today: NaiveDate) -> Vec<String> {
         .flat_map(|f| f.packages.iter().map(|p| p.tracking_number.as_str()))
         .collect();
     let fulfillments: Vec<&str> = order.fulfillments.iter().map(|f| f.id.as_str()).collect();
+    // The current reason of each shipment that has one, each code once, in fulfillment order.
+    let mut reasons: Vec<&str> = Vec::new();
+    for reason in order
+        .fulfillments
+        .iter()
+        .filter_map(|f| f.exception_reason())
+    {
+        if !reasons.contains(&reason.as_str()) {
+            reasons.push(reason.as_str());
+        }
+    }
     [
         order.external_id.clone(),
         time::format(order.created_at),
         status.as_str().to_owned(),
         flags.join("; "),
+        reasons.join("; "),
         order
             .details
             .customer_email()

@@ -305,6 +305,7 @@ async fn csv_export_is_the_filtered_list_quoted_and_formula_safe() {
             "created_at",
             "status",
             "exceptions",
+            "exception_reasons",
             "customer_email",
             "total",
             "currency",
@@ -319,12 +320,13 @@ async fn csv_export_is_the_filtered_list_quoted_and_formula_safe() {
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
     let ids: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
     assert_eq!(ids, ["1001", "2001", "2002", "'=HYPERLINK(\"http://x\"),1"]);
-    assert_eq!(&rows[0][4], "ada@example.com");
-    assert_eq!(&rows[0][5], "59.97");
+    assert_eq!(&rows[0][5], "ada@example.com");
+    assert_eq!(&rows[0][6], "59.97");
     assert_eq!(&rows[1][3], "Delayed");
+    assert_eq!(&rows[1][4], "", "a delay without a reason");
     assert_eq!(&rows[2][3], "Stalled");
     assert_eq!(
-        &rows[2][11],
+        &rows[2][12],
         "1Z999AA10000002002; 794600000002; 9400100000000000000002"
     );
 

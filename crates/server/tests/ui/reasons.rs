@@ -139,6 +139,36 @@ async fn exceptions_and_orders_show_and_filter_by_reason() {
     assert!(html.contains("<option value=\"refused\" selected>Refused by recipient</option>"));
     let (_, html) = app.page(&session, "/ui/orders?reason=lost").await;
     assert!(linked_orders(&html).is_empty(), "{html}");
+
+    // The CSV export carries each order's current reasons, and filters by reason like the list.
+    let (status, text) = app.page(&session, "/ui/orders.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let column = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "exception_reasons")
+        .expect("an exception_reasons column");
+    let mut reasons: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            (r[0].to_owned(), r[column].to_owned())
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("1".to_owned(), "weather".to_owned()),
+            ("2".to_owned(), "address_issue".to_owned()),
+            ("3".to_owned(), "refused".to_owned()),
+            ("4".to_owned(), String::new()),
+        ]
+    );
+    let (_, text) = app.page(&session, "/ui/orders.csv?reason=refused").await;
+    assert_eq!(text.lines().count(), 2, "the header and order 3: {text}");
 }
 
 #[tokio::test]
