@@ -72,54 +72,81 @@ fn normalise_header(name: &str) -> String {
         .collect()
 }
 
-impl Columns {
-    /// Maps a header row onto the columns; unknown columns are ignored.
-    pub fn from_header(header: &csv::StringRecord) -> Result<Columns, ImportError> {
-        let names: Vec<String> = header.iter().map(normalise_header).collect();
-        let find = |column: &str, accepted: &[&str]| -> Result<Option<usize>, ImportError> {
-            let found: Vec<usize> = names
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| accepted.contains(&n.as_str()))
-                .map(|(i, _)| i)
-                .collect();
-            match found.as_slice() {
-                [] => Ok(None),
-                [one] => Ok(Some(*one)),
-                _ => Err(ImportError::Header(format!(
-                    "has more than one {column} column ({})",
-                    found
-                        .iter()
-                        .map(|i| format!("'{}'", header.get(*i).unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))),
-            }
-        };
-        let required = |column: &str, accepted: &[&str]| -> Result<usize, ImportError> {
-            find(column, accepted)?.ok_or_else(|| {
-                ImportError::Header(format!(
-                    "has no {column} column (accepted names: {})",
-                    accepted.join(", ")
-                ))
-            })
-        };
-        let columns = Columns {
-            order: required("order id", ORDER_NAMES)?,
-            line_item_id: find("line item id", LINE_NAMES)?,
-            sku: find("SKU", SKU_NAMES)?,
-            quantity: required("quantity", QUANTITY_NAMES)?,
-            carrier: find("carrier", CARRIER_NAMES)?,
-            tracking_number: required("tracking number", TRACKING_NAMES)?,
-        };
-        if columns.line_item_id.is_none() && columns.sku.is_none() {
+/// A header row's names, normalised, for finding the columns an import reads.
+struct Header<'a> {
+    record: &'a csv::StringRecord,
+    names: Vec<String>,
+}
+
+impl<'a> Header<'a> {
+    fn new(record: &'a csv::StringRecord) -> Header<'a> {
+        Header {
+            record,
+            names: record.iter().map(normalise_header).collect(),
+        }
+    }
+
+    /// The one column named by any of `accepted`, if there is one; two are an error.
+    fn find(&self, column: &str, accepted: &[&str]) -> Result<Option<usize>, ImportError> {
+        let found: Vec<usize> = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| accepted.contains(&n.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err(ImportError::Header(format!(
+                "has more than one {column} column ({})",
+                found
+                    .iter()
+                    .map(|i| format!("'{}'", self.record.get(*i).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The column named by any of `accepted`, which must be there.
+    fn required(&self, column: &str, accepted: &[&str]) -> Result<usize, ImportError> {
+        self.find(column, accepted)?.ok_or_else(|| {
+            ImportError::Header(format!(
+                "has no {column} column (accepted names: {})",
+                accepted.join(", ")
+            ))
+        })
+    }
+
+    /// The line item id and SKU columns, at least one of which names each row's line.
+    fn line_or_sku(&self) -> Result<(Option<usize>, Option<usize>), ImportError> {
+        let line = self.find("line item id", LINE_NAMES)?;
+        let sku = self.find("SKU", SKU_NAMES)?;
+        if line.is_none() && sku.is_none() {
             return Err(ImportError::Header(format!(
                 "has neither a line item id column ({}) nor a SKU column ({})",
                 LINE_NAMES.join(", "),
                 SKU_NAMES.join(", ")
             )));
         }
-        Ok(columns)
+        Ok((line, sku))
+    }
+}
+
+impl Columns {
+    /// Maps a header row onto the columns; unknown columns are ignored.
+    pub fn from_header(record: &csv::StringRecord) -> Result<Columns, ImportError> {
+        let header = Header::new(record);
+        let (line_item_id, sku) = header.line_or_sku()?;
+        Ok(Columns {
+            order: header.required("order id", ORDER_NAMES)?,
+            line_item_id,
+            sku,
+            quantity: header.required("quantity", QUANTITY_NAMES)?,
+            carrier: header.find("carrier", CARRIER_NAMES)?,
+            tracking_number: header.required("tracking number", TRACKING_NAMES)?,
+        })
     }
 }
 
@@ -140,8 +167,11 @@ pub struct RowRequest {
     pub tracking_number: String,
 }
 
-impl RowRequest {
-    /// The row's content in one canonical string: what makes two rows "the same row".
+impl ImportRequest for RowRequest {
+    fn order(&self) -> &str {
+        &self.order
+    }
+
     fn canonical(&self) -> String {
         let line = match &self.line {
             LineTarget::Id(id) => format!("id:{id}"),
@@ -156,14 +186,79 @@ impl RowRequest {
         ]
         .join("\u{1f}")
     }
+
+    async fn run(
+        &self,
+        store: &dyn Store,
+        store_id: &str,
+        id: &str,
+    ) -> Result<RowResult, RowError> {
+        try_row(store, store_id, self, id).await
+    }
 }
 
-/// One data row of the file: its number (1 is the first row after the header) and either the
-/// request it makes, with the fulfillment id it will get, or why it cannot be imported.
+/// One data row of a file: its number (1 is the first row after the header) and either the
+/// request it makes, with the id of what it will create, or why it cannot be imported.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParsedRow {
+pub struct ParsedRow<R = RowRequest> {
     pub row: u64,
-    pub request: Result<(RowRequest, String), String>,
+    pub request: Result<(R, String), String>,
+}
+
+/// What the import machinery shared by fulfillments and returns needs of one kind of row.
+pub(crate) trait ImportRequest: Send + Sync + 'static {
+    /// The order the row names: rows of one order run one after another, in file order.
+    fn order(&self) -> &str;
+    /// The row's content in one canonical string: what makes two rows "the same row".
+    fn canonical(&self) -> String;
+    /// Creates what the row describes under `id`, or finds it there from an earlier import.
+    fn run(
+        &self,
+        store: &dyn Store,
+        store_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<RowResult, RowError>> + Send;
+}
+
+/// Reads a whole CSV file (with a header row) into numbered rows: `columns` maps the header,
+/// `parse_record` reads each row, and `id_of` derives a good row's id from its content and how
+/// many identical rows came before it. A row with the wrong number of fields is reported, not
+/// fatal.
+fn read_rows<C, R: ImportRequest>(
+    input: impl Read,
+    columns: impl FnOnce(&csv::StringRecord) -> Result<C, ImportError>,
+    parse_record: impl Fn(&C, &csv::StringRecord) -> Result<R, String>,
+    id_of: impl Fn(&R, u32) -> String,
+) -> Result<Vec<ParsedRow<R>>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::None)
+        .from_reader(input);
+    let columns = columns(reader.headers()?)?;
+    let width = reader.headers()?.len();
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut rows = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let row = index as u64 + 1;
+        let request = match record {
+            Err(e) => Err(format!("the row cannot be read as CSV: {e}")),
+            Ok(record) if record.iter().all(|f| f.trim().is_empty()) => {
+                Err("the row is empty".into())
+            }
+            Ok(record) if record.len() > width => Err(format!(
+                "the row has {} fields; the header has {width}",
+                record.len()
+            )),
+            Ok(record) => parse_record(&columns, &record).map(|request| {
+                let occurrence = seen.entry(request.canonical()).or_insert(0);
+                let id = id_of(&request, *occurrence);
+                *occurrence += 1;
+                (request, id)
+            }),
+        };
+        rows.push(ParsedRow { row, request });
+    }
+    Ok(rows)
 }
 
 fn cell(record: &csv::StringRecord, column: Option<usize>) -> Option<&str> {
@@ -216,37 +311,14 @@ pub fn fulfillment_id(store_id: &str, request: &RowRequest, occurrence: u32) -> 
 }
 
 /// Reads a whole CSV file (with a header row) into rows, numbering them and deriving each good
-/// row's fulfillment id. A row with the wrong number of fields is reported, not fatal.
+/// row's fulfillment id (see [`read_rows`]).
 pub fn parse(store_id: &str, input: impl Read) -> Result<Vec<ParsedRow>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::None)
-        .from_reader(input);
-    let columns = Columns::from_header(reader.headers()?)?;
-    let width = reader.headers()?.len();
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut rows = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let row = index as u64 + 1;
-        let request = match record {
-            Err(e) => Err(format!("the row cannot be read as CSV: {e}")),
-            Ok(record) if record.iter().all(|f| f.trim().is_empty()) => {
-                Err("the row is empty".into())
-            }
-            Ok(record) if record.len() > width => Err(format!(
-                "the row has {} fields; the header has {width}",
-                record.len()
-            )),
-            Ok(record) => parse_record(&columns, &record).map(|request| {
-                let occurrence = seen.entry(request.canonical()).or_insert(0);
-                let id = fulfillment_id(store_id, &request, *occurrence);
-                *occurrence += 1;
-                (request, id)
-            }),
-        };
-        rows.push(ParsedRow { row, request });
-    }
-    Ok(rows)
+    read_rows(
+        input,
+        Columns::from_header,
+        parse_record,
+        |request, occurrence| fulfillment_id(store_id, request, occurrence),
+    )
 }
 
 /// What became of one row.
@@ -335,6 +407,16 @@ pub fn execute(
     rows: Vec<ParsedRow>,
     concurrency: usize,
 ) -> impl Stream<Item = ReportRow> {
+    execute_rows(store, store_id, rows, concurrency)
+}
+
+/// [`execute`] for any kind of row.
+fn execute_rows<R: ImportRequest>(
+    store: Arc<dyn Store>,
+    store_id: String,
+    rows: Vec<ParsedRow<R>>,
+    concurrency: usize,
+) -> impl Stream<Item = ReportRow> {
     let store_id: Arc<str> = store_id.into();
     let mut last_of_order: HashMap<String, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
     stream::iter(rows)
@@ -342,7 +424,7 @@ pub fn execute(
             let (done, after) = match &parsed.request {
                 Ok((request, _)) => {
                     let (tx, rx) = tokio::sync::oneshot::channel();
-                    let previous = last_of_order.insert(request.order.clone(), rx);
+                    let previous = last_of_order.insert(request.order().to_owned(), rx);
                     (Some(tx), previous)
                 }
                 Err(_) => (None, None),
@@ -363,7 +445,12 @@ pub fn execute(
         .buffered(concurrency.max(1))
 }
 
-async fn run_row(store: &dyn Store, store_id: &str, parsed: ParsedRow) -> ReportRow {
+/// One row, tried again while the database reports itself unavailable.
+async fn run_row<R: ImportRequest>(
+    store: &dyn Store,
+    store_id: &str,
+    parsed: ParsedRow<R>,
+) -> ReportRow {
     let row = parsed.row;
     let (request, id) = match parsed.request {
         Ok(ok) => ok,
@@ -371,7 +458,7 @@ async fn run_row(store: &dyn Store, store_id: &str, parsed: ParsedRow) -> Report
     };
     let mut attempt = 1;
     loop {
-        match try_row(store, store_id, &request, &id).await {
+        match request.run(store, store_id, &id).await {
             Ok(result) => {
                 return ReportRow {
                     row,
@@ -400,7 +487,8 @@ async fn run_row(store: &dyn Store, store_id: &str, parsed: ParsedRow) -> Report
     }
 }
 
-enum RowError {
+/// Why a row was not imported.
+pub(crate) enum RowError {
     /// The row breaks a rule: reported with its reason.
     Refused(String),
     /// A fault of the database or of Waybill: logged, reported in general terms.

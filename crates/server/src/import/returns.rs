@@ -10,12 +10,10 @@
 //! normalised content and how many identical rows came before it, so importing the same file
 //! again reports every row it created as a duplicate instead of returning the units twice.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::Stream;
 use uuid::Uuid;
 use waybill_core::ledger::{KeyAllocationError, allocate_by_key};
 use waybill_core::returns::ReturnFieldNames;
@@ -25,8 +23,8 @@ use waybill_core::{
 use waybill_store::{Store, StoreError};
 
 use super::{
-    CARRIER_NAMES, ImportError, LINE_NAMES, LineTarget, ORDER_NAMES, QUANTITY_NAMES, ReportRow,
-    RowResult, SKU_NAMES, TRACKING_NAMES, cell, normalise_header,
+    CARRIER_NAMES, Header, ImportError, ImportRequest, LineTarget, ORDER_NAMES, ParsedRow,
+    QUANTITY_NAMES, ReportRow, RowError, RowResult, TRACKING_NAMES, cell, execute_rows, read_rows,
 };
 
 const REASON_NAMES: &[&str] = &["reason", "return_reason", "reason_code"];
@@ -57,49 +55,19 @@ pub struct Columns {
 
 impl Columns {
     /// Maps a header row onto the columns; unknown columns are ignored.
-    pub fn from_header(header: &csv::StringRecord) -> Result<Columns, ImportError> {
-        let names: Vec<String> = header.iter().map(normalise_header).collect();
-        let find = |column: &str, accepted: &[&str]| -> Result<Option<usize>, ImportError> {
-            let found: Vec<usize> = names
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| accepted.contains(&n.as_str()))
-                .map(|(i, _)| i)
-                .collect();
-            match found.as_slice() {
-                [] => Ok(None),
-                [one] => Ok(Some(*one)),
-                _ => Err(ImportError::Header(format!(
-                    "has more than one {column} column"
-                ))),
-            }
-        };
-        let required = |column: &str, accepted: &[&str]| -> Result<usize, ImportError> {
-            find(column, accepted)?.ok_or_else(|| {
-                ImportError::Header(format!(
-                    "has no {column} column (accepted names: {})",
-                    accepted.join(", ")
-                ))
-            })
-        };
-        let columns = Columns {
-            order: required("order id", ORDER_NAMES)?,
-            line_item_id: find("line item id", LINE_NAMES)?,
-            sku: find("SKU", SKU_NAMES)?,
-            quantity: required("quantity", QUANTITY_NAMES)?,
-            reason: required("reason", REASON_NAMES)?,
-            carrier: find("carrier", CARRIER_NAMES)?,
-            tracking_number: find("tracking number", TRACKING_NAMES)?,
-            note: find("note", NOTE_NAMES)?,
-        };
-        if columns.line_item_id.is_none() && columns.sku.is_none() {
-            return Err(ImportError::Header(format!(
-                "has neither a line item id column ({}) nor a SKU column ({})",
-                LINE_NAMES.join(", "),
-                SKU_NAMES.join(", ")
-            )));
-        }
-        Ok(columns)
+    pub fn from_header(record: &csv::StringRecord) -> Result<Columns, ImportError> {
+        let header = Header::new(record);
+        let (line_item_id, sku) = header.line_or_sku()?;
+        Ok(Columns {
+            order: header.required("order id", ORDER_NAMES)?,
+            line_item_id,
+            sku,
+            quantity: header.required("quantity", QUANTITY_NAMES)?,
+            reason: header.required("reason", REASON_NAMES)?,
+            carrier: header.find("carrier", CARRIER_NAMES)?,
+            tracking_number: header.find("tracking number", TRACKING_NAMES)?,
+            note: header.find("note", NOTE_NAMES)?,
+        })
     }
 }
 
@@ -115,7 +83,11 @@ pub struct ReturnRowRequest {
     pub note: Option<String>,
 }
 
-impl ReturnRowRequest {
+impl ImportRequest for ReturnRowRequest {
+    fn order(&self) -> &str {
+        &self.order
+    }
+
     fn canonical(&self) -> String {
         let line = match &self.line {
             LineTarget::Id(id) => format!("id:{id}"),
@@ -132,15 +104,24 @@ impl ReturnRowRequest {
         ]
         .join("\u{1f}")
     }
+
+    async fn run(
+        &self,
+        store: &dyn Store,
+        store_id: &str,
+        id: &str,
+    ) -> Result<RowResult, RowError> {
+        // A domain error is the row's fault (refused, with its reason); anything else the
+        // database's or Waybill's.
+        try_row(store, store_id, self, id)
+            .await
+            .map_err(RowError::from)
+    }
 }
 
 /// One data row: its number (1 is the first after the header) and the request with the return
 /// id it will get, or why it cannot be imported.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedReturnRow {
-    pub row: u64,
-    pub request: Result<(ReturnRowRequest, String), String>,
-}
+pub type ParsedReturnRow = ParsedRow<ReturnRowRequest>;
 
 /// A reason as people write it: `Wrong item`, `wrong-item` and `WRONG_ITEM` are `wrong_item`.
 fn parse_reason(text: &str) -> Result<ReturnReason, String> {
@@ -200,40 +181,15 @@ pub fn return_id(store_id: &str, request: &ReturnRowRequest, occurrence: u32) ->
 }
 
 /// Reads a whole CSV file (with a header row) into numbered rows, deriving each good row's
-/// return id. A row with the wrong number of fields is reported, not fatal.
+/// return id (see [`super::read_rows`]).
 pub fn parse(store_id: &str, input: impl Read) -> Result<Vec<ParsedReturnRow>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::None)
-        .from_reader(input);
-    let columns = Columns::from_header(reader.headers()?)?;
-    let width = reader.headers()?.len();
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut rows = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let row = index as u64 + 1;
-        let request = match record {
-            Err(e) => Err(format!("the row cannot be read as CSV: {e}")),
-            Ok(record) if record.iter().all(|f| f.trim().is_empty()) => {
-                Err("the row is empty".into())
-            }
-            Ok(record) if record.len() > width => Err(format!(
-                "the row has {} fields; the header has {width}",
-                record.len()
-            )),
-            Ok(record) => parse_record(&columns, &record).map(|request| {
-                let occurrence = seen.entry(request.canonical()).or_insert(0);
-                let id = return_id(store_id, &request, *occurrence);
-                *occurrence += 1;
-                (request, id)
-            }),
-        };
-        rows.push(ParsedReturnRow { row, request });
-    }
-    Ok(rows)
+    read_rows(
+        input,
+        Columns::from_header,
+        parse_record,
+        |request, occurrence| return_id(store_id, request, occurrence),
+    )
 }
-
-const ATTEMPTS: u32 = 4;
 
 /// Runs the rows against `store_id`, up to `concurrency` at once, yielding one report row per
 /// input row in input order (the report's id column holds the return's id). Rows of the same
@@ -245,77 +201,7 @@ pub fn execute(
     rows: Vec<ParsedReturnRow>,
     concurrency: usize,
 ) -> impl Stream<Item = ReportRow> {
-    let store_id: Arc<str> = store_id.into();
-    let mut last_of_order: HashMap<String, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
-    stream::iter(rows)
-        .map(move |parsed| {
-            let (done, after) = match &parsed.request {
-                Ok((request, _)) => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    let previous = last_of_order.insert(request.order.clone(), rx);
-                    (Some(tx), previous)
-                }
-                Err(_) => (None, None),
-            };
-            let (store, store_id) = (store.clone(), store_id.clone());
-            async move {
-                if let Some(previous) = after {
-                    let _ = previous.await;
-                }
-                let report = run_row(store.as_ref(), &store_id, parsed).await;
-                if let Some(done) = done {
-                    let _ = done.send(());
-                }
-                report
-            }
-        })
-        .buffered(concurrency.max(1))
-}
-
-fn error_row(row: u64, message: impl Into<String>) -> ReportRow {
-    ReportRow {
-        row,
-        result: RowResult::Error,
-        fulfillment_id: None,
-        error: Some(message.into()),
-    }
-}
-
-async fn run_row(store: &dyn Store, store_id: &str, parsed: ParsedReturnRow) -> ReportRow {
-    let row = parsed.row;
-    let (request, id) = match parsed.request {
-        Ok(ok) => ok,
-        Err(message) => return error_row(row, message),
-    };
-    let mut attempt = 1;
-    loop {
-        match try_row(store, store_id, &request, &id).await {
-            Ok(result) => {
-                return ReportRow {
-                    row,
-                    result,
-                    fulfillment_id: Some(id),
-                    error: None,
-                };
-            }
-            Err(StoreError::Domain(e)) => return error_row(row, e.to_string()),
-            Err(StoreError::Unavailable(detail)) if attempt < ATTEMPTS => {
-                tracing::debug!(row, attempt, %detail, "database unavailable; retrying the row");
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => {
-                tracing::warn!(row, error = %e, "a returns import row failed in the store");
-                let message = match e {
-                    StoreError::Unavailable(_) => {
-                        "the database was unavailable; run the import again"
-                    }
-                    _ => "an internal error occurred; the log has the details",
-                };
-                return error_row(row, message);
-            }
-        }
-    }
+    execute_rows(store, store_id, rows, concurrency)
 }
 
 async fn try_row(
