@@ -1,6 +1,10 @@
 //! Small formatters the dashboard's pages and exports share: money by currency, CSV cells safe
 //! to open in a spreadsheet, and the exception pills of a shipment.
 
+use axum::body::{Body, Bytes};
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Serialize;
 use waybill_core::{Fulfillment, Money, ShipmentStatus};
@@ -143,6 +147,38 @@ pub fn order_flags<'a>(
         }
     }
     flags
+}
+
+/// Rows as CSV (RFC 4180: CRLF line ends, fields quoted when they hold a comma, a quote or a
+/// line break, quotes doubled).
+pub fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Bytes, String> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    writer
+        .into_inner()
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
+/// A CSV download: `body` as `text/csv` with a header row, saved as the file
+/// `content_disposition` names, never cached.
+pub fn csv_attachment(body: Body, content_disposition: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
+    );
+    headers.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_static(content_disposition),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Serialize;
 use waybill_core::order_status::{self, OrderStatus};
@@ -14,7 +13,7 @@ use waybill_core::{ExceptionReason, Order, Timestamp, time};
 use waybill_store::{ExceptionKind, OrderQuery, OrderSort};
 
 use super::exceptions::{KindView, kind_view};
-use super::format::{Flag, csv_cell, money, order_flags};
+use super::format::{Flag, csv_attachment, csv_bytes, csv_cell, money, order_flags};
 use super::render::{When, page, segment};
 use super::{Form, Signed, store_error};
 use crate::AppState;
@@ -458,21 +457,6 @@ fn csv_record(order: &Order, today: NaiveDate) -> Vec<String> {
     .collect()
 }
 
-/// Rows as CSV (RFC 4180: CRLF line ends, fields quoted when they hold a comma, a quote or a
-/// line break, quotes doubled).
-fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Bytes, String> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    for row in rows {
-        writer.write_record(&row).map_err(|e| e.to_string())?;
-    }
-    writer
-        .into_inner()
-        .map(Bytes::from)
-        .map_err(|e| e.to_string())
-}
-
 struct Export {
     state: AppState,
     store_id: String,
@@ -551,18 +535,10 @@ pub async fn orders_csv(
         done: false,
     };
     let stream = futures_util::stream::unfold(export, next_chunk);
-    let mut response = Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
-    );
-    headers.insert(
-        CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"orders.csv\""),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    csv_attachment(
+        Body::from_stream(stream),
+        "attachment; filename=\"orders.csv\"",
+    )
 }
 
 #[cfg(test)]

@@ -15,15 +15,14 @@ use std::collections::HashMap;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 use waybill_core::{DomainError, Order, OrderRef, Return, ReturnReason, ReturnStatus, time};
 use waybill_store::{LineUnits, MAX_PAGE_SIZE, ReturnQuery, StoreError};
 
-use super::format::csv_cell;
+use super::format::{csv_attachment, csv_bytes, csv_cell};
 use super::pages::{PackageView, order_href, package_view, path_ids};
 use super::render::{When, location_text, page, segment, status_text};
 use super::{Form, Posted, Signed, not_found_page, redirect, store_error};
@@ -920,20 +919,6 @@ fn csv_records(r: &Return) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Rows as RFC 4180 CSV (CRLF line ends, quoted when needed, quotes doubled).
-fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Bytes, String> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    for row in rows {
-        writer.write_record(&row).map_err(|e| e.to_string())?;
-    }
-    writer
-        .into_inner()
-        .map(Bytes::from)
-        .map_err(|e| e.to_string())
-}
-
 /// `GET /ui/returns.csv`: every return the list's filters select (all pages), one row per
 /// returned line.
 pub async fn export(
@@ -976,18 +961,10 @@ pub async fn export(
             break;
         }
     }
-    let mut response = Body::from_stream(futures_util::stream::iter(chunks)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
-    );
-    headers.insert(
-        CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"returns.csv\""),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    csv_attachment(
+        Body::from_stream(futures_util::stream::iter(chunks)),
+        "attachment; filename=\"returns.csv\"",
+    )
 }
 
 #[cfg(test)]
