@@ -440,16 +440,18 @@ pub async fn automation(
             .map(|r| RunRow {
                 id: r.id,
                 order_href: order_href(&r.order_id),
-                // A return's run links to its order (the return is listed there).
-                fulfillment_href: match &r.fulfillment_id {
-                    Some(f) => fulfillment_href(&r.order_id, f),
-                    None => order_href(&r.order_id),
+                // A return's run links to the return's page.
+                fulfillment_href: match (&r.fulfillment_id, &r.return_id) {
+                    (Some(f), _) => fulfillment_href(&r.order_id, f),
+                    (None, Some(id)) => super::returns::return_href(id),
+                    (None, None) => order_href(&r.order_id),
                 },
                 fulfillment_id: match (r.fulfillment_id, r.return_id) {
                     (Some(f), _) => f,
                     (None, r) => format!("return {}", r.unwrap_or_default()),
                 },
-                trigger: status_text(&r.trigger),
+                trigger: super::returns::trigger_text(&r.trigger)
+                    .unwrap_or_else(|| status_text(&r.trigger)),
                 status: r.status,
                 attempts: r.attempts,
                 last_error: r.last_error,

@@ -43,6 +43,13 @@ pub(super) fn return_href(return_id: &str) -> String {
     format!("/ui/returns/{}", segment(return_id))
 }
 
+/// "Return received", … for an automation trigger on a return's status (`return.received`);
+/// `None` for any other trigger.
+pub(super) fn trigger_text(trigger: &str) -> Option<String> {
+    let status: ReturnStatus = trigger.strip_prefix("return.")?.parse().ok()?;
+    Some(format!("Return {}", status_label(status).to_lowercase()))
+}
+
 fn new_return_href(order_id: &str) -> String {
     format!("{}/returns/new", order_href(order_id))
 }
@@ -970,6 +977,20 @@ pub async fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_triggers_read_as_words_and_others_are_left_alone() {
+        assert_eq!(
+            trigger_text("return.received").as_deref(),
+            Some("Return received")
+        );
+        assert_eq!(
+            trigger_text("return.in_transit").as_deref(),
+            Some("Return in transit")
+        );
+        assert_eq!(trigger_text("return.lost"), None);
+        assert_eq!(trigger_text("delivered"), None);
+    }
 
     #[test]
     fn filters_round_trip_and_ignore_unknown_statuses() {
