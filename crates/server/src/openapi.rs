@@ -186,6 +186,20 @@ pub fn document() -> serde_json::Value {
             serde_json::json!([{"required": ["status"]}, {"required": ["shipmentStatus"]}]),
         );
     }
+    // Another: an exception reason goes only with `failure`, `return_to_sender` or the `delayed`
+    // event (`waybill_core::reason`); with any other status it is absent or null.
+    if let Some(schema) = document
+        .pointer_mut("/components/schemas/UpdateStatusRequest")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        schema.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([
+                {"properties": {"reason": {"type": "null"}}},
+                {"properties": {"status": {"enum": ["failure", "return_to_sender", "delayed"]}}},
+            ]),
+        );
+    }
     document
 }
 
