@@ -17,6 +17,9 @@ pub struct ReturnQuery {
     pub order: Option<OrderRef>,
     /// Only returns in this status.
     pub status: Option<ReturnStatus>,
+    /// Only returns with a parcel whose tracking number contains this text, compared without
+    /// spaces and case-insensitively (`z999aa` finds `1Z 999 AA1 0123456784`); empty: no filter.
+    pub tracking: Option<String>,
     /// Page size, at most [`crate::MAX_PAGE_SIZE`] + 1 (a caller may ask for one more than it
     /// shows, to know whether another page follows; 0: the maximum).
     pub limit: u32,
@@ -25,6 +28,18 @@ pub struct ReturnQuery {
 }
 
 impl ReturnQuery {
+    /// The tracking filter as the queries compare it: lower case, without whitespace.
+    pub(crate) fn tracking_needle(&self) -> Option<String> {
+        let needle: String = self
+            .tracking
+            .as_deref()?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect();
+        (!needle.is_empty()).then_some(needle)
+    }
+
     pub(crate) fn page_size(&self) -> u32 {
         match self.limit {
             0 => crate::MAX_PAGE_SIZE,

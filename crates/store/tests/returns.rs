@@ -529,7 +529,43 @@ async fn a_carrier_report_on_a_return_parcel_moves_the_return() {
             .unwrap()
             .is_none()
     );
+    // Listing by any part of the parcel's number, without spaces, in any case.
+    let by_tracking = |text: &str| ReturnQuery {
+        tracking: Some(text.into()),
+        ..ReturnQuery::default()
+    };
+    for text in ["1Z999AA10123456784", "z999 aa1", " 6784"] {
+        let found = store
+            .list_returns(&shop.id, by_tracking(text))
+            .await
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["RET-4"],
+            "{text}"
+        );
+    }
+    for text in ["1Z999AA10123456785", "%", "_"] {
+        let found = store
+            .list_returns(&shop.id, by_tracking(text))
+            .await
+            .unwrap();
+        assert!(found.is_empty(), "{text} finds nothing");
+    }
+    let all = store
+        .list_returns(&shop.id, by_tracking("  "))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "a blank filter is no filter");
     let (other, _) = store.create_store("other").await.unwrap();
+    assert!(
+        store
+            .list_returns(&other.id, by_tracking("6784"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "another store's parcel is not listed"
+    );
     assert!(
         store
             .apply_return_carrier_report(&other.id, "1Z999AA10123456784", report)

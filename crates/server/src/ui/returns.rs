@@ -31,9 +31,6 @@ use crate::dialects::redo::returns::{CreateReturnRequest, UpdateReturnStatusRequ
 
 /// Returns per page of the list.
 const PAGE_SIZE: u32 = 25;
-/// Most returns one list page or export reads while searching by tracking number (the store
-/// has no tracking-number index for returns; the scan stops here and says so).
-const MAX_SCANNED: usize = 20_000;
 /// Most rows one export writes.
 const MAX_EXPORT_ROWS: usize = 100_000;
 /// Longest search text taken.
@@ -712,15 +709,15 @@ async fn search_of(state: &AppState, store_id: &str, q: &str) -> Result<Search, 
     Ok(Search::Tracking(squeeze(q)))
 }
 
-/// One selection of returns, oldest first, read from the store in batches.
+/// One selection of returns, oldest first.
 struct Selection {
     returns: Vec<Return>,
     /// More match after these.
     more: bool,
-    /// The tracking search stopped after [`MAX_SCANNED`] returns.
-    cut: bool,
 }
 
+/// Up to `want` returns the filters select, after the cursor; the store filters by order,
+/// status and tracking number.
 async fn select(
     state: &AppState,
     store_id: &str,
@@ -729,68 +726,29 @@ async fn select(
     after: Option<String>,
     want: usize,
 ) -> Result<Selection, StoreError> {
-    let mut out = Vec::new();
-    let mut after = after;
-    let mut scanned = 0usize;
-    loop {
-        let batch = match search {
-            Search::Tracking(_) => MAX_PAGE_SIZE,
-            _ => u32::try_from(want + 1 - out.len())
-                .unwrap_or(MAX_PAGE_SIZE)
-                .min(MAX_PAGE_SIZE),
-        };
-        let page = state
-            .store
-            .list_returns(
-                store_id,
-                ReturnQuery {
-                    order: match search {
-                        Search::Order(order) => Some(order.clone()),
-                        _ => None,
-                    },
-                    status,
-                    limit: batch,
-                    after: after.clone(),
-                },
-            )
-            .await?;
-        let full = page.len() >= batch as usize;
-        scanned += page.len();
-        after = page.last().map(|r| r.id.clone());
-        for r in page {
-            let keep = match search {
-                Search::Tracking(needle) => r
-                    .packages
-                    .iter()
-                    .any(|p| squeeze(&p.tracking_number).contains(needle.as_str())),
-                _ => true,
-            };
-            if keep {
-                if out.len() == want {
-                    return Ok(Selection {
-                        returns: out,
-                        more: true,
-                        cut: false,
-                    });
-                }
-                out.push(r);
-            }
-        }
-        if !full {
-            return Ok(Selection {
-                returns: out,
-                more: false,
-                cut: false,
-            });
-        }
-        if scanned >= MAX_SCANNED {
-            return Ok(Selection {
-                returns: out,
-                more: false,
-                cut: matches!(search, Search::Tracking(_)),
-            });
-        }
-    }
+    let want = want.min(MAX_PAGE_SIZE as usize);
+    let (order, tracking) = match search {
+        Search::All => (None, None),
+        Search::Order(order) => (Some(order.clone()), None),
+        Search::Tracking(text) => (None, Some(text.clone())),
+    };
+    let mut returns = state
+        .store
+        .list_returns(
+            store_id,
+            ReturnQuery {
+                order,
+                status,
+                tracking,
+                // One more than wanted, to know whether another page follows.
+                limit: u32::try_from(want + 1).unwrap_or(MAX_PAGE_SIZE + 1),
+                after,
+            },
+        )
+        .await?;
+    let more = returns.len() > want;
+    returns.truncate(want);
+    Ok(Selection { returns, more })
 }
 
 #[derive(Serialize)]
@@ -802,8 +760,6 @@ struct ListBody {
     first_href: Option<String>,
     next_href: Option<String>,
     csv_href: String,
-    cut: bool,
-    max_scanned: usize,
 }
 
 /// `GET /ui/returns`: filter by status, search by order id or tracking number, oldest first,
@@ -857,8 +813,6 @@ pub async fn list(
             .flatten()
             .map(|r| filters.href("/ui/returns", Some(&r.id))),
         csv_href: filters.href("/ui/returns.csv", None),
-        cut: selection.cut,
-        max_scanned: MAX_SCANNED,
         returns: selection.returns.iter().map(return_row).collect(),
     };
     page(

@@ -473,6 +473,7 @@ pub(super) async fn list_returns(
     };
     let limit = i64::from(q.page_size());
     let status = q.status.map(|s| s.as_str());
+    let tracking = q.tracking_needle();
     let ids: Vec<String> = query(
         tx,
         "listing returns",
@@ -480,6 +481,10 @@ pub(super) async fn list_returns(
          WHERE store_id = $1 AND ($2::text IS NULL OR order_id = $2)
            AND ($3::text IS NULL OR status = $3)
            AND ($4::bigint IS NULL OR (created_at, id) > ($4, $5::text))
+           AND ($7::text IS NULL OR EXISTS (
+               SELECT 1 FROM return_packages p
+               WHERE p.store_id = returns.store_id AND p.return_id = returns.id
+                 AND strpos(lower(replace(p.tracking_number, ' ', '')), $7) > 0))
          ORDER BY created_at, id LIMIT $6",
         &[
             &store_id,
@@ -488,6 +493,7 @@ pub(super) async fn list_returns(
             &after.as_ref().map(|a| a.0),
             &after.as_ref().map(|a| a.1.clone()),
             &limit,
+            &tracking,
         ],
     )
     .await?

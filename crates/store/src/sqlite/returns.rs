@@ -488,6 +488,10 @@ pub(super) fn list_returns(
              WHERE store_id = ?1 AND (?2 IS NULL OR order_id = ?2)
                AND (?3 IS NULL OR status = ?3)
                AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
+               AND (?7 IS NULL OR EXISTS (
+                   SELECT 1 FROM return_packages p
+                   WHERE p.store_id = returns.store_id AND p.return_id = returns.id
+                     AND instr(lower(replace(p.tracking_number, ' ', '')), ?7) > 0))
              ORDER BY created_at, id LIMIT ?6",
         )
         .and_then(|mut stmt| {
@@ -499,6 +503,7 @@ pub(super) fn list_returns(
                     after.as_ref().map(|a| a.0),
                     after.as_ref().map(|a| a.1.clone()),
                     query.page_size(),
+                    query.tracking_needle(),
                 ],
                 |r| r.get(0),
             )?

@@ -497,6 +497,7 @@ pub(crate) async fn list_returns(
                 // One more than the page, to know whether another follows.
                 limit: limit + 1,
                 after,
+                ..ReturnQuery::default()
             },
         )
         .await?;
