@@ -295,18 +295,34 @@ fn parse_record(columns: &Columns, record: &csv::StringRecord) -> Result<RowRequ
     })
 }
 
-/// Namespace of the UUIDv5 fulfillment ids the importer derives.
-fn id_namespace() -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, b"waybill.import.fulfillments")
+/// The id of the `occurrence`-th (from 0) row with this canonical content in a file imported
+/// into `store_id`: `prefix` and a UUIDv5 in the namespace `kind` names, so the same file
+/// imported again derives the same ids.
+fn derived_id(
+    prefix: &str,
+    kind: &[u8],
+    store_id: &str,
+    canonical: &str,
+    occurrence: u32,
+) -> String {
+    let namespace = Uuid::new_v5(&Uuid::NAMESPACE_OID, kind);
+    let name = format!("{store_id}\u{1e}{canonical}\u{1e}{occurrence}");
+    format!(
+        "{prefix}{}",
+        Uuid::new_v5(&namespace, name.as_bytes()).simple()
+    )
 }
 
 /// The fulfillment id of the `occurrence`-th (from 0) row with this content in a file imported
 /// into `store_id`.
 pub fn fulfillment_id(store_id: &str, request: &RowRequest, occurrence: u32) -> String {
-    let name = format!("{store_id}\u{1e}{}\u{1e}{occurrence}", request.canonical());
-    format!(
-        "imp_{}",
-        Uuid::new_v5(&id_namespace(), name.as_bytes()).simple()
+    let canonical = request.canonical();
+    derived_id(
+        "imp_",
+        b"waybill.import.fulfillments",
+        store_id,
+        &canonical,
+        occurrence,
     )
 }
 

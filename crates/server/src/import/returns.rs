@@ -14,7 +14,6 @@ use std::io::Read;
 use std::sync::Arc;
 
 use futures_util::stream::Stream;
-use uuid::Uuid;
 use waybill_core::ledger::{KeyAllocationError, allocate_by_key};
 use waybill_core::returns::ReturnFieldNames;
 use waybill_core::{
@@ -24,7 +23,8 @@ use waybill_store::{Store, StoreError};
 
 use super::{
     CARRIER_NAMES, Header, ImportError, ImportRequest, LineTarget, ORDER_NAMES, ParsedRow,
-    QUANTITY_NAMES, ReportRow, RowError, RowResult, TRACKING_NAMES, cell, execute_rows, read_rows,
+    QUANTITY_NAMES, ReportRow, RowError, RowResult, TRACKING_NAMES, cell, derived_id, execute_rows,
+    read_rows,
 };
 
 const REASON_NAMES: &[&str] = &["reason", "return_reason", "reason_code"];
@@ -166,17 +166,16 @@ fn parse_record(columns: &Columns, record: &csv::StringRecord) -> Result<ReturnR
     })
 }
 
-fn id_namespace() -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, b"waybill.import.returns")
-}
-
 /// The return id of the `occurrence`-th (from 0) row with this content in a file imported into
 /// `store_id`.
 pub fn return_id(store_id: &str, request: &ReturnRowRequest, occurrence: u32) -> String {
-    let name = format!("{store_id}\u{1e}{}\u{1e}{occurrence}", request.canonical());
-    format!(
-        "imr_{}",
-        Uuid::new_v5(&id_namespace(), name.as_bytes()).simple()
+    let canonical = request.canonical();
+    derived_id(
+        "imr_",
+        b"waybill.import.returns",
+        store_id,
+        &canonical,
+        occurrence,
     )
 }
 

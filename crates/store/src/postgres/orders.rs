@@ -786,41 +786,71 @@ async fn load_ledger(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<Ledge
         .collect()
 }
 
-/// Moves units in the ledger. Reserving checks the bound in the statement itself, so even
-/// without the prior check no row can exceed its ordered quantity.
+/// The per-line counters of the ledger: units in live fulfillments (at most the ordered
+/// quantity) and units in live returns (at most the fulfilled units).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum LineCounter {
+    Fulfilled,
+    Returned,
+}
+
+/// Moves a line counter by each of `units`. Reserving checks the counter's bound in the
+/// statement itself, so even without the prior check no row can exceed it; a line the update
+/// does not match is an internal error (the caller checked the units under the order's lock).
+pub(super) async fn move_counter(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    counter: LineCounter,
+    units: &[(&str, u32)],
+    effect: LedgerEffect,
+) -> PgResult<()> {
+    let sql = match (counter, effect) {
+        (_, LedgerEffect::None) => return Ok(()),
+        (LineCounter::Fulfilled, LedgerEffect::Reserve) => {
+            "UPDATE line_items SET fulfilled = fulfilled + $3
+             WHERE order_id = $1 AND id = $2 AND fulfilled + $3 <= quantity"
+        }
+        (LineCounter::Fulfilled, LedgerEffect::Release) => {
+            "UPDATE line_items SET fulfilled = fulfilled - $3
+             WHERE order_id = $1 AND id = $2 AND fulfilled >= $3"
+        }
+        (LineCounter::Returned, LedgerEffect::Reserve) => {
+            "UPDATE line_items SET returned = returned + $3
+             WHERE order_id = $1 AND id = $2 AND returned + $3 <= fulfilled"
+        }
+        (LineCounter::Returned, LedgerEffect::Release) => {
+            "UPDATE line_items SET returned = returned - $3
+             WHERE order_id = $1 AND id = $2 AND returned >= $3"
+        }
+    };
+    for &(line_id, quantity) in units {
+        let quantity = i32::try_from(quantity).unwrap_or(i32::MAX);
+        let changed = execute(
+            tx,
+            "updating the ledger",
+            sql,
+            &[&order_id, &line_id, &quantity],
+        )
+        .await?;
+        if changed != 1 {
+            return Err(StoreError::Internal(format!(
+                "{counter:?} update for line '{line_id}' matched {changed} rows"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Moves fulfilled units in the ledger.
 async fn move_units(
     tx: &Transaction<'_>,
     order_id: &str,
     lines: &[(String, Quantity)],
     effect: LedgerEffect,
 ) -> PgResult<()> {
-    let sql = match effect {
-        LedgerEffect::None => return Ok(()),
-        LedgerEffect::Reserve => {
-            "UPDATE line_items SET fulfilled = fulfilled + $3
-             WHERE order_id = $1 AND id = $2 AND fulfilled + $3 <= quantity"
-        }
-        LedgerEffect::Release => {
-            "UPDATE line_items SET fulfilled = fulfilled - $3
-             WHERE order_id = $1 AND id = $2 AND fulfilled >= $3"
-        }
-    };
-    for (line_id, quantity) in lines {
-        let changed = execute(
-            tx,
-            "updating the ledger",
-            sql,
-            &[&order_id, line_id, &qty(quantity)],
-        )
-        .await?;
-        if changed != 1 {
-            return Err(StoreError::Internal(format!(
-                "ledger update for line '{line_id}' matched {changed} rows"
-            ))
-            .into());
-        }
-    }
-    Ok(())
+    let units: Vec<(&str, u32)> = lines.iter().map(|(id, q)| (id.as_str(), q.get())).collect();
+    move_counter(tx, order_id, LineCounter::Fulfilled, &units, effect).await
 }
 
 async fn insert_history(

@@ -15,7 +15,8 @@ use waybill_core::{
 };
 
 use super::orders::{
-    Event, lock_order, parse_status, parse_uuid, record_event, resolve_order, stored_u32,
+    Event, LineCounter, lock_order, move_counter, parse_status, parse_uuid, record_event,
+    resolve_order, stored_u32,
 };
 use super::{PgResult, execute, query, query_opt};
 use crate::StoreError;
@@ -69,34 +70,8 @@ async fn move_returned(
     units: &[(String, u32)],
     effect: LedgerEffect,
 ) -> PgResult<()> {
-    let sql = match effect {
-        LedgerEffect::None => return Ok(()),
-        LedgerEffect::Reserve => {
-            "UPDATE line_items SET returned = returned + $3
-             WHERE order_id = $1 AND id = $2 AND returned + $3 <= fulfilled"
-        }
-        LedgerEffect::Release => {
-            "UPDATE line_items SET returned = returned - $3
-             WHERE order_id = $1 AND id = $2 AND returned >= $3"
-        }
-    };
-    for (line_id, quantity) in units {
-        let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
-        let changed = execute(
-            tx,
-            "updating returned units",
-            sql,
-            &[&order_id, line_id, &quantity],
-        )
-        .await?;
-        if changed != 1 {
-            return Err(StoreError::Internal(format!(
-                "returned-units update for line '{line_id}' matched {changed} rows"
-            ))
-            .into());
-        }
-    }
-    Ok(())
+    let units: Vec<(&str, u32)> = units.iter().map(|(id, q)| (id.as_str(), *q)).collect();
+    move_counter(tx, order_id, LineCounter::Returned, &units, effect).await
 }
 
 async fn insert_history(

@@ -776,39 +776,68 @@ fn load_ledger_with_details(
     Ok((ledger, details))
 }
 
-/// Moves units in the ledger. Reserving checks the bound in the statement itself, so even
-/// without the prior check no row can exceed its ordered quantity.
+/// The per-line counters of the ledger: units in live fulfillments (at most the ordered
+/// quantity) and units in live returns (at most the fulfilled units).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum LineCounter {
+    Fulfilled,
+    Returned,
+}
+
+/// Moves a line counter by each of `units`. Reserving checks the counter's bound in the
+/// statement itself, so even without the prior check no row can exceed it; a line the update
+/// does not match is an internal error (the caller checked the units under the order's lock).
+pub(super) fn move_counter<'a>(
+    conn: &Connection,
+    order_id: &str,
+    counter: LineCounter,
+    units: impl IntoIterator<Item = (&'a str, u32)>,
+    effect: LedgerEffect,
+) -> StoreResult<()> {
+    let sql = match (counter, effect) {
+        (_, LedgerEffect::None) => return Ok(()),
+        (LineCounter::Fulfilled, LedgerEffect::Reserve) => {
+            "UPDATE line_items SET fulfilled = fulfilled + ?3
+             WHERE order_id = ?1 AND id = ?2 AND fulfilled + ?3 <= quantity"
+        }
+        (LineCounter::Fulfilled, LedgerEffect::Release) => {
+            "UPDATE line_items SET fulfilled = fulfilled - ?3
+             WHERE order_id = ?1 AND id = ?2 AND fulfilled >= ?3"
+        }
+        (LineCounter::Returned, LedgerEffect::Reserve) => {
+            "UPDATE line_items SET returned = returned + ?3
+             WHERE order_id = ?1 AND id = ?2 AND returned + ?3 <= fulfilled"
+        }
+        (LineCounter::Returned, LedgerEffect::Release) => {
+            "UPDATE line_items SET returned = returned - ?3
+             WHERE order_id = ?1 AND id = ?2 AND returned >= ?3"
+        }
+    };
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| map_err("preparing a ledger update", e))?;
+    for (line_id, quantity) in units {
+        let changed = stmt
+            .execute(params![order_id, line_id, quantity])
+            .map_err(|e| map_err("updating the ledger", e))?;
+        if changed != 1 {
+            return Err(StoreError::Internal(format!(
+                "{counter:?} update for line '{line_id}' matched {changed} rows"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Moves fulfilled units in the ledger.
 fn move_units(
     conn: &Connection,
     order_id: &str,
     lines: &[(String, Quantity)],
     effect: LedgerEffect,
 ) -> StoreResult<()> {
-    let sql = match effect {
-        LedgerEffect::None => return Ok(()),
-        LedgerEffect::Reserve => {
-            "UPDATE line_items SET fulfilled = fulfilled + ?3
-             WHERE order_id = ?1 AND id = ?2 AND fulfilled + ?3 <= quantity"
-        }
-        LedgerEffect::Release => {
-            "UPDATE line_items SET fulfilled = fulfilled - ?3
-             WHERE order_id = ?1 AND id = ?2 AND fulfilled >= ?3"
-        }
-    };
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .map_err(|e| map_err("preparing a ledger update", e))?;
-    for (line_id, quantity) in lines {
-        let changed = stmt
-            .execute(params![order_id, line_id, quantity.get()])
-            .map_err(|e| map_err("updating the ledger", e))?;
-        if changed != 1 {
-            return Err(StoreError::Internal(format!(
-                "ledger update for line '{line_id}' matched {changed} rows"
-            )));
-        }
-    }
-    Ok(())
+    let units = lines.iter().map(|(id, q)| (id.as_str(), q.get()));
+    move_counter(conn, order_id, LineCounter::Fulfilled, units, effect)
 }
 
 fn insert_history(

@@ -13,7 +13,10 @@ use waybill_core::{
 };
 
 use super::map_err;
-use super::orders::{from_json, parse_status, parse_uuid, record_event, resolve_order, to_json};
+use super::orders::{
+    LineCounter, from_json, move_counter, parse_status, parse_uuid, record_event, resolve_order,
+    to_json,
+};
 use crate::automations::AutomationTrigger;
 use crate::events::EventData;
 use crate::returns::{LineUnits, ReturnQuery};
@@ -60,31 +63,8 @@ fn move_returned(
     units: &[(String, u32)],
     effect: LedgerEffect,
 ) -> StoreResult<()> {
-    let sql = match effect {
-        LedgerEffect::None => return Ok(()),
-        LedgerEffect::Reserve => {
-            "UPDATE line_items SET returned = returned + ?3
-             WHERE order_id = ?1 AND id = ?2 AND returned + ?3 <= fulfilled"
-        }
-        LedgerEffect::Release => {
-            "UPDATE line_items SET returned = returned - ?3
-             WHERE order_id = ?1 AND id = ?2 AND returned >= ?3"
-        }
-    };
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .map_err(|e| map_err("preparing a returned-units update", e))?;
-    for (line_id, quantity) in units {
-        let changed = stmt
-            .execute(params![order_id, line_id, quantity])
-            .map_err(|e| map_err("updating returned units", e))?;
-        if changed != 1 {
-            return Err(StoreError::Internal(format!(
-                "returned-units update for line '{line_id}' matched {changed} rows"
-            )));
-        }
-    }
-    Ok(())
+    let units = units.iter().map(|(id, q)| (id.as_str(), *q));
+    move_counter(conn, order_id, LineCounter::Returned, units, effect)
 }
 
 fn insert_history(
