@@ -295,6 +295,10 @@ pub struct LineItem {
     pub quantity: u32,
     /// Units in live (not cancelled) fulfillments.
     pub fulfilled: u32,
+    /// Units in live (not rejected) returns: at most `fulfilled`. Absent from snapshots stored
+    /// before returns existed, hence the default.
+    #[serde(default)]
+    pub returned: u32,
     pub price: Option<Money>,
     pub extra: LineItemExtra,
 }

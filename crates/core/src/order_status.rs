@@ -85,6 +85,21 @@ impl UnitCounts {
         }
     }
 
+    /// Takes back a fulfillment of `units` units in `status` that [`UnitCounts::add_fulfillment`]
+    /// counted (nothing if it is not live): with both, a status change moves its units.
+    pub fn remove_fulfillment(&mut self, status: ShipmentStatus, units: u64) {
+        if !status.is_live() {
+            return;
+        }
+        self.in_fulfillment = self.in_fulfillment.saturating_sub(units);
+        if status.is_shipped() {
+            self.shipped = self.shipped.saturating_sub(units);
+        }
+        if status == ShipmentStatus::Delivered {
+            self.delivered = self.delivered.saturating_sub(units);
+        }
+    }
+
     /// The rule: the furthest stage any unit has reached, qualified by whether every unit has.
     pub fn status(&self) -> OrderStatus {
         let all = |n: u64| self.ordered > 0 && n >= self.ordered;
@@ -138,6 +153,7 @@ mod tests {
                     title: String::new(),
                     quantity: *q,
                     fulfilled: 0,
+                    returned: 0,
                     price: None,
                     extra: LineItemExtra::default(),
                 })
@@ -175,6 +191,26 @@ mod tests {
 
     use OrderStatus::*;
     use ShipmentStatus as S;
+
+    #[test]
+    fn moving_a_fulfillment_between_statuses_counts_as_a_recount() {
+        for from in S::ALL {
+            for to in S::ALL {
+                let before = order(
+                    &[3, 2],
+                    &[(S::InTransit, &[(0, 1)]), (from, &[(0, 2), (1, 1)])],
+                );
+                let mut moved = UnitCounts::of(&before);
+                moved.remove_fulfillment(from, 3);
+                moved.add_fulfillment(to, 3);
+                let after = order(
+                    &[3, 2],
+                    &[(S::InTransit, &[(0, 1)]), (to, &[(0, 2), (1, 1)])],
+                );
+                assert_eq!(moved, UnitCounts::of(&after), "{from} -> {to}");
+            }
+        }
+    }
 
     #[test]
     fn nothing_fulfilled_is_confirmed() {

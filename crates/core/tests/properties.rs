@@ -557,6 +557,7 @@ fn order(quantities: &[u32], fulfillments: &[(ShipmentStatus, Vec<(usize, u32)>)
                 title: String::new(),
                 quantity: *q,
                 fulfilled: 0,
+                returned: 0,
                 price: None,
                 extra: LineItemExtra::default(),
             })

@@ -186,7 +186,6 @@ impl OrderQuery {
 
 /// The shipped statuses as a list of SQL string literals (`'in_transit', …`), for the
 /// statements that count an order's shipped units with the core's rule.
-#[cfg(test)]
 pub(crate) fn shipped_statuses_sql() -> String {
     waybill_core::ShipmentStatus::ALL
         .iter()

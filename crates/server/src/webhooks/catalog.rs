@@ -524,6 +524,7 @@ fn example_order(status: Option<ShipmentStatus>) -> Order {
             title: "T-shirt, black, M".into(),
             quantity: 3,
             fulfilled: 0,
+            returned: 0,
             price: money("19.99"),
             extra: waybill_core::order::LineItemExtra::default(),
         }],

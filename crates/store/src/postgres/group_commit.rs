@@ -8,12 +8,13 @@
 //! together. No request is answered before the transaction that holds it has committed.
 //!
 //! A request comes in steps: a first one that locks and reads, a second that checks and may
-//! write, and at most one last statement. The batch sends one request's last statement
-//! together with the next request's savepoint and first step, so a creation costs one round
-//! trip. Statements reach the server in the order their futures are first polled, and the
-//! last statement is polled first; the next request's savepoint therefore opens after it. A
-//! request refused at its last statement is rolled back to its savepoint, which also undoes
-//! the next request's savepoint and first step; that request then starts again.
+//! write, and a few last statements sent together. The batch sends one request's last
+//! statements together with the next request's savepoint and first step, so a creation or a
+//! status update costs one round trip. Statements reach the server in the order their futures
+//! are first polled, and the last statements are polled first; the next request's savepoint
+//! therefore opens after them. A request refused at one of its last statements is rolled back
+//! to its savepoint, which also undoes the next request's savepoint and first step; that
+//! request then starts again.
 //!
 //! A request that meets a deadlock or a serialization failure inside a batch is rolled back to
 //! its savepoint and run again on its own after the batch. If the batch itself fails before
@@ -40,11 +41,12 @@ const QUEUE_DEPTH: usize = 4096;
 /// own; what it found goes to the second.
 type Read<I, R> = for<'a> fn(&'a Transaction<'a>, &'a I) -> BoxFuture<'a, PgResult<R>>;
 /// The second step of a request: its checks and any writes that need round trips of their own,
-/// leaving at most one last statement ([`Finish`]).
+/// leaving a few last statements sent together ([`Finish`]).
 type Plan<I, R, T> =
     for<'a> fn(&'a Transaction<'a>, &'a I, R) -> BoxFuture<'a, PgResult<Finish<T>>>;
 
 /// A request that is done after its first step.
+#[cfg(test)]
 fn done<'a, I, T: Send + 'static>(
     _: &'a Transaction<'a>,
     _: &'a I,
@@ -70,7 +72,7 @@ trait Job: Send {
     fn read<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
     /// Runs the request's second step, keeping what is left to do.
     fn plan<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
-    /// Does what is left: sends the last statement, if any, when first polled (so that the
+    /// Does what is left: sends the last statements, if any, when first polled (so that the
     /// next request's statements, polled after it, go out after it), and keeps the value.
     fn last<'a>(&'a mut self, tx: &'a Transaction<'a>) -> BoxFuture<'a, PgResult<()>>;
     /// Answers the request: with its value if `outcome` is `Ok`, else with the error.
@@ -197,6 +199,7 @@ impl GroupCommit {
     }
 
     /// Runs `work` on `input` in a batch transaction; its result once that has committed.
+    #[cfg(test)]
     pub(super) async fn submit<I, T>(
         &self,
         store_id: &str,
@@ -213,7 +216,7 @@ impl GroupCommit {
     }
 
     /// Runs `read`, then `plan` with what it found, then what `plan` left, on `input` in a
-    /// batch transaction; the result once that has committed. The last statement goes out
+    /// batch transaction; the result once that has committed. The last statements go out
     /// together with the next request's first step.
     pub(super) async fn submit_in_steps<I, R, T>(
         &self,
@@ -325,7 +328,7 @@ impl Worker {
 
     /// Runs the batch in one transaction, each request under a savepoint of its own.
     ///
-    /// A request's savepoint and first step go out together, and so do its last statement and
+    /// A request's savepoint and first step go out together, and so do its last statements and
     /// the next request's savepoint and first step: about one round trip per request. When a
     /// request fails, rolling back to its savepoint also undoes the next request's savepoint
     /// and first step if they went out, and the next request starts again.
@@ -357,7 +360,7 @@ impl Worker {
             if result.is_ok() {
                 result = match waiting.first_mut() {
                     // `join!` polls in order and each future sends when first polled, so the
-                    // server gets this request's last statement before the next savepoint.
+                    // server gets this request's last statements before the next savepoint.
                     Some(next) => {
                         let next_savepoint = savepoint_sql(i + 1);
                         let (last, savepoint, read) = futures_util::join!(

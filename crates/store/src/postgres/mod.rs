@@ -15,6 +15,7 @@ mod exceptions;
 mod group_commit;
 mod idempotency;
 mod migrations;
+mod order_json;
 mod orders;
 mod replica;
 mod returns;
@@ -24,7 +25,7 @@ mod webhooks;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -237,17 +238,31 @@ macro_rules! store_write_tx {
 /// read replica when [`replica::ReadReplica::may_serve`] allows it, else (and when the replica
 /// read fails for any reason but a domain error) as [`read_tx!`] on the primary.
 macro_rules! routed_read {
-    ($store:expr, $scope:expr, $what:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, $scope:expr, $what:expr, |$tx:ident| $body:expr) => {
+        routed!($store, $scope, $what, begin_read, end_read, |$tx| $body)
+    };
+}
+
+/// [`routed_read!`] for a read that is one statement: no transaction (one statement sees one
+/// snapshot), so it costs one round trip. `$tx` is the pooled client.
+macro_rules! routed_statement {
+    ($store:expr, $scope:expr, $what:expr, |$tx:ident| $body:expr) => {
+        routed!($store, $scope, $what, no_transaction, no_end, |$tx| $body)
+    };
+}
+
+macro_rules! routed {
+    ($store:expr, $scope:expr, $what:expr, $begin:ident, $end:ident, |$tx:ident| $body:expr) => {{
         let store: &PgStore = $store;
         let mut answered = None;
         if let Some(replica) = store.replica.as_ref().filter(|r| r.may_serve($scope)) {
             let result: PgResult<_> = async {
                 let mut client = replica.client().await?;
-                let $tx = begin_read(&mut client).await.map_err(|e| {
+                let $tx = $begin(&mut client).await.map_err(|e| {
                     map_err(concat!($what, " (read replica): starting a transaction"), e)
                 })?;
                 let value = $body.await?;
-                end_read($tx, $what).await?;
+                $end($tx, $what).await?;
                 Ok(value)
             }
             .await;
@@ -261,7 +276,7 @@ macro_rules! routed_read {
         }
         match answered {
             Some(answer) => answer,
-            None => read_tx!(store, $what, |$tx| $body),
+            None => transaction!(store, $what, $begin, $end, |$tx| $body),
         }
     }};
 }
@@ -276,6 +291,16 @@ async fn begin_write(
     client: &mut deadpool_postgres::Object,
 ) -> Result<Transaction<'_>, tokio_postgres::Error> {
     client.transaction().await
+}
+
+async fn no_transaction(
+    client: &mut deadpool_postgres::Object,
+) -> Result<&deadpool_postgres::Client, tokio_postgres::Error> {
+    Ok(client)
+}
+
+async fn no_end(_: &deadpool_postgres::Client, _what: &str) -> PgResult<()> {
+    Ok(())
 }
 
 async fn begin_read(
@@ -449,8 +474,8 @@ pub(crate) async fn commit(tx: Transaction<'_>, what: &str) -> PgResult<()> {
 pub(crate) type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Runs a statement through the connection's prepared-statement cache.
-pub(crate) async fn query(
-    tx: &Transaction<'_>,
+pub(crate) async fn query<C: GenericClient>(
+    tx: &C,
     what: &str,
     sql: &str,
     params: &Params<'_>,
@@ -459,8 +484,8 @@ pub(crate) async fn query(
     tx.query(&stmt, params).await.map_err(|e| map_err(what, e))
 }
 
-pub(crate) async fn query_opt(
-    tx: &Transaction<'_>,
+pub(crate) async fn query_opt<C: GenericClient>(
+    tx: &C,
     what: &str,
     sql: &str,
     params: &Params<'_>,
@@ -471,8 +496,8 @@ pub(crate) async fn query_opt(
         .map_err(|e| map_err(what, e))
 }
 
-pub(crate) async fn query_one(
-    tx: &Transaction<'_>,
+pub(crate) async fn query_one<C: GenericClient>(
+    tx: &C,
     what: &str,
     sql: &str,
     params: &Params<'_>,
@@ -483,8 +508,8 @@ pub(crate) async fn query_one(
         .map_err(|e| map_err(what, e))
 }
 
-pub(crate) async fn execute(
-    tx: &Transaction<'_>,
+pub(crate) async fn execute<C: GenericClient>(
+    tx: &C,
     what: &str,
     sql: &str,
     params: &Params<'_>,
@@ -499,39 +524,52 @@ pub(crate) async fn execute(
 pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 
 /// What a write command leaves to do once its reads and checks are done: nothing more (its
-/// value), or one last statement whose row makes its value. A group-commit batch sends the
-/// last statement of one request together with the next request's first reads.
+/// value), or a few last statements whose rows make its value. A group-commit batch sends the
+/// last statements of one request together with the next request's first reads.
 pub(crate) enum Finish<T> {
     Value(T),
     Statement(LastStatement<T>),
 }
 
-/// A prepared statement with its parameters, and what makes the command's value from the row
-/// it returns (or refuses the command).
-pub(crate) struct LastStatement<T> {
+/// One prepared statement of a [`LastStatement`] pipeline, with its parameters.
+pub(crate) struct PipelinedStep {
     pub(crate) what: &'static str,
     pub(crate) statement: tokio_postgres::Statement,
     pub(crate) params: Vec<Param>,
-    pub(crate) value: Box<dyn FnOnce(Row) -> PgResult<T> + Send>,
+}
+
+/// Prepared statements with their parameters, sent together (one round trip; each sees what
+/// the ones before it wrote), and what makes the command's value from the rows each returns
+/// (or refuses the command).
+pub(crate) struct LastStatement<T> {
+    pub(crate) steps: Vec<PipelinedStep>,
+    pub(crate) value: Box<dyn FnOnce(Vec<Vec<Row>>) -> PgResult<T> + Send>,
 }
 
 impl<T> LastStatement<T> {
-    /// Runs the statement. Its message goes out when the future is first polled, so futures
-    /// polled in sequence reach the server in that sequence.
+    /// Runs the statements. Their messages go out when the future is first polled, in order,
+    /// so futures polled in sequence reach the server in that sequence. When one fails, the
+    /// transaction is aborted and the ones after it fail too: the first failure is the answer.
     pub(crate) async fn run(self, tx: &Transaction<'_>) -> PgResult<T> {
-        let LastStatement {
-            what,
-            statement,
-            params,
-            value,
-        } = self;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-        let row = tx
-            .query_one(&statement, &refs)
-            .await
-            .map_err(|e| map_err(what, e))?;
-        value(row)
+        let LastStatement { steps, value } = self;
+        let refs: Vec<Vec<&(dyn ToSql + Sync)>> = steps
+            .iter()
+            .map(|step| {
+                step.params
+                    .iter()
+                    .map(|p| &**p as &(dyn ToSql + Sync))
+                    .collect()
+            })
+            .collect();
+        // `join_all` polls a short list in order, so the statements are sent in order.
+        let results =
+            futures_util::future::join_all(steps.iter().zip(&refs).map(|(step, params)| async {
+                tx.query(&step.statement, params)
+                    .await
+                    .map_err(|e| map_err(step.what, e))
+            }))
+            .await;
+        value(results.into_iter().collect::<PgResult<Vec<_>>>()?)
     }
 }
 
@@ -825,8 +863,8 @@ impl Store for PgStore {
     }
 
     async fn get_order(&self, store_id: &str, order: &OrderRef) -> StoreResult<Order> {
-        routed_read!(self, Some(store_id), "reading an order", |tx| {
-            orders::load_order(&tx, store_id, order)
+        routed_statement!(self, Some(store_id), "reading an order", |client| {
+            orders::load_order(client, store_id, order)
         })
     }
 
@@ -915,18 +953,22 @@ impl Store for PgStore {
                 update,
             );
             let result = group
-                .submit(
+                .submit_in_steps(
                     store_id,
                     order.as_str(),
                     input,
-                    |tx, (store_id, order, fulfillment_id, update)| {
-                        Box::pin(orders::apply_status_update(
+                    |tx, (store_id, order, fulfillment_id, _)| {
+                        Box::pin(orders::lock_for_status(tx, store_id, order, fulfillment_id))
+                    },
+                    |tx, (store_id, order, fulfillment_id, update), locked| {
+                        Box::pin(orders::plan_status_update(
                             tx,
                             store_id,
                             order,
                             fulfillment_id,
                             update,
                             time::now(),
+                            locked,
                         ))
                     },
                 )
@@ -1445,6 +1487,216 @@ mod tests {
                 .create_fulfillment(&store_id, &order, fulfillment)
                 .await
         })
+    }
+
+    /// The order an event stores is the order as its write left it, built by PostgreSQL from
+    /// the rows (`order_json`): after every kind of write, the last event's snapshot equals a
+    /// read of the order, and what the write answered is what the read finds. The order uses
+    /// every field a snapshot carries: details, prices and extras, packages with carriers and
+    /// links, locations, reasons, an estimated delivery, a delivery time, a cancellation (units
+    /// given back) and an `arriving_early` raised by the same write as its delivery (two events:
+    /// the first one's snapshot has no `arriving_early` entry yet).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(waybill_postgres),
+        ignore = "needs PostgreSQL: set WAYBILL_TEST_POSTGRES_URL"
+    )]
+    async fn each_event_holds_the_order_as_its_write_left_it() {
+        use waybill_core::{
+            Location, NewLineItem, NewOrder, Package, Quantity, ShipmentStatus, StatusOrEvent,
+        };
+
+        let db = postgres_database().await;
+        let store = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+        let (record, _) = store.create_store("shop").await.unwrap();
+        let store_id = record.id;
+        let details = serde_json::from_value(serde_json::json!({
+            "customer": {"email": "ada@example.com", "first_name": "Ada"},
+            "shipping": {"method": "Express", "cost": "4.95",
+                         "address": {"city": "Lyon", "country": "FR", "postal_code": "69001"}},
+            "total_price": "59.90", "tags": ["vip", "gift"], "currency_code": "EUR",
+            "extra": {"channel": "web"}
+        }))
+        .unwrap();
+        let line = |id: &str, quantity: i64, price: Option<&str>| NewLineItem {
+            id: id.into(),
+            product_id: Some(format!("P-{id}")),
+            variant_id: Some(format!("V-{id}")),
+            sku: Some(format!("SKU-{id}")),
+            title: format!("Item {id}"),
+            quantity: Quantity::new("quantity", quantity).unwrap(),
+            price: price.map(|p| waybill_core::Money::parse("price", p).unwrap()),
+            extra: serde_json::from_value(
+                serde_json::json!({"image_url": format!("https://img.example/{id}.png")}),
+            )
+            .unwrap(),
+        };
+        let new_order = NewOrder::new(
+            "SNAP-1".into(),
+            time::from_millis(1_700_000_000_007),
+            vec![line("b", 3, Some("19.95")), line("a", 2, None)],
+            details,
+        )
+        .unwrap();
+        let created = store.create_order(&store_id, new_order).await.unwrap();
+        let order_ref = OrderRef::new("SNAP-1");
+
+        let order_id = created.id.to_string();
+        let check =
+            |what: &'static str| check_snapshot(&store, &store_id, "SNAP-1", &order_id, what);
+        let read = check("creation").await;
+        assert_eq!(read, created, "a new order reads as it was answered");
+
+        let mut new = NewFulfillment::new(
+            Some("F-1".into()),
+            vec![
+                ("b".into(), Quantity::new("q", 2).unwrap()),
+                ("a".into(), Quantity::new("q", 1).unwrap()),
+            ],
+            vec![
+                Package {
+                    carrier: Some("UPS".into()),
+                    tracking_number: "1Z999AA10123456784".into(),
+                    tracking_url: Some("https://ups.example/1Z999AA10123456784".into()),
+                },
+                Package {
+                    carrier: None,
+                    tracking_number: "PARCEL-2".into(),
+                    tracking_url: None,
+                },
+            ],
+            ShipmentStatus::PreTransit,
+        )
+        .unwrap();
+        let eta = (time::now() + chrono::Duration::days(10)).date_naive();
+        new.estimated_delivery = Some(eta);
+        new.initial.location = Some(Location {
+            city: Some("Lyon".into()),
+            country: Some("FR".into()),
+            ..Location::default()
+        });
+        let f1 = store
+            .create_fulfillment(&store_id, &order_ref, new)
+            .await
+            .unwrap();
+        let read = check("a new fulfillment").await;
+        assert_eq!(read.fulfillments, [f1]);
+        assert_eq!(read.line_items[0].fulfilled, 2);
+
+        let f2 = store
+            .create_fulfillment(&store_id, &order_ref, one_unit_of("F-2", "a"))
+            .await
+            .unwrap();
+        check("a second fulfillment").await;
+
+        let mut failure = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Failure));
+        failure.reason = Some(waybill_core::ExceptionReason::Weather);
+        failure.message = Some("Storm".into());
+        failure.datetime = Some(time::from_millis(1_700_000_100_123));
+        failure.location = Some(Location {
+            city: Some("Paris".into()),
+            ..Location::default()
+        });
+        let after = store
+            .update_shipment_status(&store_id, &order_ref, "F-1", failure)
+            .await
+            .unwrap();
+        let read = check("a failure with a reason").await;
+        assert_eq!(
+            read.fulfillments[0], after,
+            "the update answers what a read finds"
+        );
+
+        let delivered = StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::Delivered));
+        let after = store
+            .update_shipment_status(&store_id, &order_ref, "F-1", delivered)
+            .await
+            .unwrap();
+        let read = check("a delivery that raises arriving_early").await;
+        assert_eq!(read.fulfillments[0], after);
+        assert!(after.delivered_at.is_some());
+        let statuses: Vec<&str> = after.history.iter().map(|h| h.status.as_str()).collect();
+        assert!(
+            statuses.ends_with(&["delivered", "arriving_early"]),
+            "{statuses:?}"
+        );
+        // The delivery's own event, before the arriving_early one: its snapshot stops at the
+        // delivery entry.
+        let (_, data) = event_from_last(&store, &order_id, 1).await;
+        let snapshot = data.order.unwrap();
+        let history = &snapshot.fulfillments[0].history;
+        assert_eq!(history.last().map(|h| h.status.as_str()), Some("delivered"));
+        assert_eq!(history.len(), after.history.len() - 1);
+
+        let cancelled = store
+            .update_shipment_status(&store_id, &order_ref, &f2.id, StatusUpdate::cancel())
+            .await
+            .unwrap();
+        let read = check("a cancellation").await;
+        assert_eq!(read.fulfillments[1], cancelled);
+        assert_eq!(read.line_items[1].fulfilled, 1, "F-2's units given back");
+
+        // By Waybill's internal id: the slower path, same snapshot rule.
+        let by_id = OrderRef::new(created.id.to_string());
+        store
+            .update_shipment_status(
+                &store_id,
+                &by_id,
+                &f2.id,
+                StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::PreTransit)),
+            )
+            .await
+            .unwrap();
+        check("an update naming the order by its internal id").await;
+    }
+
+    /// The outbox data of the order's `skip`-th last event, with its type.
+    async fn event_from_last(
+        store: &PgStore,
+        order_id: &str,
+        skip: i64,
+    ) -> (String, crate::events::EventData) {
+        let client = store.client().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT type, data::text FROM outbox WHERE order_id = $1
+                 ORDER BY seq DESC OFFSET $2 LIMIT 1",
+                &[&order_id, &skip],
+            )
+            .await
+            .unwrap();
+        (row.get(0), serde_json::from_str(row.get(1)).unwrap())
+    }
+
+    /// Reads the order and checks that its last event's snapshot is what the read found.
+    async fn check_snapshot(
+        store: &PgStore,
+        store_id: &str,
+        external_id: &str,
+        order_id: &str,
+        what: &str,
+    ) -> Order {
+        let read = store
+            .get_order(store_id, &OrderRef::new(external_id))
+            .await
+            .unwrap();
+        let (kind, data) = event_from_last(store, order_id, 0).await;
+        assert_eq!(
+            data.order.as_ref(),
+            Some(&read),
+            "{what}: {kind}'s snapshot"
+        );
+        read
+    }
+
+    fn one_unit_of(id: &str, line: &str) -> NewFulfillment {
+        NewFulfillment::new(
+            Some(id.into()),
+            vec![(line.into(), waybill_core::Quantity::new("q", 1).unwrap())],
+            vec![],
+            waybill_core::ShipmentStatus::PreTransit,
+        )
+        .unwrap()
     }
 
     /// Group commit: five requests queue while the one batch worker is busy, then run in one

@@ -6,20 +6,21 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 use waybill_core::ledger::{self, LedgerEffect, LedgerLine};
 use waybill_core::order_status::{self, UnitCounts};
 use waybill_core::{
-    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Location,
-    Money, NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity,
-    ShipmentStatus, StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
+    DomainError, ExceptionReason, Fulfillment, FulfillmentLine, HistoryEntry, LineItem, Money,
+    NewFulfillment, NewLineItem, NewOrder, Order, OrderRef, Package, Quantity, ShipmentStatus,
+    StatusChange, StatusOrEvent, StatusUpdate, Timestamp, time,
 };
 
+use super::order_json;
 use super::{
-    Finish, LastStatement, Param, Params, PgResult, execute, map_err, prepare, query, query_one,
-    query_opt,
+    Finish, LastStatement, Param, PgResult, PipelinedStep, execute, map_err, prepare, query,
+    query_one, query_opt,
 };
 use crate::automations::pick_by_carrier;
 use crate::events::{EventData, LedgerChange};
@@ -115,7 +116,6 @@ pub(super) async fn lock_order(tx: &Transaction<'_>, order_id: &str) -> PgResult
 /// keeps the lateral subquery from being pulled up into a hash join, which the planner picks (a sequential scan of every fulfillment line
 /// in the database) while its statistics still think orders have many fulfillments: per
 /// fulfillment, a key lookup is always cheap.
-#[cfg(test)]
 fn build_counts_sql() -> String {
     format!(
         "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM line_items WHERE order_id = $1)::BIGINT,
@@ -132,8 +132,7 @@ fn build_counts_sql() -> String {
     )
 }
 
-/// [`build_counts_sql`], formatted once: it is part of every write but creation.
-#[cfg(test)]
+/// [`build_counts_sql`], formatted once.
 pub(super) fn counts_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(build_counts_sql);
     &SQL
@@ -214,8 +213,10 @@ struct EventSql<'a> {
 
 /// The common table expressions that record an event: `seq` writes the order's row (sequence,
 /// `updated_at`, derived status), `event` the outbox event under the new sequence number (its
-/// data gets the order's status before the change: every part of one statement reads the rows
-/// as they were before it), and
+/// data gets the order as the change left it, built from the rows by [`order_json`], and the
+/// order's status before the change: every part of one statement reads the rows as they were
+/// before it, which includes what earlier statements of the change wrote, and the order's row
+/// as it was, whose `updated_at` the snapshot takes from the event instead), and
 /// `runs` queues a run of every enabled automation of the store that the trigger sets off for
 /// the fulfillment, tied to that event. The unique key (automation, fulfillment, trigger) makes
 /// a repeated trigger add nothing.
@@ -231,11 +232,12 @@ fn event_ctes(e: &EventSql<'_>) -> String {
              INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
                                  created_at)
              SELECT {event_id}, {store}, {order}, seq.event_seq, {kind}, {fulfillment},
-                    CASE WHEN {kind} = 'order.created' THEN {data}
-                         ELSE {data} || jsonb_build_object('previousOrderStatus', prev.status)
-                    END,
+                    {data} || jsonb_build_object('order', {snapshot})
+                        || CASE WHEN {kind} = 'order.created' THEN '{{}}'::jsonb
+                                ELSE jsonb_build_object('previousOrderStatus', prev.status)
+                           END,
                     {now}
-             FROM seq, (SELECT status FROM orders WHERE id = {order}) AS prev
+             FROM seq, (SELECT * FROM orders WHERE id = {order}) AS prev
              RETURNING id, seq),
          runs AS (
              INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
@@ -267,21 +269,14 @@ fn event_ctes(e: &EventSql<'_>) -> String {
         now = e.now,
         carriers = e.carriers,
         guard = e.guard,
+        snapshot = order_json::order(order_json::Flavour::Jsonb, "prev", e.now),
     )
 }
 
-/// Appends an outbox event for a change to the order, bumps its sequence and `updated_at`, and
-/// refreshes its derived status and kept unit counts from a recount of its units: the order's
-/// load (its snapshot, counted in Rust), then one statement that writes the order's row, the
-/// event and the automation runs.
-pub(super) async fn record_event(
-    tx: &Transaction<'_>,
-    store_id: &str,
-    order_id: &str,
-    event: Event<'_>,
-    now: Timestamp,
-) -> PgResult<()> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// The statement that records an event ([`event_ctes`]) and returns how many it wrote (1);
+/// [`event_step`] gives its parameters.
+fn event_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
         let ctes = event_ctes(&EventSql {
             order: "$1::text",
             now: "$2::bigint",
@@ -298,44 +293,71 @@ pub(super) async fn record_event(
         });
         format!("WITH {ctes} SELECT count(*) FROM event")
     });
-    // The order as this transaction sees it, every row of the change written but the order's
-    // own (which the statement below writes: its `updated_at`). Its units are counted from it,
-    // as `counts_sql` would count them, which saves that query.
-    let mut snapshot = load_order_by_id(tx, store_id, order_id).await?;
-    snapshot.updated_at = now;
-    let counts = UnitCounts::of(&snapshot);
+    &SQL
+}
+
+/// The statement recording `event` for the order `order_id`, whose units after the change are
+/// `counts`, ready to be sent after the change's other statements (its snapshot sees them).
+async fn event_step(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    event: Event<'_>,
+    counts: UnitCounts,
+    now: Timestamp,
+) -> PgResult<PipelinedStep> {
+    let status = counts.status().as_str();
     let mut data = event.data;
-    data.order_status = Some(counts.status().as_str().to_owned());
-    data.order = Some(snapshot);
-    let data = to_json("encoding event data", &data)?;
-    let recorded = query_one(
-        tx,
-        "writing an outbox event",
-        &SQL,
-        &[
-            &order_id,
-            &time::to_millis(now),
-            &Uuid::now_v7().to_string(),
-            &store_id,
-            &event.kind,
-            &event.fulfillment_id,
-            &data,
-            &counts.status().as_str(),
-            &event.trigger,
-            &stored_count(counts.in_fulfillment),
-            &stored_count(counts.shipped),
-            &stored_count(counts.delivered),
-        ],
-    )
-    .await?;
-    let written: i64 = recorded.get(0);
-    if written != 1 {
-        return Err(StoreError::Internal(format!(
-            "recording an event for order {order_id} wrote {written} rows"
-        ))
-        .into());
-    }
-    Ok(())
+    data.order_status = Some(status.to_owned());
+    let params: Vec<Param> = vec![
+        Box::new(order_id.to_owned()),
+        Box::new(time::to_millis(now)),
+        Box::new(Uuid::now_v7().to_string()),
+        Box::new(store_id.to_owned()),
+        Box::new(event.kind.to_owned()),
+        Box::new(event.fulfillment_id.map(str::to_owned)),
+        Box::new(to_json("encoding event data", &data)?),
+        Box::new(status),
+        Box::new(event.trigger.map(str::to_owned)),
+        Box::new(stored_count(counts.in_fulfillment)),
+        Box::new(stored_count(counts.shipped)),
+        Box::new(stored_count(counts.delivered)),
+    ];
+    Ok(PipelinedStep {
+        what: "writing an outbox event",
+        statement: prepare(tx, "writing an outbox event", event_sql()).await?,
+        params,
+    })
+}
+
+/// The units of the order `order_id` as its rows are now, for its derived status and kept
+/// counts.
+async fn count_units(tx: &Transaction<'_>, order_id: &str) -> PgResult<UnitCounts> {
+    let row = query_one(tx, "counting an order's units", counts_sql(), &[&order_id]).await?;
+    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+    Ok(UnitCounts {
+        ordered: count(0),
+        in_fulfillment: count(1),
+        shipped: count(2),
+        delivered: count(3),
+    })
+}
+
+/// Appends an outbox event for a change to the order (written by the transaction's earlier
+/// statements), bumps its sequence and `updated_at`, and refreshes its derived status and kept
+/// unit counts from a recount of its units: the count, then one statement that writes the
+/// order's row, the event with its snapshot and the automation runs.
+pub(super) async fn record_event(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    event: Event<'_>,
+    now: Timestamp,
+) -> PgResult<()> {
+    let counts = count_units(tx, order_id).await?;
+    let step = event_step(tx, store_id, order_id, event, counts, now).await?;
+    let rows = run_steps(tx, vec![step]).await?;
+    check_each_wrote_one(order_id, &rows)
 }
 
 /// Writes an outbox event with a sequence number the caller chose (`order.deleted`, whose
@@ -435,6 +457,7 @@ pub(super) async fn insert_order(
                 title: l.title.clone(),
                 quantity: l.quantity.get(),
                 fulfilled: 0,
+                returned: 0,
                 price: l.price,
                 extra: l.extra.clone(),
             })
@@ -446,7 +469,7 @@ pub(super) async fn insert_order(
 
 /// A line item's columns, in the order [`line_items_from_rows`] reads them.
 const LINE_ITEM_COLUMNS: &str =
-    "id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra";
+    "id, product_id, variant_id, sku, title, quantity, fulfilled, price, extra, returned";
 
 async fn load_line_items(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<LineItem>> {
     let rows = query(
@@ -472,6 +495,7 @@ fn line_items_from_rows(rows: &[Row]) -> PgResult<Vec<LineItem>> {
                 title: r.get(4),
                 quantity: stored_u32("decoding a stored quantity", r.get(5))?,
                 fulfilled: stored_u32("decoding a stored quantity", r.get(6))?,
+                returned: stored_u32("decoding a stored quantity", r.get(9))?,
                 price: r
                     .get::<_, Option<String>>(7)
                     .map(|p| Money::parse("price", &p))
@@ -483,276 +507,97 @@ fn line_items_from_rows(rows: &[Row]) -> PgResult<Vec<LineItem>> {
         .collect()
 }
 
-/// The three statements that load an order, for one way of naming it (`{order}` is an
-/// expression giving the order's internal id): its row, its line items and its fulfillments.
-/// Each names the order itself, so the three go out together in one round trip, and the
-/// read-only transaction's snapshot (or the lock a write holds) makes them see one state. Where
-/// `{order}` is a subquery it is a scalar the planner runs once, so the scans stay on the
-/// order's indexes.
-struct OrderStatements {
-    head: String,
-    lines: String,
-    fulfillments: String,
-}
-
-impl OrderStatements {
-    fn new(order: &str) -> OrderStatements {
-        OrderStatements {
-            head: format!(
-                "SELECT id, external_id, created_at, updated_at, details FROM orders
-                 WHERE id = {order}"
-            ),
-            lines: format!(
-                "SELECT {LINE_ITEM_COLUMNS} FROM line_items
-                 WHERE order_id = {order} ORDER BY position"
-            ),
-            fulfillments: format!(
-                "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments
-                 WHERE order_id = {order} ORDER BY created_at, id"
-            ),
-        }
-    }
-
-    /// The order these statements find with `params`, if any, with its line items and its
-    /// fulfillments (and everything under them).
-    async fn load(
-        &self,
-        tx: &Transaction<'_>,
-        store_id: &str,
-        params: &Params<'_>,
-    ) -> PgResult<Option<Order>> {
-        let (head, lines, fulfillments) = futures_util::try_join!(
-            query_opt(tx, "loading an order", &self.head, params),
-            query(tx, "loading line items", &self.lines, params),
-            query(tx, "loading fulfillments", &self.fulfillments, params),
-        )?;
-        let Some(head) = head else {
-            return Ok(None);
-        };
-        let order_id: String = head.get(0);
-        let order_uuid = parse_uuid(&order_id)?;
-        let mut fulfillments = fulfillments_from_rows(&fulfillments, order_uuid)?;
-        attach_children(tx, store_id, &order_id, &mut fulfillments).await?;
-        Ok(Some(Order {
-            id: order_uuid,
-            store_id: store_id.to_owned(),
-            external_id: head.get(1),
-            created_at: time::from_millis(head.get(2)),
-            updated_at: time::from_millis(head.get(3)),
-            line_items: line_items_from_rows(&lines)?,
-            details: from_json("decoding order details", head.get(4))?,
-            fulfillments,
-        }))
-    }
-}
-
-/// The order named by the caller: by its external id, which reads use far more often, in the
-/// statements that load it; else by Waybill's internal id.
-pub(super) async fn load_order(
-    tx: &Transaction<'_>,
+/// The order named by the caller: by its external id, which reads use far more often; else by
+/// Waybill's internal id. Each look-up is one statement that builds the whole order
+/// ([`order_json`]), so a read needs no transaction: one statement sees one snapshot.
+pub(super) async fn load_order<C: GenericClient>(
+    client: &C,
     store_id: &str,
     order: &OrderRef,
 ) -> PgResult<Order> {
-    static BY_EXTERNAL: LazyLock<OrderStatements> = LazyLock::new(|| {
-        OrderStatements::new("(SELECT id FROM orders WHERE store_id = $1 AND external_id = $2)")
-    });
-    let external = order.as_str();
-    if let Some(found) = BY_EXTERNAL
-        .load(tx, store_id, &[&store_id, &external])
-        .await?
+    if let Some(found) = query_opt(
+        client,
+        "reading an order",
+        order_json::by_external_id_sql(),
+        &[&store_id, &order.as_str()],
+    )
+    .await?
     {
-        return Ok(found);
+        return decode_order(&found);
     }
     // Not an external id of this store: perhaps Waybill's internal id.
-    let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
-    load_order_by_id(tx, store_id, &order_id).await
+    if let Some(id) = order.as_internal() {
+        let mut found = load_orders_by_id(client, store_id, &[id.to_string()]).await?;
+        if let Some(order) = found.pop() {
+            return Ok(order);
+        }
+    }
+    Err(DomainError::OrderNotFound(order.as_str().to_owned()).into())
 }
 
 /// An order this transaction has found already (by [`resolve_order`] or a listing).
-async fn load_order_by_id(tx: &Transaction<'_>, store_id: &str, order_id: &str) -> PgResult<Order> {
-    static BY_ID: LazyLock<OrderStatements> = LazyLock::new(|| OrderStatements::new("$1"));
-    BY_ID
-        .load(tx, store_id, &[&order_id])
+async fn load_order_by_id<C: GenericClient>(
+    client: &C,
+    store_id: &str,
+    order_id: &str,
+) -> PgResult<Order> {
+    load_orders_by_id(client, store_id, &[order_id.to_owned()])
         .await?
+        .pop()
         .ok_or_else(|| {
             StoreError::Internal(format!("order {order_id} vanished while loading")).into()
         })
 }
 
-/// Loads the fulfillments of an order (or just `only`), each with its lines, packages and
-/// chronological history, in four queries whatever their number.
-async fn load_fulfillments(
-    tx: &Transaction<'_>,
+/// The orders `ids` of the store (those that exist), in the order given, in one statement.
+async fn load_orders_by_id<C: GenericClient>(
+    client: &C,
     store_id: &str,
-    order_id: &str,
-    only: Option<&str>,
-) -> PgResult<Vec<Fulfillment>> {
-    let order_uuid = parse_uuid(order_id)?;
-    let filter = if only.is_some() {
-        "AND f.store_id = $2 AND f.id = $3"
-    } else {
-        ""
-    };
-    let one;
-    let bind: Vec<&(dyn ToSql + Sync)> = match only {
-        Some(id) => {
-            one = id;
-            vec![&order_id, &store_id, &one]
-        }
-        None => vec![&order_id],
-    };
-    let rows = query(
-        tx,
-        "loading fulfillments",
-        &format!(
-            "SELECT {FULFILLMENT_COLUMNS}
-             FROM fulfillments f
-             WHERE order_id = $1 {filter}
-             ORDER BY created_at, id"
-        ),
-        &bind,
+    ids: &[String],
+) -> PgResult<Vec<Order>> {
+    query(
+        client,
+        "reading orders",
+        order_json::by_ids_sql(),
+        &[&store_id, &ids],
     )
-    .await?;
-    let mut fulfillments = fulfillments_from_rows(&rows, order_uuid)?;
-    attach_children(tx, store_id, order_id, &mut fulfillments).await?;
-    Ok(fulfillments)
+    .await?
+    .iter()
+    .map(decode_order)
+    .collect()
 }
 
-/// A fulfillment's own columns, in the order [`fulfillments_from_rows`] reads them.
-const FULFILLMENT_COLUMNS: &str =
-    "id, created_at, updated_at, status, status_label, estimated_delivery, delivered_at";
-
-/// Fulfillments of the order `order_uuid` from rows of [`FULFILLMENT_COLUMNS`], without their
-/// lines, packages and history yet.
-fn fulfillments_from_rows(rows: &[Row], order_uuid: Uuid) -> PgResult<Vec<Fulfillment>> {
-    let mut fulfillments = Vec::with_capacity(rows.len());
-    for r in rows {
-        fulfillments.push(Fulfillment {
-            id: r.get(0),
-            order_id: order_uuid,
-            created_at: time::from_millis(r.get(1)),
-            updated_at: time::from_millis(r.get(2)),
-            status: parse_status(r.get(3))?,
-            status_label: r.get(4),
-            packages: Vec::new(),
-            estimated_delivery: r
-                .get::<_, Option<String>>(5)
-                .map(|d| time::parse_date_or_datetime("estimated delivery", &d))
-                .transpose()
-                .map_err(|e| StoreError::internal("decoding a stored date", e))?,
-            delivered_at: r.get::<_, Option<i64>>(6).map(time::from_millis),
-            lines: Vec::new(),
-            history: Vec::new(),
-        });
-    }
-    Ok(fulfillments)
+/// An order from the JSON text of [`order_json`] in the row's first column.
+fn decode_order(row: &Row) -> PgResult<Order> {
+    serde_json::from_str(row.get::<_, &str>(0))
+        .map_err(|e| StoreError::internal("decoding an order built by PostgreSQL", e).into())
 }
 
-/// Fills in the lines, packages and history of `fulfillments` (all of the order `order_id`).
-async fn attach_children(
-    tx: &Transaction<'_>,
-    store_id: &str,
-    order_id: &str,
-    fulfillments: &mut [Fulfillment],
-) -> PgResult<()> {
-    if fulfillments.is_empty() {
-        return Ok(());
-    }
-    let index: HashMap<String, usize> = fulfillments
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id.clone(), i))
-        .collect();
-
-    // The children by fulfillment id, on their primary-key indexes, and the lines' details
-    // from the order's line items: plans that stay index scans whatever the statistics say,
-    // sent together in one round trip.
-    let ids: Vec<&str> = fulfillments.iter().map(|f| f.id.as_str()).collect();
-    let by_ids: [&(dyn ToSql + Sync); 2] = [&store_id, &ids];
-    let by_order: [&(dyn ToSql + Sync); 1] = [&order_id];
-    let (lines, details, packages, events) = futures_util::try_join!(
-        query(
-            tx,
-            "loading fulfillment lines",
-            "SELECT fulfillment_id, line_item_id, quantity FROM fulfillment_lines
-             WHERE store_id = $1 AND fulfillment_id = ANY($2)
-             ORDER BY fulfillment_id, position",
-            &by_ids,
-        ),
-        query(
-            tx,
-            "loading line details",
-            "SELECT id, title, product_id, variant_id, sku FROM line_items WHERE order_id = $1",
-            &by_order,
-        ),
-        query(
-            tx,
-            "loading packages",
-            "SELECT fulfillment_id, carrier, tracking_number, tracking_url FROM packages
-             WHERE store_id = $1 AND fulfillment_id = ANY($2)
-             ORDER BY fulfillment_id, position",
-            &by_ids,
-        ),
-        query(
-            tx,
-            "loading tracking history",
-            "SELECT fulfillment_id, status, message, happened_at, location, reason FROM tracking_events
-             WHERE store_id = $1 AND fulfillment_id = ANY($2)
-             ORDER BY fulfillment_id, happened_at, id",
-            &by_ids,
-        ),
-    )?;
-    let details: HashMap<&str, &Row> = details.iter().map(|r| (r.get::<_, &str>(0), r)).collect();
-    for r in &lines {
-        if let Some(&i) = index.get(r.get::<_, &str>(0)) {
-            let line_item_id: String = r.get(1);
-            let detail = details.get(line_item_id.as_str());
-            fulfillments[i].lines.push(FulfillmentLine {
-                quantity: stored_u32("decoding a stored quantity", r.get(2))?,
-                title: detail.map(|d| d.get(1)).unwrap_or_default(),
-                product_id: detail.and_then(|d| d.get(2)),
-                variant_id: detail.and_then(|d| d.get(3)),
-                sku: detail.and_then(|d| d.get(4)),
-                line_item_id,
-            });
-        }
-    }
-    for r in &packages {
-        if let Some(&i) = index.get(r.get::<_, &str>(0)) {
-            fulfillments[i].packages.push(Package {
-                carrier: r.get(1),
-                tracking_number: r.get(2),
-                tracking_url: r.get(3),
-            });
-        }
-    }
-    for r in &events {
-        if let Some(&i) = index.get(r.get::<_, &str>(0)) {
-            let location: Option<Json<Location>> = r.get(4);
-            let reason: Option<&str> = r.get(5);
-            fulfillments[i].history.push(HistoryEntry {
-                status: r.get(1),
-                message: r.get(2),
-                datetime: time::from_millis(r.get(3)),
-                location: location.map(|l| l.0),
-                reason: reason.map(parse_reason).transpose()?,
-            });
-        }
-    }
-    Ok(())
-}
-
+/// The fulfillment `fulfillment_id` of the order `order_id` (found already), with its lines,
+/// packages and history, in one statement.
 async fn load_one_fulfillment(
     tx: &Transaction<'_>,
     store_id: &str,
     order_id: &str,
     fulfillment_id: &str,
 ) -> PgResult<Fulfillment> {
-    load_fulfillments(tx, store_id, order_id, Some(fulfillment_id))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| DomainError::FulfillmentNotFound(fulfillment_id.to_owned()).into())
+    let row = query_opt(
+        tx,
+        "loading a fulfillment",
+        order_json::fulfillment_by_id_sql(),
+        &[&store_id, &order_id, &fulfillment_id],
+    )
+    .await?;
+    match row {
+        Some(row) => decode_fulfillment(&row),
+        None => Err(DomainError::FulfillmentNotFound(fulfillment_id.to_owned()).into()),
+    }
+}
+
+/// A fulfillment from the JSON text of [`order_json`] in the row's first column.
+fn decode_fulfillment(row: &Row) -> PgResult<Fulfillment> {
+    serde_json::from_str(row.get::<_, &str>(0))
+        .map_err(|e| StoreError::internal("decoding a fulfillment built by PostgreSQL", e).into())
 }
 
 /// Whether the store has a fulfillment with this id (on any order).
@@ -775,6 +620,11 @@ async fn load_ledger(tx: &Transaction<'_>, order_id: &str) -> PgResult<Vec<Ledge
         &[&order_id],
     )
     .await?;
+    ledger_lines(&rows)
+}
+
+/// Ledger lines from rows whose first columns are a line's id, quantity and fulfilled units.
+fn ledger_lines(rows: &[Row]) -> PgResult<Vec<LedgerLine>> {
     rows.iter()
         .map(|r| {
             Ok(LedgerLine {
@@ -860,26 +710,19 @@ async fn insert_history(
     entry: &HistoryEntry,
     now: Timestamp,
 ) -> PgResult<()> {
-    let location = entry.location.as_ref().map(Json);
-    execute(
-        tx,
-        "inserting a tracking event",
-        "INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
-                                      location, received_at, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &store_id,
-            &fulfillment_id,
-            &entry.status,
-            &entry.message,
-            &time::to_millis(entry.datetime),
-            &location,
-            &time::to_millis(now),
-            &entry.reason.map(ExceptionReason::as_str),
-        ],
-    )
-    .await?;
-    Ok(())
+    let step = history_step(tx, store_id, fulfillment_id, entry, now).await?;
+    let rows = run_steps(tx, vec![step]).await?;
+    check_each_wrote_one(fulfillment_id, &rows)
+}
+
+/// Runs statements now, together (see [`LastStatement`]); the rows each returned.
+async fn run_steps(tx: &Transaction<'_>, steps: Vec<PipelinedStep>) -> PgResult<Vec<Vec<Row>>> {
+    LastStatement {
+        steps,
+        value: Box::new(Ok),
+    }
+    .run(tx)
+    .await
 }
 
 /// Writes a fulfillment's lines and packages.
@@ -1041,30 +884,14 @@ async fn insert_fulfillment_locked(
 
 /// The statement that writes a new fulfillment on a locked order whose ledger has been
 /// checked: the fulfillment, the reserved units (for a live status), its lines, packages and
-/// first history entry, then the order's row, the outbox event and the automation runs
-/// ([`event_ctes`]). Nothing is written when the fulfillment's id is taken. It returns how
-/// many fulfillments (0 or 1), ledger lines and events it wrote.
+/// first history entry. Nothing is written when the fulfillment's id is taken. It returns how
+/// many fulfillments (0 or 1) and ledger lines it wrote. The event ([`event_step`]) follows it
+/// in the same round trip, so that the event's snapshot sees these rows.
 ///
 /// One statement instead of one per row: each statement costs the server a round of parsing
 /// messages, executor start-up and a snapshot, which outweighs these small writes.
 fn create_fulfillment_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let event = event_ctes(&EventSql {
-            store: "$1::text",
-            order: "$3::text",
-            fulfillment: "$2::text",
-            kind: "'fulfillment.created'",
-            data: "$24::jsonb",
-            status: "$20::text",
-            counts: ["$21::bigint", "$22::bigint", "$23::bigint"],
-            trigger: "$5::text",
-            event_id: "$19::text",
-            now: "$4::bigint",
-            carriers: "$13::text[]",
-            guard: " AND EXISTS (SELECT 1 FROM f)",
-        });
-        format!(
-            "WITH f AS (
+    "WITH f AS (
                  INSERT INTO fulfillments (store_id, id, order_id, created_at, updated_at, status,
                                            status_label, estimated_delivery, delivered_at,
                                            last_tracking_at)
@@ -1094,13 +921,8 @@ fn create_fulfillment_sql() -> &'static str {
                  INSERT INTO tracking_events (store_id, fulfillment_id, status, message,
                                               happened_at, location, received_at)
                  SELECT $1::text, f.id, $16::text, $17::text, $9::bigint, $18::jsonb, $4::bigint
-                 FROM f),
-             {event}
-             SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM reserved),
-                    (SELECT count(*) FROM event)"
-        )
-    });
-    &SQL
+                 FROM f)
+             SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM reserved)"
 }
 
 /// Checks a new fulfillment against the ledger of its locked order and makes the one statement
@@ -1118,16 +940,7 @@ async fn fulfillment_write(
         ledger: rows,
     } = locked;
     let order_id: &str = order.get(0);
-    let ledger_lines = rows
-        .iter()
-        .map(|r| {
-            Ok(LedgerLine {
-                id: r.get(0),
-                ordered: stored_u32("decoding a stored quantity", r.get(1))?,
-                fulfilled: stored_u32("decoding a stored quantity", r.get(2))?,
-            })
-        })
-        .collect::<PgResult<Vec<_>>>()?;
+    let ledger_lines = ledger_lines(&rows)?;
     if let Err(refused) = ledger::check_allocation(&ledger_lines, &new.lines) {
         // A retry of a fulfillment that was created is a duplicate, whatever the ledger says
         // now (its own units may be the ones that are gone). Only refusals pay for the look-up.
@@ -1199,35 +1012,6 @@ async fn fulfillment_write(
         history: vec![first.clone()],
         id: id.clone(),
     };
-    // The event's order: as this transaction sees it now, with what the statement below writes
-    // (the fulfillment, its reserved units and the order's `updated_at`) applied to it.
-    let mut snapshot = load_order_by_id(tx, store_id, order_id).await?;
-    snapshot.updated_at = now;
-    if live {
-        for (line_id, quantity) in &new.lines {
-            if let Some(line) = snapshot.line_items.iter_mut().find(|l| &l.id == line_id) {
-                line.fulfilled += quantity.get();
-            }
-        }
-    }
-    let position = snapshot
-        .fulfillments
-        .partition_point(|f| (f.created_at, f.id.as_str()) <= (now, fulfillment.id.as_str()));
-    snapshot.fulfillments.insert(position, fulfillment.clone());
-    let effect = if live {
-        LedgerEffect::Reserve
-    } else {
-        LedgerEffect::None
-    };
-    let data = to_json(
-        "encoding event data",
-        &EventData {
-            ledger: LedgerChange::of(effect, &new.lines),
-            order_status: Some(counts.status().as_str().to_owned()),
-            order: Some(snapshot),
-            ..EventData::status(new.status.as_str(), None)
-        },
-    )?;
     let params: Vec<Param> = vec![
         Box::new(store_id.to_owned()),
         Box::new(id.clone()),
@@ -1247,33 +1031,57 @@ async fn fulfillment_write(
         Box::new(first.status.clone()),
         Box::new(first.message.clone()),
         Box::new(first.location.clone().map(Json)),
-        Box::new(Uuid::now_v7().to_string()),
-        Box::new(counts.status().as_str()),
-        Box::new(stored_count(counts.in_fulfillment)),
-        Box::new(stored_count(counts.shipped)),
-        Box::new(stored_count(counts.delivered)),
-        Box::new(data),
     ];
+    let effect = if live {
+        LedgerEffect::Reserve
+    } else {
+        LedgerEffect::None
+    };
+    let event = event_step(
+        tx,
+        store_id,
+        order_id,
+        Event {
+            kind: "fulfillment.created",
+            fulfillment_id: Some(&id),
+            data: EventData {
+                ledger: LedgerChange::of(effect, &new.lines),
+                ..EventData::status(new.status.as_str(), None)
+            },
+            trigger: Some(new.status.as_str()),
+        },
+        counts,
+        now,
+    )
+    .await?;
 
     let expected_reserved = if live { new.lines.len() as i64 } else { 0 };
+    let order_id = order_id.to_owned();
     Ok(Finish::Statement(LastStatement {
-        what: "writing a fulfillment",
-        statement,
-        params,
-        value: Box::new(move |written: Row| {
-            let (inserted, reserved, events): (i64, i64, i64) =
-                (written.get(0), written.get(1), written.get(2));
+        steps: vec![
+            PipelinedStep {
+                what: "writing a fulfillment",
+                statement,
+                params,
+            },
+            event,
+        ],
+        value: Box::new(move |rows: Vec<Vec<Row>>| {
+            let written = rows.first().and_then(|r| r.first()).ok_or_else(|| {
+                StoreError::Internal("writing a fulfillment returned no row".into())
+            })?;
+            let (inserted, reserved): (i64, i64) = (written.get(0), written.get(1));
             if inserted == 0 {
                 return Err(DomainError::DuplicateFulfillment(fulfillment.id).into());
             }
-            if reserved != expected_reserved || events != 1 {
+            if reserved != expected_reserved {
                 return Err(StoreError::Internal(format!(
-                    "writing fulfillment '{}' reserved {reserved} of {expected_reserved} lines \
-                     and recorded {events} events",
+                    "writing fulfillment '{}' reserved {reserved} of {expected_reserved} lines",
                     fulfillment.id
                 ))
                 .into());
             }
+            check_each_wrote_one(&order_id, rows.get(1..).unwrap_or(&[]))?;
             Ok(fulfillment)
         }),
     }))
@@ -1332,6 +1140,111 @@ fn quantities(f: &Fulfillment) -> PgResult<Vec<(String, Quantity)>> {
         .collect()
 }
 
+/// What the first step of a status update found when the request named the order by its
+/// external id, the order's row locked: the row (its id and kept unit counts), its ledger rows,
+/// and the fulfillment, if the order has it.
+pub(super) struct LockedStatus {
+    order: Row,
+    ledger: Vec<Row>,
+    fulfillment: Option<Fulfillment>,
+}
+
+/// The first step of a status update: the lock (which also reads the unit counts kept on the
+/// order's row), the ledger and the fulfillment, in one round trip. As in
+/// [`lock_for_fulfillment`], the reads after the lock take their snapshots once it is granted.
+/// `None` when `order` is not an external id of the store.
+pub(super) async fn lock_for_status(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: &str,
+) -> PgResult<Option<LockedStatus>> {
+    static LOCK_SQL: LazyLock<String> =
+        LazyLock::new(|| LOCKED_ORDER_SQL.replace("{}", "store_id = $1 AND external_id = $2"));
+    let lock = prepare(tx, "looking up an order", &LOCK_SQL).await?;
+    let ledger = prepare(tx, "loading the ledger", ledger_by_external_id_sql()).await?;
+    let fulfillment = prepare(
+        tx,
+        "loading a fulfillment",
+        order_json::fulfillment_by_external_order_sql(),
+    )
+    .await?;
+    let params: [&(dyn ToSql + Sync); 2] = [&store_id, &order.as_str()];
+    let with_fulfillment: [&(dyn ToSql + Sync); 3] = [&store_id, &order.as_str(), &fulfillment_id];
+    let map = |what: &'static str| move |e| map_err(what, e);
+    let (locked, ledger, fulfillment) = futures_util::try_join!(
+        async {
+            tx.query_opt(&lock, &params)
+                .await
+                .map_err(map("looking up an order"))
+        },
+        async {
+            tx.query(&ledger, &params)
+                .await
+                .map_err(map("loading the ledger"))
+        },
+        async {
+            tx.query_opt(&fulfillment, &with_fulfillment)
+                .await
+                .map_err(map("loading a fulfillment"))
+        },
+    )?;
+    let Some(order) = locked else {
+        return Ok(None);
+    };
+    Ok(Some(LockedStatus {
+        order,
+        ledger,
+        fulfillment: fulfillment.as_ref().map(decode_fulfillment).transpose()?,
+    }))
+}
+
+/// The second step of a status update, after [`lock_for_status`]: applies the update to the
+/// fulfillment and leaves the statements that write it (sent together, with the next request's
+/// first step in a group). An order named by its internal id (or not found) is looked up and,
+/// if found, written here.
+pub(super) async fn plan_status_update(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: &str,
+    update: &StatusUpdate,
+    now: Timestamp,
+    locked: Option<LockedStatus>,
+) -> PgResult<Finish<Fulfillment>> {
+    let Some(locked) = locked else {
+        return apply_status_update(tx, store_id, order, fulfillment_id, update, now)
+            .await
+            .map(Finish::Value);
+    };
+    let current = locked
+        .fulfillment
+        .ok_or_else(|| DomainError::FulfillmentNotFound(fulfillment_id.to_owned()))?;
+    let order_id: String = locked.order.get(0);
+    let counts = stored_unit_counts(&locked.order, &locked.ledger);
+    let ledger = ledger_lines(&locked.ledger)?;
+    let (change, steps) = status_steps(
+        tx,
+        store_id,
+        &order_id,
+        &current,
+        update,
+        now,
+        counts,
+        Some(&ledger),
+    )
+    .await?;
+    Ok(Finish::Statement(LastStatement {
+        steps,
+        value: Box::new(move |rows| {
+            check_each_wrote_one(&order_id, &rows)?;
+            Ok(after_update(current, change, now))
+        }),
+    }))
+}
+
+/// Applies a status update to a fulfillment of an order named either way, in the caller's
+/// transaction.
 pub(super) async fn apply_status_update(
     tx: &Transaction<'_>,
     store_id: &str,
@@ -1377,34 +1290,55 @@ async fn record_status_update(
     update: &StatusUpdate,
     now: Timestamp,
 ) -> PgResult<StatusChange> {
+    let counts = count_units(tx, order_id).await?;
+    let (change, steps) =
+        status_steps(tx, store_id, order_id, current, update, now, counts, None).await?;
+    let rows = run_steps(tx, steps).await?;
+    check_each_wrote_one(order_id, &rows)?;
+    Ok(change)
+}
+
+/// The change `update` makes to `current` (of the order `order_id`, whose row is locked and
+/// whose units are `counts` before it), and the statements that write it: the fulfillment's
+/// row with its first history entry, then its event; for an event the change raises too
+/// (`arriving_early`), that entry, then its event. Each event's snapshot sees the entries
+/// before it. A move on the ledger (a cancellation, or a cancelled fulfillment brought back),
+/// which is rare, is written here, with the checks it needs; `ledger` is the order's ledger
+/// when the caller has read it.
+#[allow(clippy::too_many_arguments)]
+async fn status_steps(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order_id: &str,
+    current: &Fulfillment,
+    update: &StatusUpdate,
+    now: Timestamp,
+    mut counts: UnitCounts,
+    ledger: Option<&[LedgerLine]>,
+) -> PgResult<(StatusChange, Vec<PipelinedStep>)> {
     let fulfillment_id = current.id.as_str();
     let change = update.apply(current, now)?;
     let units = quantities(current)?;
     if change.ledger == LedgerEffect::Reserve {
-        ledger::check_allocation(&load_ledger(tx, order_id).await?, &units)?;
+        match ledger {
+            Some(lines) => ledger::check_allocation(lines, &units)?,
+            None => ledger::check_allocation(&load_ledger(tx, order_id).await?, &units)?,
+        }
     }
     move_units(tx, order_id, &units, change.ledger).await?;
     if change.ledger == LedgerEffect::Release {
         super::returns::check_fulfillment_change(tx, order_id, fulfillment_id, "cancelled").await?;
     }
-    update_fulfillment_row(
-        tx,
-        store_id,
-        fulfillment_id,
-        FulfillmentState {
-            status: change.status,
-            status_label: &change.status_label,
-            estimated_delivery: change.estimated_delivery,
-            delivered_at: change.delivered_at,
-            tracked_at: change.is_tracking_update().then_some(change.entry.datetime),
-            exception_reason: change.exception_reason,
-        },
-        now,
-    )
-    .await?;
+    let total: u64 = units.iter().map(|(_, q)| u64::from(q.get())).sum();
+    counts.remove_fulfillment(current.status, total);
+    counts.add_fulfillment(change.status, total);
+
+    let mut steps = vec![status_write_step(tx, store_id, fulfillment_id, &change, now).await?];
     let entries = std::iter::once(&change.entry).chain(change.follow_up.as_ref());
     for (i, entry) in entries.enumerate() {
-        insert_history(tx, store_id, fulfillment_id, entry, now).await?;
+        if i > 0 {
+            steps.push(history_step(tx, store_id, fulfillment_id, entry, now).await?);
+        }
         let kind = match (i, update.change) {
             (0, StatusOrEvent::Status(_)) => "fulfillment.updated",
             _ => "fulfillment.event",
@@ -1416,25 +1350,113 @@ async fn record_status_update(
         } else {
             (change.status, None)
         };
-        record_event(
-            tx,
-            store_id,
-            order_id,
-            Event {
-                kind,
-                fulfillment_id: Some(fulfillment_id),
-                data: EventData {
-                    ledger,
-                    reason: entry.reason.map(|r| r.as_str().to_owned()),
-                    ..EventData::status(&entry.status, Some(previous.as_str()))
-                },
-                trigger: Some(&entry.status),
+        let event = Event {
+            kind,
+            fulfillment_id: Some(fulfillment_id),
+            data: EventData {
+                ledger,
+                reason: entry.reason.map(|r| r.as_str().to_owned()),
+                ..EventData::status(&entry.status, Some(previous.as_str()))
             },
-            now,
-        )
-        .await?;
+            trigger: Some(&entry.status),
+        };
+        steps.push(event_step(tx, store_id, order_id, event, counts, now).await?);
     }
-    Ok(change)
+    Ok((change, steps))
+}
+
+/// Checks that each statement of a pipeline wrote its one row (each returns that count);
+/// `subject` names what the change was to, for the error.
+fn check_each_wrote_one(subject: &str, rows: &[Vec<Row>]) -> PgResult<()> {
+    for (i, rows) in rows.iter().enumerate() {
+        let written: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+        if written != 1 {
+            return Err(StoreError::Internal(format!(
+                "statement {i} of a change to {subject} wrote {written} rows"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The history entry's columns after `store_id`, `fulfillment_id` (`$1`, `$2`): status,
+/// message, time, location, reason, then the time it was received.
+fn history_params(
+    store_id: &str,
+    fulfillment_id: &str,
+    entry: &HistoryEntry,
+    now: Timestamp,
+) -> Vec<Param> {
+    vec![
+        Box::new(store_id.to_owned()),
+        Box::new(fulfillment_id.to_owned()),
+        Box::new(entry.status.clone()),
+        Box::new(entry.message.clone()),
+        Box::new(time::to_millis(entry.datetime)),
+        Box::new(entry.location.clone().map(Json)),
+        Box::new(entry.reason.map(ExceptionReason::as_str)),
+        Box::new(time::to_millis(now)),
+    ]
+}
+
+/// The statement that writes a history entry ([`history_params`]) and returns 1.
+async fn history_step(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    fulfillment_id: &str,
+    entry: &HistoryEntry,
+    now: Timestamp,
+) -> PgResult<PipelinedStep> {
+    const SQL: &str = "WITH written AS (
+             INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
+                                          location, reason, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING 1)
+         SELECT count(*) FROM written";
+    Ok(PipelinedStep {
+        what: "inserting a tracking event",
+        statement: prepare(tx, "inserting a tracking event", SQL).await?,
+        params: history_params(store_id, fulfillment_id, entry, now),
+    })
+}
+
+/// The statement that writes a status change on the fulfillment's row and its first history
+/// entry, and returns how many entries it wrote (1).
+async fn status_write_step(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    fulfillment_id: &str,
+    change: &StatusChange,
+    now: Timestamp,
+) -> PgResult<PipelinedStep> {
+    const SQL: &str = "WITH updated AS (
+             UPDATE fulfillments SET status = $9, status_label = $10, estimated_delivery = $11,
+                    delivered_at = $12, updated_at = $8,
+                    last_tracking_at = GREATEST(last_tracking_at, $13), exception_reason = $14
+             WHERE store_id = $1 AND id = $2
+             RETURNING 1),
+         written AS (
+             INSERT INTO tracking_events (store_id, fulfillment_id, status, message, happened_at,
+                                          location, reason, received_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM updated
+             RETURNING 1)
+         SELECT count(*) FROM written";
+    let tracked_at = change.is_tracking_update().then_some(change.entry.datetime);
+    let mut params = history_params(store_id, fulfillment_id, &change.entry, now);
+    params.extend([
+        Box::new(change.status.as_str()) as Param,
+        Box::new(change.status_label.clone()),
+        Box::new(change.estimated_delivery.map(time::format_date)),
+        Box::new(change.delivered_at.map(time::to_millis)),
+        Box::new(tracked_at.map(time::to_millis)),
+        Box::new(change.exception_reason.map(ExceptionReason::as_str)),
+    ]);
+    Ok(PipelinedStep {
+        what: "updating a fulfillment",
+        statement: prepare(tx, "updating a fulfillment", SQL).await?,
+        params,
+    })
 }
 
 /// Replaces a fulfillment's packages.
@@ -1973,10 +1995,7 @@ pub(super) async fn list_orders(
         .collect();
     let has_more = ids.len() > limit as usize;
     ids.truncate(limit as usize);
-    let mut orders = Vec::with_capacity(ids.len());
-    for id in &ids {
-        orders.push(load_order_by_id(tx, store_id, id).await?);
-    }
+    let orders = load_orders_by_id(tx, store_id, &ids).await?;
     Ok(OrderPage {
         orders,
         total: total.max(0) as u64,

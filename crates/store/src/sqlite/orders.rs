@@ -377,6 +377,7 @@ pub(super) fn insert_order(
                 title: l.title,
                 quantity: l.quantity.get(),
                 fulfilled: 0,
+                returned: 0,
                 price: l.price,
                 extra: l.extra,
             })
@@ -388,9 +389,9 @@ pub(super) fn insert_order(
 
 /// A line item's columns as [`line_item_at`] reads them, `li` being `line_items`.
 const LINE_ITEM_COLUMNS: &str = "li.id, li.position, li.product_id, li.variant_id, li.sku, \
-     li.title, li.quantity, li.fulfilled, li.price, li.extra";
+     li.title, li.quantity, li.fulfilled, li.price, li.extra, li.returned";
 
-/// The line item (and its position) in the ten [`LINE_ITEM_COLUMNS`] from column `at` on, or
+/// The line item (and its position) in the eleven [`LINE_ITEM_COLUMNS`] from column `at` on, or
 /// `None` where they are NULL (the outer join of an order without lines).
 fn line_item_at(r: &rusqlite::Row<'_>, at: usize) -> StoreResult<Option<(i64, LineItem)>> {
     let read = |e| map_err("reading a line item", e);
@@ -407,6 +408,7 @@ fn line_item_at(r: &rusqlite::Row<'_>, at: usize) -> StoreResult<Option<(i64, Li
         title: r.get(at + 5).map_err(read)?,
         quantity: r.get(at + 6).map_err(read)?,
         fulfilled: r.get(at + 7).map_err(read)?,
+        returned: r.get(at + 10).map_err(read)?,
         price: price
             .map(|p| Money::parse("price", &p))
             .transpose()

@@ -330,13 +330,7 @@ pub(crate) async fn get_order(
 ) -> Result<Json<OrderJson>, RedoError> {
     let order_ref = OrderRef::new(order_id);
     let order = state.store.get_order(&store_id, &order_ref).await?;
-    // Returned units per line (the order's own row holds ordered and fulfilled). Read by the
-    // order's internal id: the order found above, even if its external id looks like another's.
-    let units = state
-        .store
-        .order_units(&store_id, &OrderRef::new(order.id.to_string()))
-        .await?;
-    Ok(Json(OrderJson::from(&order).with_units(&units)))
+    Ok(Json(OrderJson::with_returned(&order)))
 }
 
 #[utoipa::path(delete, path = "/v2.2/stores/{storeId}/orders/{orderId}", tag = "Redo",

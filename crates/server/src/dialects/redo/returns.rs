@@ -533,10 +533,9 @@ pub(crate) async fn get_return(
     let found = state.store.get_return(&store_id, &return_id).await?;
     let order_ref = OrderRef::new(found.order_id.to_string());
     let order = state.store.get_order(&store_id, &order_ref).await?;
-    let units = state.store.order_units(&store_id, &order_ref).await?;
     Ok(Json(ReturnResponse {
         return_: ReturnJson::from(&found),
-        order: Some(OrderJson::from(&order).with_units(&units)),
+        order: Some(OrderJson::with_returned(&order)),
         carrier_warnings: Vec::new(),
     }))
 }

@@ -705,17 +705,13 @@ impl From<&Order> for OrderJson {
 }
 
 impl OrderJson {
-    /// The order with each line's returned units (`returnedQuantity`).
-    pub fn with_units(mut self, units: &[waybill_store::LineUnits]) -> Self {
-        for line in &mut self.line_items {
-            line.returned_quantity = Some(
-                units
-                    .iter()
-                    .find(|u| u.line_item_id == line.id)
-                    .map_or(0, |u| u.returned),
-            );
+    /// `order` with each line's returned units (`returnedQuantity`).
+    pub fn with_returned(order: &Order) -> Self {
+        let mut json = OrderJson::from(order);
+        for (line, stored) in json.line_items.iter_mut().zip(&order.line_items) {
+            line.returned_quantity = Some(stored.returned);
         }
-        self
+        json
     }
 }
 
