@@ -420,7 +420,8 @@ async fn run_pgbench(
     };
     let script = tempfile::NamedTempFile::new().context("writing the pgbench script")?;
     std::fs::write(script.path(), PGBENCH_SCRIPT).context("writing the pgbench script")?;
-    let output = Command::new("pgbench")
+    let mut command = Command::new("pgbench");
+    command
         .args(["-n", "-M", "prepared"])
         .args(["-c", &args.pgbench_clients.to_string()])
         .args(["-j", "2"])
@@ -430,8 +431,11 @@ async fn run_pgbench(
         .arg("-f")
         .arg(script.path())
         .arg(&server)
-        .env("PGOPTIONS", format!("-c search_path={schema}"))
-        .output()
+        .env("PGOPTIONS", format!("-c search_path={schema}"));
+    // Waited for off the runtime's threads, which stay free for the signals that end the run.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .context("running pgbench")?
         .context("running pgbench (Debian package postgresql-client)")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
@@ -462,9 +466,52 @@ pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
         other => bail!("--synchronous must be full or normal, not {other}"),
     };
     let db = BenchDatabase::create(&args).await?;
-    let outcome = run_on(&args, &db, store, synchronous).await;
+    // The schema goes whatever ends the run: an error, a panic, Ctrl-C or SIGTERM (dropping the
+    // run stops the server process; pgbench ends with its -T).
+    let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run_on(
+        &args,
+        &db,
+        store,
+        synchronous,
+    )));
+    let outcome = tokio::select! {
+        outcome = run => outcome.unwrap_or_else(|_| Err(anyhow::anyhow!("the bench panicked"))),
+        signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+    };
     db.drop_schema().await;
     outcome
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c() => "SIGINT",
+            _ = term => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Resolves on Ctrl-C; never if it cannot be listened for.
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn run_on(
