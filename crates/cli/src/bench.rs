@@ -29,6 +29,7 @@ use waybill_store::sqlite::Synchronous;
 use waybill_store::{OpenOptions, Store};
 
 use crate::bench_client::LoadClient;
+use crate::bench_pg::{BenchSql, Template};
 
 /// The pgbench script of the equivalent transaction.
 const PGBENCH_SCRIPT: &str = include_str!("../../../bench/pgbench/create_fulfillment.sql");
@@ -60,6 +61,10 @@ pub struct BenchArgs {
     /// Run only these phases (all by default). The orders are prepared whatever is chosen.
     #[arg(long, value_enum, value_delimiter = ',')]
     phases: Vec<Phase>,
+    /// PostgreSQL only: orders made through the store before the rest are copied from one of
+    /// them in SQL.
+    #[arg(long, default_value_t = 1000)]
+    store_orders: u64,
 }
 
 /// The phases of a run, in the order they run.
@@ -531,12 +536,26 @@ async fn run_on(
         "{}: preparing {} orders (each with one line of 1000 units and one fulfillment)...",
         db.label, args.orders
     );
+    // PostgreSQL: the store makes the first orders and the rest are copies of one of them, made
+    // in SQL (bench_pg), as through the store it would take over an hour for a million.
+    let made = match db.schema {
+        Some(_) => args.orders.min(args.store_orders.max(1)),
+        None => args.orders,
+    };
+    let mut sql = match &db.schema {
+        Some((server, schema)) => Some(BenchSql::connect(server, schema).await?),
+        None => None,
+    };
+    let before = match &sql {
+        Some(sql) if made < args.orders => sql.table_counts().await?,
+        _ => Vec::new(),
+    };
     let prepared = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency {
         let (store, store_id, next) = (store.clone(), store_id.clone(), next.clone());
-        let total = args.orders;
+        let total = made;
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -556,6 +575,30 @@ async fn run_on(
     }
     for task in tasks {
         task.await.context("a preparation task failed")??;
+    }
+    if let Some(sql) = sql.as_mut().filter(|_| made < args.orders) {
+        println!(
+            "made {made} orders through the store in {:.1} s; copying the other {} in SQL...",
+            prepared.elapsed().as_secs_f64(),
+            args.orders - made
+        );
+        let template = Template {
+            index: 0,
+            order: store
+                .get_order(&store_id, &OrderRef::new("B-0".to_owned()))
+                .await
+                .context("reading the template order")?,
+        };
+        sql.copy_orders(&store_id, &template, &before, made, args.orders)
+            .await?;
+        // The first and the last copy, read as the server will read them.
+        for i in [made, args.orders - 1] {
+            let copy = store
+                .get_order(&store_id, &OrderRef::new(format!("B-{i}")))
+                .await
+                .with_context(|| format!("reading the copied order B-{i}"))?;
+            crate::bench_pg::check_copy(&template, i, &copy)?;
+        }
     }
     let prepare_secs = prepared.elapsed().as_secs_f64();
     println!("prepared in {prepare_secs:.1} s");
