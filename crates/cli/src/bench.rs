@@ -61,6 +61,11 @@ pub struct BenchArgs {
     /// Run only these phases (all by default). The orders are prepared whatever is chosen.
     #[arg(long, value_enum, value_delimiter = ',')]
     phases: Vec<Phase>,
+    /// PostgreSQL only: run the pgbench phase and the HTTP create-fulfillment phase alternately
+    /// this many times (pgbench, HTTP, pgbench, HTTP, ...) on the same data, and report each
+    /// pair's ratio and their median.
+    #[arg(long, default_value_t = 1)]
+    pairs: u32,
     /// PostgreSQL only: orders made through the store before the rest are copied from one of
     /// them in SQL.
     #[arg(long, default_value_t = 1000)]
@@ -459,6 +464,29 @@ async fn run_pgbench(
         .with_context(|| format!("no tps in pgbench's output: {stdout}"))
 }
 
+/// The middle value (the mean of the two middle ones for an even count); `None` if empty.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// Longest wait for the server to fan out the outbox events written before a phase.
+const SETTLE_LIMIT: Duration = Duration::from_secs(1800);
+
+/// PostgreSQL: waits until the server has fanned out every outbox event written so far.
+async fn settle(sql: Option<&BenchSql>) -> anyhow::Result<()> {
+    if let Some(sql) = sql {
+        sql.settle(SETTLE_LIMIT).await?;
+    }
+    Ok(())
+}
+
 /// Runs the bench. `store` is the configured tuning (pool size, group commit, ...), used by the
 /// raw phases as the server (which reads the same configuration) uses it.
 pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
@@ -470,6 +498,12 @@ pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
         "normal" => Synchronous::Normal,
         other => bail!("--synchronous must be full or normal, not {other}"),
     };
+    if args.pairs == 0 {
+        bail!("--pairs must be positive");
+    }
+    if args.pairs > 1 && args.postgres.is_none() {
+        bail!("--pairs alternates pgbench and HTTP creation: PostgreSQL only (--postgres)");
+    }
     let db = BenchDatabase::create(&args).await?;
     // The schema goes whatever ends the run: an error, a panic, Ctrl-C or SIGTERM (dropping the
     // run stops the server process; pgbench ends with its -T).
@@ -652,24 +686,23 @@ async fn run_on(
         results.push(phase("raw get order", args.concurrency, args.seconds, raw_get).await);
     }
 
-    let pgbench_tps = if db.schema.is_some() && args.runs(Phase::Pgbench) {
-        match run_pgbench(db, &store_id, written, args).await {
-            Ok(tps) => Some(tps),
-            Err(e) => {
-                eprintln!("pgbench phase skipped: {e:#}");
-                None
-            }
-        }
-    } else {
-        None
-    };
-
     // The HTTP phases run against a server process of its own, so its memory is its own.
     drop(store);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let server = start_server(&server_url, &args.synchronous).await?;
     let server_pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // PostgreSQL: the server's dispatcher first fans out the events of the prepared orders (two
+    // per order; with no webhook subscription it only marks them). Measuring starts once it has.
+    if let Some(sql) = &sql {
+        let (fanned_out, took) = sql.settle(SETTLE_LIMIT).await?;
+        if fanned_out > 0 {
+            println!(
+                "the server fanned out {fanned_out} events of the preparation in {:.1} s",
+                took.as_secs_f64()
+            );
+        }
+    }
     let idle_rss = proc_mb(Some(server_pid), "VmRSS:");
 
     let client = Arc::new(LoadClient::new(&server.base, &key.secret)?);
@@ -684,16 +717,52 @@ async fn run_on(
                 .await
         })
     });
-    if args.runs(Phase::HttpCreate) {
-        results.push(
-            phase(
-                "http create fulfillment",
-                args.concurrency,
-                args.seconds,
-                create.clone(),
-            )
-            .await,
-        );
+    // pgbench and HTTP creation alternate, `--pairs` times, on the same orders (the first
+    // half). The server process stays up, idle, while pgbench runs, rather than being stopped
+    // and started around it: its background work is then the same in both phases of a pair (its
+    // dispatcher fans out the outbox events pgbench writes as it fans out its own), and the
+    // HTTP runs after the first do not start from a cold process. Before each phase the bench
+    // waits until the outbox has nothing left to fan out, so neither phase pays for the tail of
+    // the other's events.
+    let pgbench = db.schema.is_some() && args.runs(Phase::Pgbench);
+    let mut pairs: Vec<(Option<f64>, Option<f64>)> = Vec::new();
+    for pair in 1..=args.pairs {
+        let label = if args.pairs > 1 {
+            format!(" (pair {pair}/{})", args.pairs)
+        } else {
+            String::new()
+        };
+        let tps = if pgbench {
+            settle(sql.as_ref()).await?;
+            match run_pgbench(db, &store_id, written, args).await {
+                Ok(tps) => {
+                    println!("pgbench{label}: {tps:.0} tx/s");
+                    Some(tps)
+                }
+                Err(e) => {
+                    eprintln!("pgbench phase{label} skipped: {e:#}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let http = if args.runs(Phase::HttpCreate) {
+            settle(sql.as_ref()).await?;
+            let name = if args.pairs > 1 {
+                format!("http create fulfillment #{pair}")
+            } else {
+                "http create fulfillment".to_owned()
+            };
+            let result = phase(&name, args.concurrency, args.seconds, create.clone()).await;
+            println!("http create fulfillment{label}: {:.0} req/s", result.rate());
+            let rate = result.rate();
+            results.push(result);
+            Some(rate)
+        } else {
+            None
+        };
+        pairs.push((tps, http));
     }
     let rates = args
         .rates
@@ -791,19 +860,60 @@ async fn run_on(
         );
     }
     let by_name = |name: &str| results.iter().find(|r| r.name == name);
-    let http_create = by_name("http create fulfillment");
+    let http_rates: Vec<f64> = pairs.iter().filter_map(|(_, http)| *http).collect();
+    let http_create = median(&http_rates);
     if let (Some(raw), Some(http)) = (by_name("raw create fulfillment"), http_create) {
+        let of = if http_rates.len() > 1 {
+            " (median HTTP rate)"
+        } else {
+            ""
+        };
         println!(
-            "HTTP/raw create-fulfillment ratio: {:.2}",
-            http.rate() / raw.rate()
+            "HTTP/raw create-fulfillment ratio{of}: {:.2}",
+            http / raw.rate()
         );
     }
-    if let Some(tps) = pgbench_tps {
-        let ratio = http_create
-            .map(|http| format!("; HTTP/pgbench ratio: {:.2}", http.rate() / tps))
+    if args.pairs > 1 {
+        println!(
+            "alternated pairs (pgbench with {} clients, then HTTP create fulfillment, {} s each):",
+            args.pgbench_clients, args.seconds
+        );
+        for (i, (tps, http)) in pairs.iter().enumerate() {
+            let show = |v: &Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+            let ratio = match (tps, http) {
+                (Some(tps), Some(http)) => format!("{:.2}", http / tps),
+                _ => "-".to_owned(),
+            };
+            println!(
+                "  pair {}: pgbench {} tx/s, HTTP {} req/s, HTTP/pgbench {ratio}",
+                i + 1,
+                show(tps),
+                show(http)
+            );
+        }
+    }
+    let tps: Vec<f64> = pairs.iter().filter_map(|(tps, _)| *tps).collect();
+    if let Some(median_tps) = median(&tps) {
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .filter_map(|pair| match pair {
+                (Some(tps), Some(http)) => Some(http / tps),
+                _ => None,
+            })
+            .collect();
+        let (of, ratio_of) = if args.pairs > 1 {
+            (
+                format!(", median of {}", tps.len()),
+                format!(" (median of {} pairs)", ratios.len()),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let ratio = median(&ratios)
+            .map(|r| format!("; HTTP/pgbench ratio{ratio_of}: {r:.2}"))
             .unwrap_or_default();
         println!(
-            "pgbench equivalent transaction ({} clients): {tps:.0} tx/s{ratio}",
+            "pgbench equivalent transaction ({} clients{of}): {median_tps:.0} tx/s{ratio}",
             args.pgbench_clients
         );
     }
@@ -836,4 +946,16 @@ async fn run_on(
         bail!("{failed} request(s) failed; the figures above are not valid");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

@@ -1,4 +1,5 @@
-//! The PostgreSQL side of `waybill bench`: preparing a large number of orders quickly.
+//! The PostgreSQL side of `waybill bench`: preparing a large number of orders quickly, and
+//! waiting for the server's background work between measured phases.
 //!
 //! Through the store, preparation runs at a few hundred orders per second (each order and its
 //! fulfillment are two write transactions), so a million orders would take more than an hour.
@@ -12,7 +13,8 @@
 //! (the write path grew a table); after copying, the row counts, the last copy's events and (in
 //! `bench.rs`) copies read through the store are checked against the template.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio_postgres::{Client, NoTls};
@@ -39,7 +41,12 @@ pub(crate) struct BenchSql {
     client: Client,
     schema: String,
     task: tokio::task::JoinHandle<()>,
+    /// Set once the outbox backlog was seen not to go down.
+    no_fan_out: AtomicBool,
 }
+
+/// How long an outbox backlog may stay the same before [`BenchSql::settle`] stops waiting.
+const STALLED: Duration = Duration::from_secs(30);
 
 impl Drop for BenchSql {
     fn drop(&mut self) {
@@ -79,6 +86,7 @@ impl BenchSql {
             client,
             schema: schema.to_owned(),
             task,
+            no_fan_out: AtomicBool::new(false),
         })
     }
 
@@ -134,6 +142,49 @@ impl BenchSql {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// The outbox events not yet fanned out (the server's dispatcher marks them).
+    async fn fan_out_backlog(&self) -> anyhow::Result<i64> {
+        self.count("SELECT count(*) FROM outbox WHERE NOT fanned_out")
+            .await
+    }
+
+    /// Waits (at most `limit`) until the server has fanned out every outbox event, so that a
+    /// measured phase does not share the database with the fan-out of the events written
+    /// before it. Returns how many events it saw fanned out, and how long it waited. If the
+    /// backlog stops going down (a server configured without its dispatcher), says so and stops
+    /// waiting, then and for the rest of the run: no phase then has fan-out beside it.
+    pub(crate) async fn settle(&self, limit: Duration) -> anyhow::Result<(i64, Duration)> {
+        let started = Instant::now();
+        if self.no_fan_out.load(Ordering::Relaxed) {
+            return Ok((0, started.elapsed()));
+        }
+        let first = self.fan_out_backlog().await?;
+        let (mut left, mut progress) = (first, Instant::now());
+        while left > 0 {
+            if started.elapsed() > limit {
+                bail!(
+                    "the server still had {left} outbox events to fan out after {:.0} s",
+                    limit.as_secs_f64()
+                );
+            }
+            if progress.elapsed() > STALLED {
+                eprintln!(
+                    "warning: {left} outbox events are not being fanned out (is the server's \
+                     dispatcher off?); measuring without waiting for them"
+                );
+                self.no_fan_out.store(true, Ordering::Relaxed);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.fan_out_backlog().await?;
+            if now < left {
+                progress = Instant::now();
+            }
+            left = now;
+        }
+        Ok((first - left, started.elapsed()))
+    }
+
     /// Copies the template into orders `B-{from}` .. `B-{to - 1}`, each with its fulfillment
     /// `F-{i}`. `made` orders (`B-0` .. `B-{made - 1}`) were made by the store, the template
     /// among them: what they added to the tables since `before` (the [`BenchSql::table_counts`]
@@ -160,7 +211,7 @@ impl BenchSql {
         // four minutes at a million orders, and as many dead rows for autovacuum) before the
         // first phase. With a subscription they are left for the dispatcher, which then has
         // deliveries to make. (Were the column renamed, jsonb_populate_record would ignore the
-        // key and leave the events to the dispatcher.)
+        // key and leave the events to the dispatcher, which the bench waits for.)
         let subscriptions = self
             .count("SELECT count(*) FROM webhook_subscriptions")
             .await?;
