@@ -29,6 +29,7 @@ use waybill_store::sqlite::Synchronous;
 use waybill_store::{OpenOptions, Store};
 
 use crate::bench_client::LoadClient;
+use crate::bench_pg::{BenchSql, Template};
 
 /// The pgbench script of the equivalent transaction.
 const PGBENCH_SCRIPT: &str = include_str!("../../../bench/pgbench/create_fulfillment.sql");
@@ -60,6 +61,15 @@ pub struct BenchArgs {
     /// Run only these phases (all by default). The orders are prepared whatever is chosen.
     #[arg(long, value_enum, value_delimiter = ',')]
     phases: Vec<Phase>,
+    /// PostgreSQL only: run the pgbench phase and the HTTP create-fulfillment phase alternately
+    /// this many times (pgbench, HTTP, pgbench, HTTP, ...) on the same data, and report each
+    /// pair's ratio and their median.
+    #[arg(long, default_value_t = 1)]
+    pairs: u32,
+    /// PostgreSQL only: orders made through the store before the rest are copied from one of
+    /// them in SQL.
+    #[arg(long, default_value_t = 1000)]
+    store_orders: u64,
 }
 
 /// The phases of a run, in the order they run.
@@ -420,7 +430,8 @@ async fn run_pgbench(
     };
     let script = tempfile::NamedTempFile::new().context("writing the pgbench script")?;
     std::fs::write(script.path(), PGBENCH_SCRIPT).context("writing the pgbench script")?;
-    let output = Command::new("pgbench")
+    let mut command = Command::new("pgbench");
+    command
         .args(["-n", "-M", "prepared"])
         .args(["-c", &args.pgbench_clients.to_string()])
         .args(["-j", "2"])
@@ -430,8 +441,11 @@ async fn run_pgbench(
         .arg("-f")
         .arg(script.path())
         .arg(&server)
-        .env("PGOPTIONS", format!("-c search_path={schema}"))
-        .output()
+        .env("PGOPTIONS", format!("-c search_path={schema}"));
+    // Waited for off the runtime's threads, which stay free for the signals that end the run.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .context("running pgbench")?
         .context("running pgbench (Debian package postgresql-client)")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
@@ -450,6 +464,29 @@ async fn run_pgbench(
         .with_context(|| format!("no tps in pgbench's output: {stdout}"))
 }
 
+/// The middle value (the mean of the two middle ones for an even count); `None` if empty.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// Longest wait for the server to fan out the outbox events written before a phase.
+const SETTLE_LIMIT: Duration = Duration::from_secs(1800);
+
+/// PostgreSQL: waits until the server has fanned out every outbox event written so far.
+async fn settle(sql: Option<&BenchSql>) -> anyhow::Result<()> {
+    if let Some(sql) = sql {
+        sql.settle(SETTLE_LIMIT).await?;
+    }
+    Ok(())
+}
+
 /// Runs the bench. `store` is the configured tuning (pool size, group commit, ...), used by the
 /// raw phases as the server (which reads the same configuration) uses it.
 pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
@@ -461,10 +498,59 @@ pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
         "normal" => Synchronous::Normal,
         other => bail!("--synchronous must be full or normal, not {other}"),
     };
+    if args.pairs == 0 {
+        bail!("--pairs must be positive");
+    }
+    if args.pairs > 1 && args.postgres.is_none() {
+        bail!("--pairs alternates pgbench and HTTP creation: PostgreSQL only (--postgres)");
+    }
     let db = BenchDatabase::create(&args).await?;
-    let outcome = run_on(&args, &db, store, synchronous).await;
+    // The schema goes whatever ends the run: an error, a panic, Ctrl-C or SIGTERM (dropping the
+    // run stops the server process; pgbench ends with its -T).
+    let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run_on(
+        &args,
+        &db,
+        store,
+        synchronous,
+    )));
+    let outcome = tokio::select! {
+        outcome = run => outcome.unwrap_or_else(|_| Err(anyhow::anyhow!("the bench panicked"))),
+        signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+    };
     db.drop_schema().await;
     outcome
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c() => "SIGINT",
+            _ = term => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Resolves on Ctrl-C; never if it cannot be listened for.
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn run_on(
@@ -484,12 +570,26 @@ async fn run_on(
         "{}: preparing {} orders (each with one line of 1000 units and one fulfillment)...",
         db.label, args.orders
     );
+    // PostgreSQL: the store makes the first orders and the rest are copies of one of them, made
+    // in SQL (bench_pg), as through the store it would take over an hour for a million.
+    let made = match db.schema {
+        Some(_) => args.orders.min(args.store_orders.max(1)),
+        None => args.orders,
+    };
+    let mut sql = match &db.schema {
+        Some((server, schema)) => Some(BenchSql::connect(server, schema).await?),
+        None => None,
+    };
+    let before = match &sql {
+        Some(sql) if made < args.orders => sql.table_counts().await?,
+        _ => Vec::new(),
+    };
     let prepared = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency {
         let (store, store_id, next) = (store.clone(), store_id.clone(), next.clone());
-        let total = args.orders;
+        let total = made;
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -509,6 +609,30 @@ async fn run_on(
     }
     for task in tasks {
         task.await.context("a preparation task failed")??;
+    }
+    if let Some(sql) = sql.as_mut().filter(|_| made < args.orders) {
+        println!(
+            "made {made} orders through the store in {:.1} s; copying the other {} in SQL...",
+            prepared.elapsed().as_secs_f64(),
+            args.orders - made
+        );
+        let template = Template {
+            index: 0,
+            order: store
+                .get_order(&store_id, &OrderRef::new("B-0".to_owned()))
+                .await
+                .context("reading the template order")?,
+        };
+        sql.copy_orders(&store_id, &template, &before, made, args.orders)
+            .await?;
+        // The first and the last copy, read as the server will read them.
+        for i in [made, args.orders - 1] {
+            let copy = store
+                .get_order(&store_id, &OrderRef::new(format!("B-{i}")))
+                .await
+                .with_context(|| format!("reading the copied order B-{i}"))?;
+            crate::bench_pg::check_copy(&template, i, &copy)?;
+        }
     }
     let prepare_secs = prepared.elapsed().as_secs_f64();
     println!("prepared in {prepare_secs:.1} s");
@@ -562,24 +686,23 @@ async fn run_on(
         results.push(phase("raw get order", args.concurrency, args.seconds, raw_get).await);
     }
 
-    let pgbench_tps = if db.schema.is_some() && args.runs(Phase::Pgbench) {
-        match run_pgbench(db, &store_id, written, args).await {
-            Ok(tps) => Some(tps),
-            Err(e) => {
-                eprintln!("pgbench phase skipped: {e:#}");
-                None
-            }
-        }
-    } else {
-        None
-    };
-
     // The HTTP phases run against a server process of its own, so its memory is its own.
     drop(store);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let server = start_server(&server_url, &args.synchronous).await?;
     let server_pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // PostgreSQL: the server's dispatcher first fans out the events of the prepared orders (two
+    // per order; with no webhook subscription it only marks them). Measuring starts once it has.
+    if let Some(sql) = &sql {
+        let (fanned_out, took) = sql.settle(SETTLE_LIMIT).await?;
+        if fanned_out > 0 {
+            println!(
+                "the server fanned out {fanned_out} events of the preparation in {:.1} s",
+                took.as_secs_f64()
+            );
+        }
+    }
     let idle_rss = proc_mb(Some(server_pid), "VmRSS:");
 
     let client = Arc::new(LoadClient::new(&server.base, &key.secret)?);
@@ -594,16 +717,52 @@ async fn run_on(
                 .await
         })
     });
-    if args.runs(Phase::HttpCreate) {
-        results.push(
-            phase(
-                "http create fulfillment",
-                args.concurrency,
-                args.seconds,
-                create.clone(),
-            )
-            .await,
-        );
+    // pgbench and HTTP creation alternate, `--pairs` times, on the same orders (the first
+    // half). The server process stays up, idle, while pgbench runs, rather than being stopped
+    // and started around it: its background work is then the same in both phases of a pair (its
+    // dispatcher fans out the outbox events pgbench writes as it fans out its own), and the
+    // HTTP runs after the first do not start from a cold process. Before each phase the bench
+    // waits until the outbox has nothing left to fan out, so neither phase pays for the tail of
+    // the other's events.
+    let pgbench = db.schema.is_some() && args.runs(Phase::Pgbench);
+    let mut pairs: Vec<(Option<f64>, Option<f64>)> = Vec::new();
+    for pair in 1..=args.pairs {
+        let label = if args.pairs > 1 {
+            format!(" (pair {pair}/{})", args.pairs)
+        } else {
+            String::new()
+        };
+        let tps = if pgbench {
+            settle(sql.as_ref()).await?;
+            match run_pgbench(db, &store_id, written, args).await {
+                Ok(tps) => {
+                    println!("pgbench{label}: {tps:.0} tx/s");
+                    Some(tps)
+                }
+                Err(e) => {
+                    eprintln!("pgbench phase{label} skipped: {e:#}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let http = if args.runs(Phase::HttpCreate) {
+            settle(sql.as_ref()).await?;
+            let name = if args.pairs > 1 {
+                format!("http create fulfillment #{pair}")
+            } else {
+                "http create fulfillment".to_owned()
+            };
+            let result = phase(&name, args.concurrency, args.seconds, create.clone()).await;
+            println!("http create fulfillment{label}: {:.0} req/s", result.rate());
+            let rate = result.rate();
+            results.push(result);
+            Some(rate)
+        } else {
+            None
+        };
+        pairs.push((tps, http));
     }
     let rates = args
         .rates
@@ -701,19 +860,60 @@ async fn run_on(
         );
     }
     let by_name = |name: &str| results.iter().find(|r| r.name == name);
-    let http_create = by_name("http create fulfillment");
+    let http_rates: Vec<f64> = pairs.iter().filter_map(|(_, http)| *http).collect();
+    let http_create = median(&http_rates);
     if let (Some(raw), Some(http)) = (by_name("raw create fulfillment"), http_create) {
+        let of = if http_rates.len() > 1 {
+            " (median HTTP rate)"
+        } else {
+            ""
+        };
         println!(
-            "HTTP/raw create-fulfillment ratio: {:.2}",
-            http.rate() / raw.rate()
+            "HTTP/raw create-fulfillment ratio{of}: {:.2}",
+            http / raw.rate()
         );
     }
-    if let Some(tps) = pgbench_tps {
-        let ratio = http_create
-            .map(|http| format!("; HTTP/pgbench ratio: {:.2}", http.rate() / tps))
+    if args.pairs > 1 {
+        println!(
+            "alternated pairs (pgbench with {} clients, then HTTP create fulfillment, {} s each):",
+            args.pgbench_clients, args.seconds
+        );
+        for (i, (tps, http)) in pairs.iter().enumerate() {
+            let show = |v: &Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+            let ratio = match (tps, http) {
+                (Some(tps), Some(http)) => format!("{:.2}", http / tps),
+                _ => "-".to_owned(),
+            };
+            println!(
+                "  pair {}: pgbench {} tx/s, HTTP {} req/s, HTTP/pgbench {ratio}",
+                i + 1,
+                show(tps),
+                show(http)
+            );
+        }
+    }
+    let tps: Vec<f64> = pairs.iter().filter_map(|(tps, _)| *tps).collect();
+    if let Some(median_tps) = median(&tps) {
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .filter_map(|pair| match pair {
+                (Some(tps), Some(http)) => Some(http / tps),
+                _ => None,
+            })
+            .collect();
+        let (of, ratio_of) = if args.pairs > 1 {
+            (
+                format!(", median of {}", tps.len()),
+                format!(" (median of {} pairs)", ratios.len()),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let ratio = median(&ratios)
+            .map(|r| format!("; HTTP/pgbench ratio{ratio_of}: {r:.2}"))
             .unwrap_or_default();
         println!(
-            "pgbench equivalent transaction ({} clients): {tps:.0} tx/s{ratio}",
+            "pgbench equivalent transaction ({} clients{of}): {median_tps:.0} tx/s{ratio}",
             args.pgbench_clients
         );
     }
@@ -746,4 +946,16 @@ async fn run_on(
         bail!("{failed} request(s) failed; the figures above are not valid");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

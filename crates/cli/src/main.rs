@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_client;
+mod bench_pg;
 mod bench_webhooks;
 mod config;
 mod import;

@@ -213,6 +213,11 @@ fn bench_runs_and_reports_every_phase() {
             url.clone(),
             "--pgbench-clients".into(),
             "2".into(),
+            // Most orders copied in SQL from one the store made, and two alternated pairs.
+            "--store-orders".into(),
+            "10".into(),
+            "--pairs".into(),
+            "2".into(),
         ]);
     }
     let out = Command::new(BIN)
@@ -239,7 +244,11 @@ fn bench_runs_and_reports_every_phase() {
         "server peak RSS under load",
     ];
     if postgres.is_some() {
-        expected.push("HTTP/pgbench ratio");
+        expected.extend([
+            "copied orders B-10 .. B-39",
+            "pair 2: pgbench",
+            "HTTP/pgbench ratio (median of 2 pairs)",
+        ]);
     } else {
         // SQLite: the server runs on a copy of the database as prepared.
         expected.push("copied the prepared database for the server");
