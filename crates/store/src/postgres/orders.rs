@@ -792,14 +792,39 @@ pub(super) async fn lock_for_fulfillment(
     store_id: &str,
     order: &OrderRef,
 ) -> PgResult<Option<LockedOrder>> {
+    Ok(lock_and_read(tx, store_id, order, None)
+        .await?
+        .map(|(locked, _)| locked))
+}
+
+/// The lock and the ledger of [`lock_for_fulfillment`], and with `fulfillment_id` that
+/// fulfillment of the order (as JSON, if the order has it) read after them, all sent together.
+/// Every statement is prepared before any is sent, so they reach the server in this order.
+async fn lock_and_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    order: &OrderRef,
+    fulfillment_id: Option<&str>,
+) -> PgResult<Option<(LockedOrder, Option<Row>)>> {
     static LOCK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         LOCKED_ORDER_SQL.replace("{}", "store_id = $1 AND external_id = $2")
     });
     let lock = prepare(tx, "looking up an order", &LOCK_SQL).await?;
     let ledger = prepare(tx, "loading the ledger", ledger_by_external_id_sql()).await?;
+    let fulfillment = match fulfillment_id {
+        Some(_) => Some(
+            prepare(
+                tx,
+                "loading a fulfillment",
+                order_json::fulfillment_by_external_order_sql(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let params: [&(dyn ToSql + Sync); 2] = [&store_id, &order.as_str()];
     let map = |what: &'static str| move |e| map_err(what, e);
-    let (locked, ledger) = futures_util::try_join!(
+    let (locked, ledger, fulfillment) = futures_util::try_join!(
         async {
             tx.query_opt(&lock, &params)
                 .await
@@ -810,8 +835,17 @@ pub(super) async fn lock_for_fulfillment(
                 .await
                 .map_err(map("loading the ledger"))
         },
+        async {
+            match (&fulfillment, fulfillment_id) {
+                (Some(statement), Some(id)) => tx
+                    .query_opt(statement, &[&store_id, &order.as_str(), &id])
+                    .await
+                    .map_err(map("loading a fulfillment")),
+                _ => Ok(None),
+            }
+        },
     )?;
-    Ok(locked.map(|order| LockedOrder { order, ledger }))
+    Ok(locked.map(|order| (LockedOrder { order, ledger }, fulfillment)))
 }
 
 /// [`lock_for_fulfillment`] for an order named by its internal id, whose row
@@ -1159,42 +1193,14 @@ pub(super) async fn lock_for_status(
     order: &OrderRef,
     fulfillment_id: &str,
 ) -> PgResult<Option<LockedStatus>> {
-    static LOCK_SQL: LazyLock<String> =
-        LazyLock::new(|| LOCKED_ORDER_SQL.replace("{}", "store_id = $1 AND external_id = $2"));
-    let lock = prepare(tx, "looking up an order", &LOCK_SQL).await?;
-    let ledger = prepare(tx, "loading the ledger", ledger_by_external_id_sql()).await?;
-    let fulfillment = prepare(
-        tx,
-        "loading a fulfillment",
-        order_json::fulfillment_by_external_order_sql(),
-    )
-    .await?;
-    let params: [&(dyn ToSql + Sync); 2] = [&store_id, &order.as_str()];
-    let with_fulfillment: [&(dyn ToSql + Sync); 3] = [&store_id, &order.as_str(), &fulfillment_id];
-    let map = |what: &'static str| move |e| map_err(what, e);
-    let (locked, ledger, fulfillment) = futures_util::try_join!(
-        async {
-            tx.query_opt(&lock, &params)
-                .await
-                .map_err(map("looking up an order"))
-        },
-        async {
-            tx.query(&ledger, &params)
-                .await
-                .map_err(map("loading the ledger"))
-        },
-        async {
-            tx.query_opt(&fulfillment, &with_fulfillment)
-                .await
-                .map_err(map("loading a fulfillment"))
-        },
-    )?;
-    let Some(order) = locked else {
+    let Some((locked, fulfillment)) =
+        lock_and_read(tx, store_id, order, Some(fulfillment_id)).await?
+    else {
         return Ok(None);
     };
     Ok(Some(LockedStatus {
-        order,
-        ledger,
+        order: locked.order,
+        ledger: locked.ledger,
         fulfillment: fulfillment.as_ref().map(decode_fulfillment).transpose()?,
     }))
 }
