@@ -224,10 +224,17 @@ impl BenchSql {
         let fid_json = lit(&format!("\"{fid}\""));
         let for_fulfillment = format!("src.store_id = {store} AND src.fulfillment_id = {fid_lit}");
         let tables = [
+            // The order's row keeps the order as JSON (what reads return), ids included: the
+            // same replacements inside it as in the events' data below.
             CopiedTable {
                 table: "orders",
                 filter: format!("src.id = {oid_lit}"),
-                overrides: "'id', m.oid, 'external_id', 'B-' || m.i".into(),
+                overrides: format!(
+                    "'id', m.oid, 'external_id', 'B-' || m.i,
+                     'snapshot', replace(replace(replace(src.snapshot::text, {oid_lit}, m.oid),
+                                                 {ext_json}, '\"B-' || m.i || '\"'),
+                                         {fid_json}, '\"F-' || m.i || '\"')::jsonb"
+                ),
             },
             CopiedTable {
                 table: "line_items",

@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "return_automations",
         include_str!("migrations/0012_return_automations.sql"),
     ),
+    (
+        13,
+        "order_snapshot",
+        include_str!("migrations/0013_order_snapshot.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -1628,6 +1628,34 @@ mod tests {
         assert_eq!(history.last().map(|h| h.status.as_str()), Some("delivered"));
         assert_eq!(history.len(), after.history.len() - 1);
 
+        // A carrier's scan older than the delivery is only appended to the history, with no
+        // event: the row's kept order is set aside and reads build the order from its rows.
+        let scan = waybill_core::HistoryEntry {
+            status: "in_transit".into(),
+            message: "Older scan".into(),
+            datetime: time::from_millis(1_700_000_050_000),
+            location: None,
+            reason: None,
+        };
+        let report = waybill_core::carrier_update::CarrierReport {
+            estimated_delivery: None,
+            details: vec![scan],
+        };
+        store
+            .apply_carrier_report(&store_id, "1Z999AA10123456784", Some("UPS"), report)
+            .await
+            .unwrap()
+            .unwrap();
+        let read = store.get_order(&store_id, &order_ref).await.unwrap();
+        assert!(
+            read.fulfillments[0]
+                .history
+                .iter()
+                .any(|h| h.message == "Older scan"),
+            "the appended scan is read"
+        );
+        assert_eq!(read, built_from_rows(&store, &store_id, &order_id).await);
+
         let cancelled = store
             .update_shipment_status(&store_id, &order_ref, &f2.id, StatusUpdate::cancel())
             .await
@@ -1686,7 +1714,23 @@ mod tests {
             Some(&read),
             "{what}: {kind}'s snapshot"
         );
+        assert_eq!(
+            read,
+            built_from_rows(store, store_id, order_id).await,
+            "{what}: kept"
+        );
         read
+    }
+
+    /// The order built from its rows now, whatever its row keeps.
+    async fn built_from_rows(store: &PgStore, store_id: &str, order_id: &str) -> Order {
+        let client = store.client().await.unwrap();
+        let client: &deadpool_postgres::Client = &client;
+        orders::load_orders_by_id(client, store_id, &[order_id.to_owned()])
+            .await
+            .unwrap()
+            .pop()
+            .unwrap()
     }
 
     fn one_unit_of(id: &str, line: &str) -> NewFulfillment {

@@ -3,11 +3,13 @@
 //! The JSON has the shape `serde` gives [`waybill_core::Order`] (snake_case fields, instants as
 //! RFC 3339 UTC text with milliseconds), so the same expression serves two purposes:
 //!
-//! - reading an order is one statement, answered in one round trip and decoded by `serde_json`
-//!   without a transaction (one statement sees one snapshot);
 //! - an outbox event's snapshot of its order ([`crate::events::EventData::order`]) is written by
 //!   the statement that writes the event, from the rows the change has written, instead of being
-//!   loaded into the process, encoded and sent back.
+//!   loaded into the process, encoded and sent back; the same statement keeps it on the order's
+//!   row (`orders.snapshot`), which reads by external id return;
+//! - reading an order that has none, by internal id, or a page of a listing, is one statement,
+//!   answered in one round trip and decoded by `serde_json` without a transaction (one
+//!   statement sees one snapshot).
 //!
 //! `each_event_holds_the_order_as_its_write_left_it` (PostgreSQL's unit tests) checks, on an
 //! order with every kind of field and child row, that each write's event snapshot is what a read
@@ -113,18 +115,6 @@ pub(super) fn order(flavour: Flavour, o: &str, updated_at: &str) -> String {
         updated = instant(updated_at),
         fulfillment = fulfillment(flavour, "f"),
     )
-}
-
-/// The statement that reads an order named by its external id (`$1` store, `$2` external id)
-/// as JSON text: no row when there is none.
-pub(super) fn by_external_id_sql() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT {}::text FROM orders o WHERE o.store_id = $1 AND o.external_id = $2",
-            order(Flavour::Json, "o", "o.updated_at")
-        )
-    });
-    &SQL
 }
 
 /// The statement that reads the orders `$2` (internal ids, of the store `$1`) as JSON text, in

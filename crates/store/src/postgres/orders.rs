@@ -211,33 +211,37 @@ struct EventSql<'a> {
     guard: &'a str,
 }
 
-/// The common table expressions that record an event: `seq` writes the order's row (sequence,
-/// `updated_at`, derived status), `event` the outbox event under the new sequence number (its
-/// data gets the order as the change left it, built from the rows by [`order_json`], and the
-/// order's status before the change: every part of one statement reads the rows as they were
-/// before it, which includes what earlier statements of the change wrote, and the order's row
-/// as it was, whose `updated_at` the snapshot takes from the event instead), and
+/// The common table expressions that record an event: `snap` builds the order as the change
+/// left it from its rows ([`order_json`]: every part of one statement reads the rows as they
+/// were before it, which includes what earlier statements of the change wrote, and the order's
+/// row as it was, whose `updated_at` the snapshot takes from the event instead), `seq` writes
+/// the order's row (sequence, `updated_at`, derived status, and the snapshot, which reads of
+/// the order return), `event` the outbox event under the new sequence number (its data gets the
+/// snapshot and the order's status before the change), and
 /// `runs` queues a run of every enabled automation of the store that the trigger sets off for
 /// the fulfillment, tied to that event. The unique key (automation, fulfillment, trigger) makes
 /// a repeated trigger add nothing.
 fn event_ctes(e: &EventSql<'_>) -> String {
     format!(
-        "seq AS (
+        "snap AS (
+             SELECT {snapshot} AS order_json FROM orders prev WHERE prev.id = {order}),
+         seq AS (
              UPDATE orders SET event_seq = event_seq + 1, updated_at = {now}, status = {status},
                                units_in_fulfillment = {in_fulfillment}, units_shipped = {shipped},
-                               units_delivered = {delivered}
+                               units_delivered = {delivered},
+                               snapshot = (SELECT order_json FROM snap)
              WHERE id = {order}{guard}
              RETURNING event_seq),
          event AS (
              INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
                                  created_at)
              SELECT {event_id}, {store}, {order}, seq.event_seq, {kind}, {fulfillment},
-                    {data} || jsonb_build_object('order', {snapshot})
+                    {data} || jsonb_build_object('order', snap.order_json)
                         || CASE WHEN {kind} = 'order.created' THEN '{{}}'::jsonb
                                 ELSE jsonb_build_object('previousOrderStatus', prev.status)
                            END,
                     {now}
-             FROM seq, (SELECT * FROM orders WHERE id = {order}) AS prev
+             FROM seq, snap, (SELECT status FROM orders WHERE id = {order}) AS prev
              RETURNING id, seq),
          runs AS (
              INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
@@ -508,8 +512,11 @@ fn line_items_from_rows(rows: &[Row]) -> PgResult<Vec<LineItem>> {
 }
 
 /// The order named by the caller: by its external id, which reads use far more often; else by
-/// Waybill's internal id. Each look-up is one statement that builds the whole order
-/// ([`order_json`]), so a read needs no transaction: one statement sees one snapshot.
+/// Waybill's internal id. By external id it is one index lookup of the order as its last event
+/// left it, kept on its row (`orders.snapshot`, written by [`event_ctes`]); an order without
+/// one (not written since the column came, or with a scan appended since) is built from its
+/// rows by one more statement ([`order_json`]). Each statement sees one snapshot of the
+/// database, so a read needs no transaction.
 pub(super) async fn load_order<C: GenericClient>(
     client: &C,
     store_id: &str,
@@ -518,12 +525,15 @@ pub(super) async fn load_order<C: GenericClient>(
     if let Some(found) = query_opt(
         client,
         "reading an order",
-        order_json::by_external_id_sql(),
+        "SELECT id, snapshot::text FROM orders WHERE store_id = $1 AND external_id = $2",
         &[&store_id, &order.as_str()],
     )
     .await?
     {
-        return decode_order(&found);
+        return match found.get::<_, Option<&str>>(1) {
+            Some(kept) => decode_order_text(kept),
+            None => load_order_by_id(client, store_id, found.get(0)).await,
+        };
     }
     // Not an external id of this store: perhaps Waybill's internal id.
     if let Some(id) = order.as_internal() {
@@ -550,7 +560,7 @@ async fn load_order_by_id<C: GenericClient>(
 }
 
 /// The orders `ids` of the store (those that exist), in the order given, in one statement.
-async fn load_orders_by_id<C: GenericClient>(
+pub(super) async fn load_orders_by_id<C: GenericClient>(
     client: &C,
     store_id: &str,
     ids: &[String],
@@ -569,7 +579,11 @@ async fn load_orders_by_id<C: GenericClient>(
 
 /// An order from the JSON text of [`order_json`] in the row's first column.
 fn decode_order(row: &Row) -> PgResult<Order> {
-    serde_json::from_str(row.get::<_, &str>(0))
+    decode_order_text(row.get(0))
+}
+
+fn decode_order_text(text: &str) -> PgResult<Order> {
+    serde_json::from_str(text)
         .map_err(|e| StoreError::internal("decoding an order built by PostgreSQL", e).into())
 }
 
@@ -712,7 +726,18 @@ async fn insert_history(
 ) -> PgResult<()> {
     let step = history_step(tx, store_id, fulfillment_id, entry, now).await?;
     let rows = run_steps(tx, vec![step]).await?;
-    check_each_wrote_one(fulfillment_id, &rows)
+    check_each_wrote_one(fulfillment_id, &rows)?;
+    // No event follows every such entry (a carrier's older scan is only appended), so the
+    // order's kept snapshot no longer holds: reads build the order until its next event.
+    execute(
+        tx,
+        "marking an order's snapshot stale",
+        "UPDATE orders SET snapshot = NULL
+         WHERE id = (SELECT order_id FROM fulfillments WHERE store_id = $1 AND id = $2)",
+        &[&store_id, &fulfillment_id],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Runs statements now, together (see [`LastStatement`]); the rows each returned.
