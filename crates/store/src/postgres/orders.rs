@@ -204,11 +204,6 @@ struct EventSql<'a> {
     trigger: &'a str,
     event_id: &'a str,
     now: &'a str,
-    /// Carriers of packages written by the same statement (which its own subqueries cannot
-    /// see in the table yet).
-    carriers: &'a str,
-    /// A condition the order's row update must also meet.
-    guard: &'a str,
 }
 
 /// The common table expressions that record an event: `snap` builds the order as the change
@@ -230,7 +225,7 @@ fn event_ctes(e: &EventSql<'_>) -> String {
                                units_in_fulfillment = {in_fulfillment}, units_shipped = {shipped},
                                units_delivered = {delivered},
                                snapshot = (SELECT order_json FROM snap)
-             WHERE id = {order}{guard}
+             WHERE id = {order}
              RETURNING event_seq),
          event AS (
              INSERT INTO outbox (event_id, store_id, order_id, seq, type, fulfillment_id, data,
@@ -255,9 +250,7 @@ fn event_ctes(e: &EventSql<'_>) -> String {
                AND (a.carrier IS NULL
                     OR EXISTS (SELECT 1 FROM packages p
                                WHERE p.store_id = {store} AND p.fulfillment_id = {fulfillment}
-                                 AND lower(p.carrier) = lower(a.carrier))
-                    OR EXISTS (SELECT 1 FROM unnest({carriers}) c
-                               WHERE lower(c) = lower(a.carrier)))
+                                 AND lower(p.carrier) = lower(a.carrier)))
              ON CONFLICT (automation_id, fulfillment_id, trigger) DO NOTHING)",
         store = e.store,
         order = e.order,
@@ -271,8 +264,6 @@ fn event_ctes(e: &EventSql<'_>) -> String {
         trigger = e.trigger,
         event_id = e.event_id,
         now = e.now,
-        carriers = e.carriers,
-        guard = e.guard,
         snapshot = order_json::order(order_json::Flavour::Jsonb, "prev", e.now),
     )
 }
@@ -292,8 +283,6 @@ fn event_sql() -> &'static str {
             status: "$8::text",
             counts: ["$10::bigint", "$11::bigint", "$12::bigint"],
             trigger: "$9::text",
-            carriers: "ARRAY[]::text[]",
-            guard: "",
         });
         format!("WITH {ctes} SELECT count(*) FROM event")
     });
