@@ -569,8 +569,6 @@ pub trait Store: Send + Sync + 'static {
         return_id: &str,
         update: ReturnUpdate,
     ) -> StoreResult<Return>;
-    /// Each line of the order with its units ordered, fulfilled and returned.
-    async fn order_units(&self, store_id: &str, order: &OrderRef) -> StoreResult<Vec<LineUnits>>;
     /// Records a carrier's report on the newest return of the store whose parcel has
     /// `tracking_number`, as [`waybill_core::returns::plan_carrier_report`] decides: every
     /// new scan in order, each newer one through [`Store::update_return_status`]'s path (with

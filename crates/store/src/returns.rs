@@ -8,7 +8,7 @@
 //! same bound again in the conditional update of `returned`, and write the outbox event
 //! (`return.created`, `return.updated`) in the same transaction.
 
-use waybill_core::{OrderRef, ReturnStatus};
+use waybill_core::{Order, OrderRef, ReturnStatus};
 
 /// Which returns to list.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +58,20 @@ pub struct LineUnits {
 }
 
 impl LineUnits {
+    /// Each line of `order` with its units, as the order's line items carry them.
+    pub fn of(order: &Order) -> Vec<LineUnits> {
+        order
+            .line_items
+            .iter()
+            .map(|l| LineUnits {
+                line_item_id: l.id.clone(),
+                ordered: l.quantity,
+                fulfilled: l.fulfilled,
+                returned: l.returned,
+            })
+            .collect()
+    }
+
     /// Units not yet fulfilled.
     pub fn remaining(&self) -> u32 {
         self.ordered.saturating_sub(self.fulfilled)

@@ -15,7 +15,9 @@ use waybill_core::{
     ReturnStatus, ReturnUpdate, ShipmentStatus, StatusUpdate, time,
 };
 use waybill_store::testing::{TestDatabase, one_line_order, units_of_l};
-use waybill_store::{AutomationAction, AutomationTrigger, NewAutomation, Store, StoreError};
+use waybill_store::{
+    AutomationAction, AutomationTrigger, LineUnits, NewAutomation, Store, StoreError,
+};
 
 const NAMES: ReturnFieldNames<'static> = ReturnFieldNames {
     id: "id",
@@ -77,10 +79,7 @@ fn mail_on(trigger: AutomationTrigger, carrier: Option<&str>) -> NewAutomation {
 
 /// `(fulfilled, returned)` of line `L`.
 async fn units(store: &dyn Store, shop: &str, order: &str) -> (u32, u32) {
-    let lines = store
-        .order_units(shop, &OrderRef::new(order))
-        .await
-        .unwrap();
+    let lines = LineUnits::of(&store.get_order(shop, &OrderRef::new(order)).await.unwrap());
     (lines[0].fulfilled, lines[0].returned)
 }
 

@@ -13,7 +13,7 @@ use waybill_core::{
 };
 use waybill_store::testing::{TestDatabase, one_line_order, units_of_l};
 use waybill_store::{
-    AttemptLog, DeliveryNext, DeliveryResult, EventData, NewWebhook, ReturnQuery, Store,
+    AttemptLog, DeliveryNext, DeliveryResult, EventData, LineUnits, NewWebhook, ReturnQuery, Store,
     StoreError, WebhookFlavor, WebhookHealth,
 };
 
@@ -59,10 +59,7 @@ fn domain(err: StoreError) -> DomainError {
 }
 
 async fn returned(store: &dyn Store, shop: &str, order: &str) -> u32 {
-    let lines = store
-        .order_units(shop, &OrderRef::new(order))
-        .await
-        .unwrap();
+    let lines = LineUnits::of(&store.get_order(shop, &OrderRef::new(order)).await.unwrap());
     assert_eq!(lines.len(), 1);
     lines[0].returned
 }
@@ -260,7 +257,7 @@ async fn lifecycle_units_and_one_event_per_change() {
         .update_return_status(&shop.id, "RET-2", to(ReturnStatus::Rejected))
         .await
         .unwrap();
-    let lines = store.order_units(&shop.id, &order).await.unwrap();
+    let lines = LineUnits::of(&store.get_order(&shop.id, &order).await.unwrap());
     assert_eq!(
         (
             lines[0].ordered,

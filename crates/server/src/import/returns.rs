@@ -220,9 +220,7 @@ async fn try_row(
     let lines = match &request.line {
         LineTarget::Id(line) => vec![(line.clone(), request.quantity)],
         LineTarget::Sku(sku) => {
-            let units = store
-                .order_units(store_id, &OrderRef::new(order.id.to_string()))
-                .await?;
+            let units = waybill_store::LineUnits::of(&order);
             let returnable = |line_id: &str| {
                 units
                     .iter()

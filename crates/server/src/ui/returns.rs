@@ -169,7 +169,7 @@ pub(super) async fn order_returns(
     order: &Order,
 ) -> Result<OrderReturns, StoreError> {
     let order_ref = OrderRef::new(order.id.to_string());
-    let units = state.store.order_units(store_id, &order_ref).await?;
+    let units = LineUnits::of(order);
     let returns = state
         .store
         .list_returns(
@@ -285,11 +285,7 @@ async fn load_order(
         .get_order(store_id, &OrderRef::new(order_ref))
         .await
         .map_err(|e| failed(e, signed, "New return"))?;
-    let units = state
-        .store
-        .order_units(store_id, &OrderRef::new(order.id.to_string()))
-        .await
-        .map_err(|e| failed(e, signed, "New return"))?;
+    let units = LineUnits::of(&order);
     Ok((order, units))
 }
 

@@ -1392,16 +1392,6 @@ impl Store for PgStore {
         })
     }
 
-    async fn order_units(
-        &self,
-        store_id: &str,
-        order: &OrderRef,
-    ) -> StoreResult<Vec<crate::LineUnits>> {
-        routed_read!(self, Some(store_id), "counting an order's units", |tx| {
-            returns::order_units(&tx, store_id, order)
-        })
-    }
-
     async fn apply_return_carrier_report(
         &self,
         store_id: &str,

@@ -1189,11 +1189,10 @@ fn quantities(f: &Fulfillment) -> PgResult<Vec<(String, Quantity)>> {
 }
 
 /// What the first step of a status update found when the request named the order by its
-/// external id, the order's row locked: the row (its id and kept unit counts), its ledger rows,
-/// and the fulfillment, if the order has it.
+/// external id, the order's row locked: what a creation's first step finds, and the
+/// fulfillment, if the order has it.
 pub(super) struct LockedStatus {
-    order: Row,
-    ledger: Vec<Row>,
+    locked: LockedOrder,
     fulfillment: Option<Fulfillment>,
 }
 
@@ -1213,8 +1212,7 @@ pub(super) async fn lock_for_status(
         return Ok(None);
     };
     Ok(Some(LockedStatus {
-        order: locked.order,
-        ledger: locked.ledger,
+        locked,
         fulfillment: fulfillment.as_ref().map(decode_fulfillment).transpose()?,
     }))
 }
@@ -1240,9 +1238,10 @@ pub(super) async fn plan_status_update(
     let current = locked
         .fulfillment
         .ok_or_else(|| DomainError::FulfillmentNotFound(fulfillment_id.to_owned()))?;
-    let order_id: String = locked.order.get(0);
-    let counts = stored_unit_counts(&locked.order, &locked.ledger);
-    let ledger = ledger_lines(&locked.ledger)?;
+    let LockedOrder { order, ledger } = &locked.locked;
+    let order_id: String = order.get(0);
+    let counts = stored_unit_counts(order, ledger);
+    let ledger = ledger_lines(ledger)?;
     let (change, steps) = status_steps(
         tx,
         store_id,

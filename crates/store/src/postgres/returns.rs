@@ -22,7 +22,7 @@ use super::{PgResult, execute, query, query_opt};
 use crate::StoreError;
 use crate::automations::AutomationTrigger;
 use crate::events::EventData;
-use crate::returns::{LineUnits, ReturnQuery};
+use crate::returns::ReturnQuery;
 
 fn parse_return_status(text: &str) -> PgResult<ReturnStatus> {
     text.parse()
@@ -480,32 +480,6 @@ pub(super) async fn list_returns(
         returns.push(load_return(tx, store_id, &id).await?);
     }
     Ok(returns)
-}
-
-pub(super) async fn order_units(
-    tx: &Transaction<'_>,
-    store_id: &str,
-    order: &OrderRef,
-) -> PgResult<Vec<LineUnits>> {
-    let (order_id, _) = resolve_order(tx, store_id, order, false).await?;
-    query(
-        tx,
-        "counting an order's units",
-        "SELECT id, quantity, fulfilled, returned FROM line_items WHERE order_id = $1
-         ORDER BY position",
-        &[&order_id],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(LineUnits {
-            line_item_id: r.get(0),
-            ordered: stored_u32("decoding a stored quantity", r.get(1))?,
-            fulfilled: stored_u32("decoding a stored quantity", r.get(2))?,
-            returned: stored_u32("decoding a stored quantity", r.get(3))?,
-        })
-    })
-    .collect()
 }
 
 pub(super) async fn apply_carrier_report(

@@ -993,16 +993,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn order_units(
-        &self,
-        store_id: &str,
-        order: &OrderRef,
-    ) -> StoreResult<Vec<crate::LineUnits>> {
-        let (store_id, order) = (store_id.to_owned(), order.clone());
-        self.read_short(move |conn| returns::order_units(conn, &store_id, &order))
-            .await
-    }
-
     async fn apply_return_carrier_report(
         &self,
         store_id: &str,

@@ -19,7 +19,7 @@ use super::orders::{
 };
 use crate::automations::AutomationTrigger;
 use crate::events::EventData;
-use crate::returns::{LineUnits, ReturnQuery};
+use crate::returns::ReturnQuery;
 use crate::{StoreError, StoreResult};
 
 fn parse_return_status(text: &str) -> StoreResult<ReturnStatus> {
@@ -493,30 +493,6 @@ pub(super) fn list_returns(
     ids.iter()
         .map(|id| load_return(conn, store_id, id))
         .collect()
-}
-
-pub(super) fn order_units(
-    conn: &Connection,
-    store_id: &str,
-    order: &OrderRef,
-) -> StoreResult<Vec<LineUnits>> {
-    let (order_id, _) = resolve_order(conn, store_id, order)?;
-    conn.prepare_cached(
-        "SELECT id, quantity, fulfilled, returned FROM line_items WHERE order_id = ?1
-         ORDER BY position",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_map([&order_id], |r| {
-            Ok(LineUnits {
-                line_item_id: r.get(0)?,
-                ordered: r.get(1)?,
-                fulfilled: r.get(2)?,
-                returned: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(|e| map_err("counting an order's units", e))
 }
 
 pub(super) fn apply_carrier_report(
