@@ -1666,6 +1666,98 @@ mod tests {
             .await
             .unwrap();
         check("an update naming the order by its internal id").await;
+
+        // A change to one fulfillment edits the kept order rather than building it again:
+        // what the kept order says beyond that fulfillment and the units is carried over.
+        // (Made visible here by a mark put on the kept order by hand.)
+        let client = store.client().await.unwrap();
+        let mark = |value: &'static str| {
+            format!(
+                "UPDATE orders SET snapshot = jsonb_set(snapshot, '{{details,extra,mark}}', \
+                 '\"{value}\"') WHERE id = $1"
+            )
+        };
+        client.execute(&mark("kept"), &[&order_id]).await.unwrap();
+        let packages = vec![Package {
+            carrier: Some("DHL".into()),
+            tracking_number: "JD014600006281230704".into(),
+            tracking_url: None,
+        }];
+        store
+            .update_tracking(&store_id, &order_ref, "F-1", packages.clone())
+            .await
+            .unwrap();
+        let (_, data) = event_from_last(&store, &order_id, 0).await;
+        let snapshot = data.order.unwrap();
+        assert_eq!(
+            snapshot.details.extra.get("mark"),
+            Some(&serde_json::json!("kept")),
+            "a tracking update edits the kept order"
+        );
+        assert_eq!(snapshot.fulfillments[0].packages, packages);
+        // Taken off again, by a change to the order itself (built from its rows).
+        client
+            .execute(
+                "UPDATE orders SET snapshot = NULL WHERE id = $1",
+                &[&order_id],
+            )
+            .await
+            .unwrap();
+        store
+            .update_tracking(&store_id, &order_ref, "F-1", packages)
+            .await
+            .unwrap();
+        check("a tracking update").await;
+
+        // A fulfillment written by a node whose clock is behind another's sorts before the
+        // other's: it is not appended, the order is built. F-2 is moved a day ahead here.
+        client
+            .execute(
+                "UPDATE fulfillments SET created_at = created_at + 86400000
+                 WHERE store_id = $1 AND id = 'F-2'",
+                &[&store_id],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "UPDATE orders SET snapshot = NULL WHERE id = $1",
+                &[&order_id],
+            )
+            .await
+            .unwrap();
+        store
+            .update_shipment_status(
+                &store_id,
+                &order_ref,
+                "F-2",
+                StatusUpdate::new(StatusOrEvent::Status(ShipmentStatus::InTransit)),
+            )
+            .await
+            .unwrap();
+        check("F-2 a day ahead").await;
+        store
+            .create_fulfillment(&store_id, &order_ref, one_unit_of("F-3", "b"))
+            .await
+            .unwrap();
+        let read = check("a fulfillment that sorts before the last").await;
+        let ids: Vec<&str> = read.fulfillments.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["F-1", "F-3", "F-2"]);
+        let mut replacement = one_unit_of("F-3", "b");
+        replacement.packages = vec![Package {
+            carrier: Some("USPS".into()),
+            tracking_number: "9400111899223197428490".into(),
+            tracking_url: None,
+        }];
+        store
+            .upsert_fulfillment(&store_id, &order_ref, replacement)
+            .await
+            .unwrap();
+        let read = check("a fulfillment replaced in the middle").await;
+        assert_eq!(
+            read.fulfillments[1].packages[0].carrier.as_deref(),
+            Some("USPS")
+        );
     }
 
     /// The outbox data of the order's `skip`-th last event, with its type.

@@ -97,23 +97,80 @@ pub(super) fn order(flavour: Flavour, o: &str, updated_at: &str) -> String {
         "{j}_build_object(
             'id', {o}.id, 'store_id', {o}.store_id, 'external_id', {o}.external_id,
             'created_at', {created}, 'updated_at', {updated}, 'details', {o}.details,
-            'line_items', COALESCE((
-                SELECT {j}_agg({j}_build_object('id', li.id, 'product_id', li.product_id,
-                                                 'variant_id', li.variant_id, 'sku', li.sku,
-                                                 'title', li.title, 'quantity', li.quantity,
-                                                 'fulfilled', li.fulfilled,
-                                                 'returned', li.returned, 'price', li.price,
-                                                 'extra', li.extra)
-                               ORDER BY li.position)
-                FROM line_items li WHERE li.order_id = {o}.id),
-                '[]'::{j}),
+            'line_items', {line_items},
             'fulfillments', COALESCE((
                 SELECT {j}_agg({fulfillment} ORDER BY f.created_at, f.id)
                 FROM fulfillments f WHERE f.order_id = {o}.id),
                 '[]'::{j}))",
         created = instant(&format!("{o}.created_at")),
         updated = instant(updated_at),
+        line_items = line_items(flavour, &format!("{o}.id")),
         fulfillment = fulfillment(flavour, "f"),
+    )
+}
+
+/// The line items of the order `order_id` (an SQL expression of its internal id), in order.
+fn line_items(flavour: Flavour, order_id: &str) -> String {
+    let j = flavour.name();
+    format!(
+        "COALESCE((
+            SELECT {j}_agg({j}_build_object('id', li.id, 'product_id', li.product_id,
+                                             'variant_id', li.variant_id, 'sku', li.sku,
+                                             'title', li.title, 'quantity', li.quantity,
+                                             'fulfilled', li.fulfilled,
+                                             'returned', li.returned, 'price', li.price,
+                                             'extra', li.extra)
+                           ORDER BY li.position)
+            FROM line_items li WHERE li.order_id = {order_id}),
+            '[]'::{j})"
+    )
+}
+
+/// The order `kept` (a jsonb expression: the order as [`order`] built it before a change)
+/// edited for a change that wrote only the fulfillment `fulfillment` (its row and children) and
+/// its line items' units, as jsonb: `updated_at` set, the line items built again, and the
+/// fulfillment built from its rows and put in its place (found by id) or, when new, appended.
+/// `store`, `order`, `fulfillment` and `updated_at` (milliseconds) are SQL expressions.
+///
+/// A new fulfillment is appended only if it sorts after the last one (fulfillments are in
+/// `created_at`, then id, order; a node whose clock is behind another's can write one that
+/// sorts earlier). Otherwise, or when there is no kept order (`NULL`), or no such fulfillment,
+/// the expression is `NULL`, and the caller builds the order from its rows.
+///
+/// The edit reads one fulfillment's rows and the line items; a build reads every
+/// fulfillment's, which grows with the order.
+pub(super) fn with_fulfillment(
+    kept: &str,
+    store: &str,
+    order: &str,
+    fulfillment_id: &str,
+    updated_at: &str,
+) -> String {
+    format!(
+        "(SELECT CASE
+                     WHEN found.i IS NOT NULL
+                         THEN jsonb_set(base.o, ARRAY['fulfillments', (found.i - 1)::text], nf.j)
+                     WHEN base.o->'fulfillments'->-1 IS NULL
+                          OR ((base.o->'fulfillments'->-1->>'created_at') COLLATE \"C\",
+                              (base.o->'fulfillments'->-1->>'id') COLLATE \"C\")
+                             < (nf.created COLLATE \"C\", nf.id)
+                         THEN jsonb_set(base.o, '{{fulfillments}}',
+                                        (base.o->'fulfillments') || jsonb_build_array(nf.j))
+                 END
+          FROM (SELECT {kept} || jsonb_build_object('updated_at', {updated},
+                                                    'line_items', {line_items}) AS o) AS base,
+               (SELECT {built} AS j, {created} AS created, f.id
+                FROM fulfillments f
+                WHERE f.store_id = {store} AND f.id = {fulfillment_id} AND f.order_id = {order})
+                   AS nf
+               LEFT JOIN LATERAL (
+                   SELECT x.i FROM jsonb_array_elements({kept}->'fulfillments')
+                                       WITH ORDINALITY AS x (e, i)
+                   WHERE x.e->>'id' = nf.id) AS found ON true)",
+        updated = instant(updated_at),
+        line_items = line_items(Flavour::Jsonb, order),
+        built = fulfillment(Flavour::Jsonb, "f"),
+        created = instant("f.created_at"),
     )
 }
 

@@ -188,6 +188,19 @@ pub(super) struct Event<'a> {
     pub(super) fulfillment_id: Option<&'a str>,
     pub(super) data: EventData,
     pub(super) trigger: Option<&'a str>,
+    pub(super) touched: Touched,
+}
+
+/// What of its order a change wrote, which decides how the event's snapshot of the order is
+/// made ([`event_ctes`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Touched {
+    /// Anything: the snapshot is built from all the order's rows.
+    Order,
+    /// Only the event's fulfillment (its row, packages, lines and history) and the units of
+    /// the order's line items: the order kept on its row is edited, with the order built from
+    /// its rows when it cannot be ([`order_json::with_fulfillment`]).
+    OneFulfillment,
 }
 
 /// Where [`event_ctes`] finds the values of an event, as SQL expressions (parameters).
@@ -204,6 +217,9 @@ struct EventSql<'a> {
     trigger: &'a str,
     event_id: &'a str,
     now: &'a str,
+    /// True when the change wrote only the event's fulfillment and its line items' units
+    /// ([`Touched::OneFulfillment`]).
+    one_fulfillment: &'a str,
 }
 
 /// The common table expressions that record an event: `snap` builds the order as the change
@@ -219,7 +235,9 @@ struct EventSql<'a> {
 fn event_ctes(e: &EventSql<'_>) -> String {
     format!(
         "snap AS (
-             SELECT {snapshot} AS order_json FROM orders prev WHERE prev.id = {order}),
+             SELECT COALESCE(CASE WHEN {one_fulfillment} THEN {edited} END, {built})
+                        AS order_json
+             FROM orders prev WHERE prev.id = {order}),
          seq AS (
              UPDATE orders SET event_seq = event_seq + 1, updated_at = {now}, status = {status},
                                units_in_fulfillment = {in_fulfillment}, units_shipped = {shipped},
@@ -264,7 +282,10 @@ fn event_ctes(e: &EventSql<'_>) -> String {
         trigger = e.trigger,
         event_id = e.event_id,
         now = e.now,
-        snapshot = order_json::order(order_json::Flavour::Jsonb, "prev", e.now),
+        one_fulfillment = e.one_fulfillment,
+        edited =
+            order_json::with_fulfillment("prev.snapshot", e.store, e.order, e.fulfillment, e.now),
+        built = order_json::order(order_json::Flavour::Jsonb, "prev", e.now),
     )
 }
 
@@ -283,6 +304,7 @@ fn event_sql() -> &'static str {
             status: "$8::text",
             counts: ["$10::bigint", "$11::bigint", "$12::bigint"],
             trigger: "$9::text",
+            one_fulfillment: "$13::bool",
         });
         format!("WITH {ctes} SELECT count(*) FROM event")
     });
@@ -315,6 +337,7 @@ async fn event_step(
         Box::new(stored_count(counts.in_fulfillment)),
         Box::new(stored_count(counts.shipped)),
         Box::new(stored_count(counts.delivered)),
+        Box::new(event.touched == Touched::OneFulfillment && event.fulfillment_id.is_some()),
     ];
     Ok(PipelinedStep {
         what: "writing an outbox event",
@@ -429,6 +452,7 @@ pub(super) async fn insert_order(
             fulfillment_id: None,
             data: EventData::default(),
             trigger: None,
+            touched: Touched::Order,
         },
         now,
     )
@@ -1097,6 +1121,7 @@ async fn fulfillment_write(
                 ..EventData::status(new.status.as_str(), None)
             },
             trigger: Some(new.status.as_str()),
+            touched: Touched::OneFulfillment,
         },
         counts,
         now,
@@ -1378,6 +1403,7 @@ async fn status_steps(
                 ..EventData::status(&entry.status, Some(previous.as_str()))
             },
             trigger: Some(&entry.status),
+            touched: Touched::OneFulfillment,
         };
         steps.push(event_step(tx, store_id, order_id, event, counts, now).await?);
     }
@@ -1516,6 +1542,7 @@ pub(super) async fn update_tracking(
                 ..EventData::default()
             },
             trigger: None,
+            touched: Touched::OneFulfillment,
         },
         now,
     )
@@ -1766,6 +1793,7 @@ pub(super) async fn upsert_fulfillment(
                 ..EventData::status(new.status.as_str(), Some(current.status.as_str()))
             },
             trigger: status_changed.then_some(new.status.as_str()),
+            touched: Touched::OneFulfillment,
         },
         now,
     )
@@ -1845,6 +1873,7 @@ pub(super) async fn update_order(
             fulfillment_id: None,
             data: EventData::default(),
             trigger: None,
+            touched: Touched::Order,
         },
         now,
     )

@@ -15,7 +15,7 @@ use waybill_core::{
 };
 
 use super::orders::{
-    Event, LineCounter, lock_order, move_counter, parse_status, parse_uuid, record_event,
+    Event, LineCounter, Touched, lock_order, move_counter, parse_status, parse_uuid, record_event,
     resolve_order, stored_u32,
 };
 use super::{PgResult, execute, query, query_opt};
@@ -185,6 +185,7 @@ pub(super) async fn create_return(
                 ..EventData::status(created.status.as_str(), None)
             },
             trigger: None,
+            touched: Touched::Order,
         },
         now,
     )
@@ -312,6 +313,7 @@ pub(super) async fn update_return(
                 ..EventData::status(updated.status.as_str(), Some(current.status.as_str()))
             },
             trigger: None,
+            touched: Touched::Order,
         },
         now,
     )
