@@ -222,10 +222,12 @@ struct EventSql<'a> {
     one_fulfillment: &'a str,
 }
 
-/// The common table expressions that record an event: `snap` builds the order as the change
-/// left it from its rows ([`order_json`]: every part of one statement reads the rows as they
-/// were before it, which includes what earlier statements of the change wrote, and the order's
-/// row as it was, whose `updated_at` the snapshot takes from the event instead), `seq` writes
+/// The common table expressions that record an event: `snap` makes the order as the change
+/// left it, with its status before the change ([`order_json`]: every part of one statement
+/// reads the rows as they were before it, which includes what earlier statements of the change
+/// wrote, and the order's row as it was, whose `updated_at` the snapshot takes from the event
+/// instead; a change to one fulfillment edits the order kept on the row, any other builds it
+/// from the rows, [`Touched`]), `seq` writes
 /// the order's row (sequence, `updated_at`, derived status, and the snapshot, which reads of
 /// the order return), `event` the outbox event under the new sequence number (its data gets the
 /// snapshot and the order's status before the change), and
@@ -236,7 +238,8 @@ fn event_ctes(e: &EventSql<'_>) -> String {
     format!(
         "snap AS (
              SELECT COALESCE(CASE WHEN {one_fulfillment} THEN {edited} END, {built})
-                        AS order_json
+                        AS order_json,
+                    prev.status
              FROM orders prev WHERE prev.id = {order}),
          seq AS (
              UPDATE orders SET event_seq = event_seq + 1, updated_at = {now}, status = {status},
@@ -251,10 +254,10 @@ fn event_ctes(e: &EventSql<'_>) -> String {
              SELECT {event_id}, {store}, {order}, seq.event_seq, {kind}, {fulfillment},
                     {data} || jsonb_build_object('order', snap.order_json)
                         || CASE WHEN {kind} = 'order.created' THEN '{{}}'::jsonb
-                                ELSE jsonb_build_object('previousOrderStatus', prev.status)
+                                ELSE jsonb_build_object('previousOrderStatus', snap.status)
                            END,
                     {now}
-             FROM seq, snap, (SELECT status FROM orders WHERE id = {order}) AS prev
+             FROM seq, snap
              RETURNING id, seq),
          runs AS (
              INSERT INTO automation_runs (automation_id, store_id, order_id, seq, outbox_id,
