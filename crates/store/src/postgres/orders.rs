@@ -286,8 +286,7 @@ fn event_ctes(e: &EventSql<'_>) -> String {
         event_id = e.event_id,
         now = e.now,
         one_fulfillment = e.one_fulfillment,
-        edited =
-            order_json::with_fulfillment("prev.snapshot", e.store, e.order, e.fulfillment, e.now),
+        edited = order_json::with_fulfillment("prev", e.store, e.order, e.fulfillment, e.now),
         built = order_json::order(order_json::Flavour::Jsonb, "prev", e.now),
     )
 }
