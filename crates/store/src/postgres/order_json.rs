@@ -142,7 +142,8 @@ fn line_items(flavour: Flavour, order_id: &str) -> String {
 /// is `NULL`, and the caller builds the order from its rows.
 ///
 /// The edit reads one fulfillment's rows and the line items; a build reads every
-/// fulfillment's, which grows with the order.
+/// fulfillment's, which grows with the order. (`OFFSET 0` keeps the edited order a value of
+/// its own: inlined, the line items would be built again for each of its five uses.)
 pub(super) fn with_fulfillment(
     row: &str,
     store: &str,
@@ -163,7 +164,8 @@ pub(super) fn with_fulfillment(
                  END
           FROM (SELECT {row}.snapshot || jsonb_build_object('updated_at', {updated},
                                                             'line_items', {line_items}) AS o
-                WHERE {row}.snapshot->>'updated_at' = {kept_at}) AS base,
+                WHERE {row}.snapshot->>'updated_at' = {kept_at}
+                OFFSET 0) AS base,
                (SELECT {built} AS j, {created} AS created, f.id
                 FROM fulfillments f
                 WHERE f.store_id = {store} AND f.id = {fulfillment_id} AND f.order_id = {order})
