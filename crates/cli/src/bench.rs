@@ -266,13 +266,13 @@ fn one_unit(id: Option<String>) -> anyhow::Result<NewFulfillment> {
 }
 
 /// Where the bench's data lives, and how to clean it up.
-struct BenchDatabase {
-    url: String,
-    label: String,
+pub(crate) struct BenchDatabase {
+    pub(crate) url: String,
+    pub(crate) label: String,
     /// SQLite: the directory holding the database and the copy of it as prepared.
     _dir: Option<tempfile::TempDir>,
     /// PostgreSQL: the server URL and the schema to drop at the end.
-    schema: Option<(String, String)>,
+    pub(crate) schema: Option<(String, String)>,
 }
 
 async fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
@@ -280,20 +280,26 @@ async fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
 }
 
 impl BenchDatabase {
-    async fn create(args: &BenchArgs) -> anyhow::Result<BenchDatabase> {
-        match &args.postgres {
+    /// A temporary SQLite file, or on the PostgreSQL server `postgres` a fresh schema named
+    /// `{prefix}_{pid}`.
+    pub(crate) async fn create(
+        postgres: Option<&str>,
+        synchronous: &str,
+        prefix: &str,
+    ) -> anyhow::Result<BenchDatabase> {
+        match postgres {
             None => {
                 let dir = tempfile::tempdir().context("creating a temporary directory")?;
                 let url = format!("sqlite://{}", dir.path().join("bench.db").display());
                 Ok(BenchDatabase {
                     url,
-                    label: format!("sqlite synchronous={}", args.synchronous),
+                    label: format!("sqlite synchronous={synchronous}"),
                     _dir: Some(dir),
                     schema: None,
                 })
             }
             Some(server) => {
-                let schema = format!("wbbench_{}", std::process::id());
+                let schema = format!("{prefix}_{}", std::process::id());
                 pg_execute(
                     server,
                     &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
@@ -304,7 +310,7 @@ impl BenchDatabase {
                     url: format!("{server}{sep}options=-c%20search_path%3D{schema}"),
                     label: format!("postgresql schema={schema}"),
                     _dir: None,
-                    schema: Some((server.clone(), schema)),
+                    schema: Some((server.to_owned(), schema)),
                 })
             }
         }
@@ -332,7 +338,7 @@ impl BenchDatabase {
         Ok(url)
     }
 
-    async fn drop_schema(&self) {
+    pub(crate) async fn drop_schema(&self) {
         if let Some((server, schema)) = &self.schema
             && let Err(e) =
                 pg_execute(server, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
@@ -343,9 +349,9 @@ impl BenchDatabase {
 }
 
 /// A `waybill serve` child process on the bench database.
-struct ServerProcess {
-    child: Child,
-    base: String,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     startup: Duration,
 }
 
@@ -356,7 +362,12 @@ impl Drop for ServerProcess {
     }
 }
 
-async fn start_server(database_url: &str, synchronous: &str) -> anyhow::Result<ServerProcess> {
+/// Starts `waybill serve` on `database_url`; `env` adds settings (or overrides the bench's).
+pub(crate) async fn start_server(
+    database_url: &str,
+    synchronous: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<ServerProcess> {
     let exe = std::env::current_exe().context("finding the waybill binary")?;
     let started = Instant::now();
     let mut child = Command::new(exe)
@@ -367,6 +378,7 @@ async fn start_server(database_url: &str, synchronous: &str) -> anyhow::Result<S
         // One API key drives the whole load: per-key limits would measure themselves.
         .env("WAYBILL_RATE_LIMIT", "0")
         .env("WAYBILL_MAX_IN_FLIGHT_PER_STORE", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -504,7 +516,7 @@ pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
     if args.pairs > 1 && args.postgres.is_none() {
         bail!("--pairs alternates pgbench and HTTP creation: PostgreSQL only (--postgres)");
     }
-    let db = BenchDatabase::create(&args).await?;
+    let db = BenchDatabase::create(args.postgres.as_deref(), &args.synchronous, "wbbench").await?;
     // The schema goes whatever ends the run: an error, a panic, Ctrl-C or SIGTERM (dropping the
     // run stops the server process; pgbench ends with its -T).
     let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run_on(
@@ -522,7 +534,7 @@ pub async fn run(args: BenchArgs, store: OpenOptions) -> anyhow::Result<()> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, with the signal's name.
-async fn interrupted() -> &'static str {
+pub(crate) async fn interrupted() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -689,7 +701,7 @@ async fn run_on(
     // The HTTP phases run against a server process of its own, so its memory is its own.
     drop(store);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let server = start_server(&server_url, &args.synchronous).await?;
+    let server = start_server(&server_url, &args.synchronous, &[]).await?;
     let server_pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
     // PostgreSQL: the server's dispatcher first fans out the events of the prepared orders (two

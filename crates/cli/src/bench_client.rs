@@ -90,18 +90,30 @@ impl LoadClient {
 
     /// `GET path`; whether the server answered with a success.
     pub(crate) async fn get(&self, path: String) -> bool {
-        self.send(Method::GET, path, None).await
+        self.send(Method::GET, path, None, None).await
     }
 
     /// `POST path` with a JSON body; whether the server answered with a success.
     pub(crate) async fn post(&self, path: String, json: Bytes) -> bool {
-        self.send(Method::POST, path, Some(json)).await
+        self.send(Method::POST, path, Some(json), None).await
     }
 
-    async fn send(&self, method: Method, path: String, json: Option<Bytes>) -> bool {
+    /// `PUT path` with a JSON body and an `Idempotency-Key`; whether the server answered with a
+    /// success.
+    pub(crate) async fn put_idempotent(&self, path: String, json: Bytes, key: HeaderValue) -> bool {
+        self.send(Method::PUT, path, Some(json), Some(key)).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: String,
+        json: Option<Bytes>,
+        key: Option<HeaderValue>,
+    ) -> bool {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         if let Some(conn) = idle
-            && let Some(success) = self.exchange_on(conn, &method, &path, &json).await
+            && let Some(success) = self.exchange_on(conn, &method, &path, &json, &key).await
         {
             return success;
         }
@@ -109,7 +121,7 @@ impl LoadClient {
         // one that stays idle past its header timeout, as between phases): a new one.
         match Conn::open(self.addr).await {
             Some(conn) => self
-                .exchange_on(conn, &method, &path, &json)
+                .exchange_on(conn, &method, &path, &json, &key)
                 .await
                 .unwrap_or(false),
             None => false,
@@ -123,8 +135,9 @@ impl LoadClient {
         method: &Method,
         path: &str,
         json: &Option<Bytes>,
+        key: &Option<HeaderValue>,
     ) -> Option<bool> {
-        let Some(request) = self.request(method, path, json) else {
+        let Some(request) = self.request(method, path, json, key) else {
             return Some(false);
         };
         let success = conn.exchange(request).await?;
@@ -134,7 +147,13 @@ impl LoadClient {
         Some(success)
     }
 
-    fn request(&self, method: &Method, path: &str, json: &Option<Bytes>) -> Option<Request<Body>> {
+    fn request(
+        &self,
+        method: &Method,
+        path: &str,
+        json: &Option<Bytes>,
+        key: &Option<HeaderValue>,
+    ) -> Option<Request<Body>> {
         let mut builder = Request::builder()
             .method(method.clone())
             .uri(path)
@@ -142,6 +161,9 @@ impl LoadClient {
             .header(AUTHORIZATION, self.authorization.clone());
         if json.is_some() {
             builder = builder.header(CONTENT_TYPE, self.json.clone());
+        }
+        if let Some(key) = key {
+            builder = builder.header("idempotency-key", key.clone());
         }
         builder
             .body(Full::new(json.clone().unwrap_or_default()))

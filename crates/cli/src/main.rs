@@ -3,6 +3,7 @@
 mod bench;
 mod bench_client;
 mod bench_pg;
+mod bench_retention;
 mod bench_webhooks;
 mod config;
 mod import;
@@ -207,6 +208,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure webhook deliveries per second to a local receiver (see docs/PERFORMANCE.md).
     BenchWebhooks(bench_webhooks::BenchWebhooksArgs),
+    /// Show the database's size under a long steady load of writes and webhook deliveries,
+    /// with retention at short ages or without it (see docs/PERFORMANCE.md).
+    BenchRetention(bench_retention::BenchRetentionArgs),
     /// Copy the live SQLite database to PATH while servers keep running (SQLite's online backup
     /// API). For PostgreSQL use pg_dump; see docs/OPERATIONS.md.
     Backup {
@@ -421,6 +425,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { command } => import::run(open().await?, command).await,
         Command::Bench(args) => bench::run(args, config.store.clone()).await,
         Command::BenchWebhooks(args) => bench_webhooks::run(args).await,
+        Command::BenchRetention(args) => bench_retention::run(args, config.store.clone()).await,
         Command::Backup { path, force } => backup(&config.database_url, &path, force),
     }
 }
