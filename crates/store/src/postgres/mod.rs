@@ -1148,20 +1148,31 @@ impl Store for PgStore {
         )
     }
 
-    async fn idempotency_complete(
+    async fn idempotency_renew(
         &self,
-        store_id: &str,
-        key: &str,
-        response: crate::StoredResponse,
-    ) -> StoreResult<()> {
-        store_write_tx!(self, store_id, "storing an idempotent answer", |tx| {
-            idempotency::complete(&tx, store_id, key, &response)
+        hold: &crate::IdempotencyHold,
+        lease: Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // Not a change a client reads (nor one the read replica serves): no read routing.
+        background_write_tx!(self, "renewing an idempotency key's lease", |tx| {
+            idempotency::renew(&tx, hold, lease, now)
         })
     }
 
-    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()> {
-        store_write_tx!(self, store_id, "releasing an idempotency key", |tx| {
-            idempotency::release(&tx, store_id, key)
+    async fn idempotency_complete(
+        &self,
+        hold: &crate::IdempotencyHold,
+        response: crate::StoredResponse,
+    ) -> StoreResult<bool> {
+        store_write_tx!(self, &hold.store_id, "storing an idempotent answer", |tx| {
+            idempotency::complete(&tx, hold, &response)
+        })
+    }
+
+    async fn idempotency_release(&self, hold: &crate::IdempotencyHold) -> StoreResult<bool> {
+        store_write_tx!(self, &hold.store_id, "releasing an idempotency key", |tx| {
+            idempotency::release(&tx, hold)
         })
     }
 
