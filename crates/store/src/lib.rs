@@ -553,6 +553,12 @@ pub trait Store: Send + Sync + 'static {
     /// fan-out cursor (PostgreSQL: not marked fanned out) and deliveries pending or in flight.
     /// Two index-only counts, read for `/metrics`.
     async fn webhook_backlog(&self, cursor: &str) -> StoreResult<WebhookBacklog>;
+    /// With a read replica (PostgreSQL's `read_url`): the reads that could have used it,
+    /// counted by where they went and why, and its state as of the last probe, for `/metrics`.
+    /// `None` without one (and always on SQLite). Costs no query.
+    fn read_replica_stats(&self) -> Option<read_routing::ReplicaReadStats> {
+        None
+    }
 
     // ---- returns (see the `returns` module) ----
 

@@ -267,8 +267,12 @@ macro_rules! routed {
             }
             .await;
             match result {
-                Ok(value) => answered = Some(Ok(value)),
+                Ok(value) => {
+                    replica.served();
+                    answered = Some(Ok(value))
+                }
                 Err(PgError::Store(StoreError::Domain(err))) => {
+                    replica.served();
                     answered = Some(Err(StoreError::Domain(err)))
                 }
                 Err(err) => replica.failed($what, &err),
@@ -1359,6 +1363,10 @@ impl Store for PgStore {
         read_tx!(self, "measuring the webhook backlog", |tx| {
             webhooks::backlog(&tx)
         })
+    }
+
+    fn read_replica_stats(&self) -> Option<crate::read_routing::ReplicaReadStats> {
+        self.replica.as_ref().map(replica::ReadReplica::stats)
     }
 
     async fn create_return(
