@@ -20,7 +20,14 @@
 //! - an event is delivered twice only if its first delivery was answered before the kill (the
 //!   killed node held its lease); the claims lost with the node are at most its
 //!   `webhook_max_in_flight`, and the duplicates at most those; no event is ever in flight to
-//!   the receiver twice at once.
+//!   the receiver twice at once;
+//! - an `Idempotency-Key` whose request died with the node is refused as in progress for at
+//!   most its lease (`waybill_server::idempotency::LEASE`, 10 s), then runs on another node, so
+//!   no write is left with an unknown outcome;
+//! - shipments already late when created (in transit for five days, ETA three days ago), some
+//!   while the killed node is down, get `stalled_in_transit` and `delayed` exactly once each
+//!   from the schedulers of whichever nodes are up (their claims are per transaction: a
+//!   killed node holds nothing another must wait out).
 //!
 //! The test needs PostgreSQL: without `WAYBILL_TEST_POSTGRES_URL` at build time it is ignored,
 //! with the reason in the test summary (see build.rs); run without it anyway, it fails.
@@ -65,6 +72,12 @@ const WORKERS: usize = 8;
 const LOAD_LIMIT: Duration = Duration::from_secs(60);
 /// After the load, the longest wait for every event to be delivered.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// Every this many orders, one more order gets a shipment that is late from the start.
+const LATE_EVERY: usize = 6;
+/// How often each node's scheduler looks for due time-based events.
+const SCHEDULER_INTERVAL: &str = "500ms";
+/// What a millisecond count of a day is.
+const DAY_MS: i64 = 86_400_000;
 
 /// The tests here are ignored unless this crate was built with `WAYBILL_TEST_POSTGRES_URL` set
 /// (see build.rs). Run without it anyway (the test binary started by hand), they fail rather
@@ -85,6 +98,8 @@ struct Node {
     base: String,
     /// Webhook attempts this process logged (its dispatcher's share of the work).
     attempts: Arc<AtomicUsize>,
+    /// Time-based events its scheduler logged as raised.
+    raised: Arc<AtomicUsize>,
     /// Log lines at ERROR level, and panics.
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -128,6 +143,7 @@ fn start_node(db_url: &str) -> Node {
         .env("WAYBILL_WEBHOOK_RETRY_JITTER", "0")
         .env("WAYBILL_WEBHOOK_MAX_IN_FLIGHT", MAX_IN_FLIGHT.to_string())
         .env("WAYBILL_AUTOMATION_LEASE", LEASE)
+        .env("WAYBILL_SCHEDULER_INTERVAL", SCHEDULER_INTERVAL)
         .env("WAYBILL_SHUTDOWN_GRACE", "2")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -145,13 +161,17 @@ fn start_node(db_url: &str) -> Node {
                 .take_while(|c| !c.is_whitespace() && *c != '"')
                 .collect();
             let attempts = Arc::new(AtomicUsize::new(0));
+            let raised = Arc::new(AtomicUsize::new(0));
             let errors = Arc::new(Mutex::new(Vec::new()));
-            let (a, e) = (attempts.clone(), errors.clone());
+            let (a, r, e) = (attempts.clone(), raised.clone(), errors.clone());
             // Keep reading the log, so the process never blocks on a full pipe.
             std::thread::spawn(move || {
                 for line in lines.map_while(Result::ok) {
                     if line.contains("\"webhook attempt\"") {
                         a.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if line.contains("time-based shipment events raised") {
+                        r.fetch_add(raised_in(&line), Ordering::Relaxed);
                     }
                     if line.contains("\"level\":\"ERROR\"") || line.contains("panicked") {
                         e.lock().unwrap().push(line);
@@ -162,6 +182,7 @@ fn start_node(db_url: &str) -> Node {
                 child,
                 base: format!("http://{addr}"),
                 attempts,
+                raised,
                 errors,
             };
         }
@@ -170,6 +191,29 @@ fn start_node(db_url: &str) -> Node {
     let _ = child.kill();
     let _ = child.wait();
     panic!("waybill serve did not report its address: {seen:#?}");
+}
+
+/// Time-based events the nodes other than the victim have logged as raised.
+fn survivors_raised(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != VICTIM)
+        .map(|(_, n)| n.raised.load(Ordering::Relaxed))
+        .sum()
+}
+
+/// The count of a `time-based shipment events raised` log line (`"raised":N`).
+fn raised_in(line: &str) -> usize {
+    line.split("\"raised\":")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Starts `count` nodes at once (they race to migrate the new schema).
@@ -332,6 +376,9 @@ struct Stats {
     race_lost: AtomicUsize,
     /// Answers no step expected (the test fails if there are any).
     unexpected: Mutex<Vec<String>>,
+    /// Keys refused as in progress (their first request died with its node): how long from
+    /// the first refusal until the key ran again (`None`: it never did within the bound).
+    key_waits: Mutex<Vec<Option<Duration>>>,
 }
 
 enum Reply {
@@ -371,8 +418,12 @@ impl Cluster {
         let key = format!("mn-{}", self.keys.fetch_add(1, Ordering::Relaxed));
         let mut node = self.pick(preferred);
         let mut lost = false;
+        let mut refused_since: Option<Instant> = None;
         let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
+        let reply = loop {
+            if Instant::now() >= deadline {
+                break Reply::Unknown;
+            }
             let url = format!("{}/v2.2/stores/{}{path}", self.base(node), self.store);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self
@@ -401,6 +452,9 @@ impl Cluster {
             };
             let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let in_progress = status == 409 && value.to_string().contains("still in progress");
+            if in_progress {
+                refused_since.get_or_insert_with(Instant::now);
+            }
             if in_progress || status == 429 || status == 503 {
                 self.stats.waits.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(150)).await;
@@ -409,12 +463,18 @@ impl Cluster {
             }
             if (200..300).contains(&status) {
                 self.stats.acknowledged.fetch_add(1, Ordering::Relaxed);
-                return Reply::Ack;
+                break Reply::Ack;
             }
-            return Reply::Refused(status, value, lost);
+            break Reply::Refused(status, value, lost);
+        };
+        if let Some(since) = refused_since {
+            let waited = (!matches!(reply, Reply::Unknown)).then(|| since.elapsed());
+            self.stats.key_waits.lock().unwrap().push(waited);
         }
-        self.stats.unknown.fetch_add(1, Ordering::Relaxed);
-        Reply::Unknown
+        if matches!(reply, Reply::Unknown) {
+            self.stats.unknown.fetch_add(1, Ordering::Relaxed);
+        }
+        reply
     }
 
     /// GETs a resource, round-robin, retrying a node that is down on the next one.
@@ -459,9 +519,68 @@ fn racing_fulfillments() -> [Vec<(&'static str, u64)>; 3] {
     ]
 }
 
+/// A shipment acknowledged late from the start.
+struct LateShipment {
+    fulfillment: String,
+    /// When it was acknowledged, on the test's clock and as Unix milliseconds.
+    acked: Instant,
+    acked_ms: i64,
+}
+
+/// One order with a shipment that is late from the start: in transit since five days ago
+/// (past the default 72 h stall threshold) with an ETA three days ago, so `stalled_in_transit`
+/// and `delayed` are both due at once, for the nodes' schedulers to raise.
+async fn run_late_shipment(cluster: &Cluster, i: usize, late: &Mutex<Vec<LateShipment>>) {
+    let order = format!("MN-LATE-{i:04}");
+    let body = json!({"orderId": order, "createdAt": "2026-12-07T12:00:00Z", "lineItems": [
+        {"id": "a", "productId": "p", "title": "A", "quantity": 1}]});
+    match cluster.write("/orders", &body, None).await {
+        Reply::Ack => {}
+        Reply::Refused(409, _, true) | Reply::Unknown => return,
+        Reply::Refused(status, value, _) => {
+            cluster.unexpected(format!("create {order}: {status} {value}"));
+            return;
+        }
+    }
+    let now = waybill_core::time::to_millis(waybill_core::time::now());
+    let since = waybill_core::time::format(waybill_core::time::from_millis(now - 5 * DAY_MS));
+    let eta = waybill_core::time::format(waybill_core::time::from_millis(now - 3 * DAY_MS));
+    let fulfillment = format!("{order}-f");
+    let body = json!({
+        "fulfillmentId": fulfillment,
+        "lineItems": [{"id": "a", "quantity": 1}],
+        "tracking": {"carrier": "FedEx", "code": format!("{:012}", 200_000_000 + i)},
+        "useDummyTracking": true,
+        "initialTracking": {"status": "in_transit", "datetime": since,
+                            "estimatedDeliveryDate": &eta[..10]},
+    });
+    match cluster
+        .write(&format!("/orders/{order}/fulfillments"), &body, None)
+        .await
+    {
+        Reply::Ack => late.lock().unwrap().push(LateShipment {
+            fulfillment,
+            acked: Instant::now(),
+            acked_ms: waybill_core::time::to_millis(waybill_core::time::now()),
+        }),
+        Reply::Refused(409, _, true) | Reply::Unknown => {}
+        Reply::Refused(status, value, _) => {
+            cluster.unexpected(format!("late fulfillment {fulfillment}: {status} {value}"));
+        }
+    }
+}
+
 /// One order's writes: create it, race three fulfillments for its units from three different
 /// nodes at once, then move each acknowledged fulfillment in transit and to delivered.
-async fn run_order(cluster: &Cluster, i: usize, acked: &Mutex<BTreeMap<String, AckedOrder>>) {
+async fn run_order(
+    cluster: &Cluster,
+    i: usize,
+    acked: &Mutex<BTreeMap<String, AckedOrder>>,
+    late: &Mutex<Vec<LateShipment>>,
+) {
+    if i.is_multiple_of(LATE_EVERY) {
+        run_late_shipment(cluster, i, late).await;
+    }
     let order = format!("MN-{i:04}");
     let lines: Vec<Value> = ORDERED
         .iter()
@@ -613,6 +732,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         stats: Stats::default(),
     });
     let acked: Arc<Mutex<BTreeMap<String, AckedOrder>>> = Arc::default();
+    let late: Arc<Mutex<Vec<LateShipment>>> = Arc::default();
 
     // The load: WORKERS workers take the orders one after another.
     let next_order = Arc::new(AtomicUsize::new(0));
@@ -620,7 +740,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     let load_started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
-        let (cluster, acked) = (cluster.clone(), acked.clone());
+        let (cluster, acked, late) = (cluster.clone(), acked.clone(), late.clone());
         let (next_order, done) = (next_order.clone(), done.clone());
         workers.push(tokio::spawn(async move {
             loop {
@@ -628,7 +748,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
                 if i >= ORDERS || load_started.elapsed() > LOAD_LIMIT {
                     break;
                 }
-                run_order(&cluster, i, &acked).await;
+                run_order(&cluster, i, &acked, &late).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -655,14 +775,18 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     // A third of the way through: SIGKILL one node.
     wait_for(ORDERS / 3).await;
     let victim_attempts = nodes[VICTIM].attempts.clone();
+    let victim_raised = nodes[VICTIM].raised.clone();
     nodes[VICTIM].child.kill().expect("SIGKILL the node");
     nodes[VICTIM].child.wait().expect("reap the node");
     let killed_at = Instant::now();
+    let survivors_raised_before = survivors_raised(&nodes);
     let killed_after = done.load(Ordering::Relaxed);
 
     // Two thirds of the way through: start it again (on a new port).
     wait_for(2 * ORDERS / 3).await;
     let url = db.url.clone();
+    let restarting_at = Instant::now();
+    let survivors_raised_while_down = survivors_raised(&nodes) - survivors_raised_before;
     let restarted = tokio::task::spawn_blocking(move || start_node(&url))
         .await
         .unwrap();
@@ -685,6 +809,31 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
     assert!(
         stats.connection_errors.load(Ordering::Relaxed) > 0,
         "no request met the killed node"
+    );
+    // A key whose request died with its node is usable again on another node within the
+    // lease (plus the client's pause between retries and a loaded machine's delays), so every
+    // write got an answer.
+    let key_waits = stats.key_waits.lock().unwrap().clone();
+    let idempotency_lease = waybill_server::idempotency::LEASE;
+    let longest_key_wait = key_waits
+        .iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or_default();
+    for waited in &key_waits {
+        let waited = waited.unwrap_or_else(|| {
+            panic!("a key refused as in progress never ran again within its write's 15 s")
+        });
+        assert!(
+            waited <= idempotency_lease + Duration::from_secs(2),
+            "a key was refused as in progress for {waited:?}, past its {idempotency_lease:?} lease"
+        );
+    }
+    assert_eq!(
+        stats.unknown.load(Ordering::Relaxed),
+        0,
+        "writes left with an unknown outcome"
     );
 
     // Every acknowledged write is there, and no line is over-fulfilled.
@@ -769,6 +918,94 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         .await
         .expect("connect to the test schema");
     tokio::spawn(connection);
+
+    // The late shipments: each gets `stalled_in_transit` and `delayed` exactly once, whichever
+    // nodes' schedulers were up (waited for before the outbox is read, so that their events'
+    // deliveries are checked below like every other's).
+    let late = std::mem::take(&mut *late.lock().unwrap());
+    let late_during_downtime = late
+        .iter()
+        .filter(|l| l.acked >= killed_at && l.acked < restarting_at)
+        .count();
+    assert!(
+        late.len() >= ORDERS / LATE_EVERY / 2,
+        "only {} late shipments were acknowledged",
+        late.len()
+    );
+    assert!(
+        late_during_downtime > 0,
+        "no late shipment was acknowledged while node {VICTIM} was down"
+    );
+    let raise_started = Instant::now();
+    let raised_at: HashMap<String, i64> = loop {
+        let rows = pg
+            .query(
+                "SELECT f.id,
+                        count(e.id) FILTER (WHERE e.status = 'stalled_in_transit'),
+                        count(e.id) FILTER (WHERE e.status = 'delayed'),
+                        max(e.received_at)
+                 FROM fulfillments f
+                 LEFT JOIN tracking_events e ON e.store_id = f.store_id AND e.fulfillment_id = f.id
+                      AND e.status IN ('stalled_in_transit', 'delayed')
+                 WHERE f.id LIKE 'MN-LATE-%'
+                 GROUP BY f.id",
+                &[],
+            )
+            .await
+            .expect("read the late shipments' events");
+        let mut raised = HashMap::new();
+        for row in &rows {
+            let (id, stalled, delayed, at): (String, i64, i64, Option<i64>) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            assert!(
+                stalled <= 1 && delayed <= 1,
+                "{id} got stalled_in_transit {stalled} times and delayed {delayed} times"
+            );
+            if let (1, 1, Some(at)) = (stalled, delayed, at) {
+                raised.insert(id, at);
+            }
+        }
+        if raised.len() == rows.len() && late.iter().all(|l| raised.contains_key(&l.fulfillment)) {
+            break raised;
+        }
+        assert!(
+            raise_started.elapsed() < Duration::from_secs(30),
+            "{} of {} late shipments still without both events",
+            rows.len() - raised.len(),
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Each was raised soon after it was acknowledged (the schedulers tick every 500 ms), also
+    // those acknowledged while node 1 was down.
+    let raise_delays: Vec<i64> = late
+        .iter()
+        .map(|l| raised_at[&l.fulfillment] - l.acked_ms)
+        .collect();
+    let slowest_raise = raise_delays.iter().copied().max().unwrap_or_default();
+    assert!(
+        slowest_raise <= 10_000,
+        "a late shipment's events were raised {slowest_raise} ms after it was acknowledged"
+    );
+    // One event per raise in the outbox too: two `fulfillment.event`s per late shipment.
+    let late_events: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE type = 'fulfillment.event'
+               AND fulfillment_id LIKE 'MN-LATE-%'",
+            &[],
+        )
+        .await
+        .expect("count the late shipments' events")
+        .get(0);
+    assert_eq!(
+        late_events,
+        2 * i64::try_from(raised_at.len()).unwrap(),
+        "time-based events in the outbox"
+    );
+    assert!(
+        survivors_raised_while_down > 0,
+        "the surviving nodes' schedulers raised nothing while node {VICTIM} was down"
+    );
     let events: Vec<(String, String)> = pg
         .query("SELECT event_id, type FROM outbox ORDER BY id", &[])
         .await
@@ -1021,6 +1258,12 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
          {race_lost} fulfillments lost their race, {unknown} outcomes unknown\n\
          multinode: node {VICTIM} killed after {killed_after} orders, restarted after {restarted_after}\n\
          multinode: {runs} automation runs ({runs_repeated} performed again after a lost lease)\n\
+         multinode: {late_count} late shipments ({late_during_downtime} while node {VICTIM} was down), \
+         each raised stalled_in_transit and delayed once, at most {slowest_raise} ms after acknowledged; \
+         raised per node {raised_per_node:?} (node {VICTIM} before the kill: {victim_raised_before}; \
+         survivors while it was down: {survivors_raised_while_down})\n\
+         multinode: {key_wait_count} keys refused as in progress after their request died, for at most {longest_key_wait:?} \
+         (lease {idempotency_lease:?})\n\
          multinode: {events} events, {receipts} receipts, {refused_once} refused once by the receiver, \
          {taken_over} claims taken over after the lease (bound {MAX_IN_FLIGHT}), {duplicates} duplicates; attempts logged per node {attempts:?} \
          (node {VICTIM} before the kill: {victim_before})",
@@ -1037,6 +1280,13 @@ async fn three_nodes_share_the_work_and_survive_a_kill() {
         events = events.len(),
         receipts = receipts.len(),
         runs = runs.len(),
+        late_count = raised_at.len(),
+        raised_per_node = nodes
+            .iter()
+            .map(|n| n.raised.load(Ordering::Relaxed))
+            .collect::<Vec<_>>(),
+        victim_raised_before = victim_raised.load(Ordering::Relaxed),
+        key_wait_count = key_waits.len(),
     );
 }
 

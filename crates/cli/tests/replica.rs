@@ -11,6 +11,7 @@
 
 #![cfg_attr(not(waybill_postgres), allow(dead_code, unused_imports))]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -524,6 +525,91 @@ impl Api {
     }
 }
 
+/// The read replica's figures in a node's `/metrics`.
+#[derive(Debug, Default)]
+struct ReplicaMetrics {
+    /// `read_replica_reads_total` by (server, reason).
+    reads: HashMap<(String, String), u64>,
+    up: Option<f64>,
+    lag: Option<f64>,
+}
+
+impl ReplicaMetrics {
+    fn reads(&self, server: &str, reason: &str) -> u64 {
+        self.reads
+            .get(&(server.to_owned(), reason.to_owned()))
+            .copied()
+            .unwrap_or_else(|| panic!("no read_replica_reads_total{{{server},{reason}}}: {self:?}"))
+    }
+
+    fn replica(&self) -> u64 {
+        self.reads("replica", "caught_up")
+    }
+
+    fn primary(&self, reason: &str) -> u64 {
+        self.reads("primary", reason)
+    }
+
+    fn total(&self) -> u64 {
+        self.reads.values().sum()
+    }
+
+    /// How each count moved since `before`, for messages.
+    fn since(&self, before: &ReplicaMetrics) -> String {
+        let mut moved: Vec<String> = self
+            .reads
+            .iter()
+            .map(|((server, reason), n)| {
+                let was = before
+                    .reads
+                    .get(&(server.clone(), reason.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                format!("{server}/{reason} +{}", n - was)
+            })
+            .collect();
+        moved.sort();
+        moved.join(", ")
+    }
+}
+
+impl Api {
+    async fn replica_metrics(&self, server: &Server) -> ReplicaMetrics {
+        let resp = self
+            .http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.expect("metrics text");
+        let mut metrics = ReplicaMetrics::default();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("read_replica_reads_total{") {
+                let (labels, value) = rest.split_once("} ").expect("a counter line");
+                let label = |name: &str| {
+                    labels
+                        .split(',')
+                        .find_map(|l| l.strip_prefix(&format!("{name}=\"")))
+                        .and_then(|v| v.strip_suffix('"'))
+                        .unwrap_or_else(|| panic!("no {name} in {line}"))
+                        .to_owned()
+                };
+                metrics.reads.insert(
+                    (label("server"), label("reason")),
+                    value.parse().expect("a count"),
+                );
+            } else if let Some(value) = line.strip_prefix("read_replica_up ") {
+                metrics.up = Some(value.parse().expect("a gauge"));
+            } else if let Some(value) = line.strip_prefix("read_replica_lag_seconds ") {
+                metrics.lag = Some(value.parse().expect("a gauge"));
+            }
+        }
+        assert_eq!(metrics.reads.len(), 5, "every route is listed: {text}");
+        metrics
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(waybill_postgres),
@@ -560,6 +646,27 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     let store1 = create_store(&primary_url, "Replica one");
     let store2 = create_store(&primary_url, "Replica two");
 
+    // Node A counts its reads by route from the start; node B, without a replica, lists the
+    // families but has no series.
+    let start = api.replica_metrics(&node_a).await;
+    assert_eq!(start.up, Some(1.0), "{start:?}");
+    assert!(
+        start.lag.is_some_and(|lag| lag < MAX_LAG.as_secs_f64()),
+        "{start:?}"
+    );
+    let resp = api
+        .http
+        .get(format!("{}/metrics", node_b.base))
+        .send()
+        .await
+        .expect("GET /metrics");
+    let text = resp.text().await.expect("metrics text");
+    assert!(text.contains("# TYPE read_replica_reads counter"), "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("read_replica")),
+        "node B has no replica, yet reports one: {text}"
+    );
+
     // 1. Read-your-writes: every order node A accepts is there on node A's very next read.
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -577,6 +684,24 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     }
 
     eprintln!("read-your-writes checked after {:?}", began.elapsed());
+    // Every one of the 60 reads is counted once; a read made just after the node's own write
+    // mostly goes to the primary for it (the replica may have replayed the write in between).
+    let after_ryw = api.replica_metrics(&node_a).await;
+    assert_eq!(
+        after_ryw.total() - start.total(),
+        60,
+        "{}",
+        after_ryw.since(&start)
+    );
+    assert!(
+        after_ryw.primary("own_write") > start.primary("own_write"),
+        "no read after a write went to the primary: {}",
+        after_ryw.since(&start)
+    );
+    eprintln!(
+        "metrics after read-your-writes: {}",
+        after_ryw.since(&start)
+    );
 
     // 2. Once the standby has caught up, the same reads are answered by it.
     clusters.wait_caught_up(&primary, &standby).await;
@@ -589,6 +714,7 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     }
     let listed = api.list_ids(&node_a, &store1).await;
     assert_eq!(listed.len(), ids.len(), "{listed:?}");
+    let caught_up = api.replica_metrics(&node_a).await;
     let standby_reads = order_reads(&standby).await - on_standby;
     let primary_reads = order_reads(&primary).await - on_primary;
     eprintln!(
@@ -598,6 +724,18 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     assert!(
         standby_reads >= 25,
         "the standby answered {standby_reads} of 31 reads (the primary {primary_reads})"
+    );
+    // The metrics say the same: the replica answered (at least) as many of the 31 reads.
+    assert_eq!(caught_up.total() - after_ryw.total(), 31);
+    let replica_answered = caught_up.replica() - after_ryw.replica();
+    assert!(
+        replica_answered >= 25,
+        "metrics: {}",
+        caught_up.since(&after_ryw)
+    );
+    assert!(
+        caught_up.lag.is_some_and(|lag| lag < MAX_LAG.as_secs_f64()),
+        "{caught_up:?}"
     );
 
     // 3. Paused standby. A write through node B is not on the standby, and node A (which knows
@@ -612,6 +750,7 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     api.create_order(&node_b, &store2, "ELSEWHERE-1").await;
     let (status, _) = api.get_order(&node_b, &store2, "ELSEWHERE-1").await;
     assert_eq!(status, 200, "node B reads the primary");
+    let before_stale = api.replica_metrics(&node_a).await;
     let (status, body) = api.get_order(&node_a, &store2, "ELSEWHERE-1").await;
     let stale_within = paused_at.elapsed();
     assert!(
@@ -623,16 +762,56 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
         "node A read ELSEWHERE-1 {stale_within:?} after the pause: not from the paused \
          standby? {body}"
     );
+    // The stale answer (a 404) came from the replica, and is counted so.
+    let after_stale = api.replica_metrics(&node_a).await;
+    assert_eq!(
+        (
+            after_stale.total() - before_stale.total(),
+            after_stale.replica() - before_stale.replica()
+        ),
+        (1, 1),
+        "{}",
+        after_stale.since(&before_stale)
+    );
     // A write through node A is read back at once (from the primary) although the standby
-    // stays behind.
+    // stays behind; the metrics count that read as the primary's, for the node's own write.
     api.create_order(&node_a, &store1, "PAUSED-1").await;
+    let before_own = api.replica_metrics(&node_a).await;
     let (status, body) = api.get_order(&node_a, &store1, "PAUSED-1").await;
     assert_eq!(
         status, 200,
         "node A lost its own write while the standby is paused: {body}"
     );
+    let after_own = api.replica_metrics(&node_a).await;
+    let own_within = paused_at.elapsed();
+    assert!(
+        own_within < MAX_LAG,
+        "the test was too slow ({own_within:?}) to read its own write within the bound"
+    );
+    assert_eq!(
+        (
+            after_own.total() - before_own.total(),
+            after_own.primary("own_write") - before_own.primary("own_write")
+        ),
+        (1, 1),
+        "the read of the node's own write: {}",
+        after_own.since(&before_own)
+    );
     // Past the bound, every read falls back to the primary: the other node's write appears.
     tokio::time::sleep(MAX_LAG + MAX_LAG / 4).await;
+    let before_lagging = api.replica_metrics(&node_a).await;
+    assert_eq!(
+        before_lagging.up,
+        Some(1.0),
+        "a paused standby still answers probes"
+    );
+    assert!(
+        before_lagging
+            .lag
+            .is_some_and(|lag| lag >= MAX_LAG.as_secs_f64()),
+        "the lag of a standby paused for {:?}: {before_lagging:?}",
+        paused_at.elapsed()
+    );
     let before = order_reads(&standby).await;
     let (status, body) = api.get_order(&node_a, &store2, "ELSEWHERE-1").await;
     assert_eq!(
@@ -646,6 +825,21 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
         order_reads(&standby).await - before,
         0,
         "a standby lagging past the bound answered reads"
+    );
+    let lagging = api.replica_metrics(&node_a).await;
+    assert_eq!(
+        (
+            lagging.total() - before_lagging.total(),
+            lagging.primary("lagging") - before_lagging.primary("lagging")
+        ),
+        (11, 11),
+        "the 11 reads past the bound: {}",
+        lagging.since(&before_lagging)
+    );
+    eprintln!(
+        "metrics: a standby paused for {:?} lags {:?} s",
+        paused_at.elapsed(),
+        lagging.lag
     );
     let paused_state: String = standby
         .query_one("SELECT pg_get_wal_replay_pause_state()", &[])
@@ -677,6 +871,7 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
 
     // 5. Stopped standby: reads fall back to the primary with no error to the client, whether
     //    the node has noticed yet or not.
+    let before_stop = api.replica_metrics(&node_a).await;
     clusters.stop_standby();
     for id in ids.iter().take(10) {
         let (status, body) = api.get_order(&node_a, &store1, id).await;
@@ -690,6 +885,31 @@ async fn reads_use_a_caught_up_replica_and_always_see_the_nodes_own_writes() {
     node_a
         .wait_logged("the read replica cannot be used; reading from the primary")
         .await;
+    // The 12 reads went to the primary, for an error on the replica or for a replica known to
+    // be down; now it is known down, with no lag, and the next read says so.
+    let stopped = api.replica_metrics(&node_a).await;
+    let fell_back = stopped.primary("replica_error") + stopped.primary("unavailable")
+        - before_stop.primary("replica_error")
+        - before_stop.primary("unavailable");
+    assert_eq!(
+        (stopped.total() - before_stop.total(), fell_back),
+        (12, 12),
+        "reads with the standby stopped: {}",
+        stopped.since(&before_stop)
+    );
+    assert_eq!((stopped.up, stopped.lag), (Some(0.0), None), "{stopped:?}");
+    assert_eq!(api.get_order(&node_a, &store1, "DOWN-1").await.0, 200);
+    let down = api.replica_metrics(&node_a).await;
+    assert_eq!(
+        down.primary("unavailable") - stopped.primary("unavailable"),
+        1,
+        "{}",
+        down.since(&stopped)
+    );
+    eprintln!(
+        "metrics with the standby stopped: {}",
+        stopped.since(&before_stop)
+    );
     drop(node_a);
     drop(node_b);
     drop(clusters);

@@ -7,11 +7,23 @@
 //! one arriving while the first is still running is refused with 409. Keys live for the
 //! configured time (24 h by default) and are purged by the scheduler.
 //!
+//! The reservation holds under a short lease ([`LEASE`], 10 s) that the request renews every
+//! third of it while its handler runs ([`keep_reserved`], polled beside the handler in one
+//! `select!`, so it stops the moment the handler finishes or the request is dropped). A live
+//! request however slow keeps its key; one whose process died stops renewing, and a retry on
+//! any process takes the key over once the lease has run out, within 10 s of the death instead
+//! of the minute a fixed lease once took. Renewing, storing the answer and releasing name the
+//! reservation's own token, so none of them touches a reservation another request has taken
+//! over, and a renewal never brings back a completed or released key. A failed renewal is
+//! logged and tried again at the next turn; the request goes on.
+//!
 //! The answer is stored after the command has committed, in a second transaction. If the
-//! process dies between the two, the key stays reserved until its lease runs out (a minute),
-//! and a retry after that runs the command again: a create with the caller's own id then meets
-//! its duplicate check. A request abandoned by the time limit keeps its reservation the same way.
+//! process dies between the two, the key stays reserved until its lease runs out, and a retry
+//! after that runs the command again: a create with the caller's own id then meets its
+//! duplicate check. A request abandoned by the time limit stops renewing and frees its key the
+//! same way.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -21,7 +33,7 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use waybill_store::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
+use waybill_store::{IdempotencyBegin, IdempotencyHold, IdempotencyRequest, Store, StoredResponse};
 
 use crate::dialects::error_for_path;
 use crate::{AppState, MAX_BODY_BYTES, auth};
@@ -30,8 +42,10 @@ use crate::{AppState, MAX_BODY_BYTES, auth};
 pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
-/// How long a first request holds its key before a retry may take it over.
-pub const LEASE: Duration = Duration::from_secs(60);
+/// How long a first request holds its key, unless it renews it, before a retry may take it
+/// over: the default of [`crate::AppState::with_idempotency_lease`]. It bounds how long a key
+/// stays reserved after its process died (or its request was dropped).
+pub const LEASE: Duration = Duration::from_secs(10);
 /// Largest answer stored for replay (answers are far smaller).
 const MAX_STORED: usize = 4 * 1024 * 1024;
 
@@ -77,31 +91,27 @@ pub async fn handle(State(state): State<AppState>, request: Request, next: Next)
             );
         }
     };
-    let mut hash = Sha256::new();
-    hash.update(parts.method.as_str().as_bytes());
-    hash.update(b" ");
-    hash.update(
+    let fingerprint = fingerprint(
+        &parts.method,
         parts
             .uri
             .path_and_query()
-            .map_or(path.as_str(), |p| p.as_str())
-            .as_bytes(),
+            .map_or(path.as_str(), |p| p.as_str()),
+        &bytes,
     );
-    hash.update(b"\n");
-    hash.update(&bytes);
-    let fingerprint = hex::encode(hash.finalize());
+    let lease = state.idempotency_lease;
+    let request = IdempotencyRequest {
+        store_id,
+        key,
+        fingerprint,
+        token: uuid::Uuid::new_v4().to_string(),
+        lease,
+        ttl: state.idempotency_ttl,
+    };
+    let hold = request.hold();
     let begin = state
         .store
-        .idempotency_begin(
-            IdempotencyRequest {
-                store_id: store_id.clone(),
-                key: key.clone(),
-                fingerprint,
-                lease: LEASE,
-                ttl: state.idempotency_ttl,
-            },
-            waybill_core::time::now(),
-        )
+        .idempotency_begin(request, waybill_core::time::now())
         .await;
     match begin {
         Ok(IdempotencyBegin::Proceed) => {}
@@ -135,13 +145,24 @@ pub async fn handle(State(state): State<AppState>, request: Request, next: Next)
             );
         }
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // The handler runs beside the renewals; whichever way it ends (answered, or dropped with
+    // the request), the renewals end with it.
+    let handler = next.run(Request::from_parts(parts, Body::from(bytes)));
+    let response = tokio::select! {
+        response = handler => response,
+        never = keep_reserved(state.store.as_ref(), &hold, lease) => match never {},
+    };
     let status = response.status();
     if status.is_server_error() {
-        if let Err(e) = state.store.idempotency_release(&store_id, &key).await {
-            tracing::warn!(error = %e, "an idempotency key could not be released; it frees itself when its lease ends");
+        match state.store.idempotency_release(&hold).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                key = %hold.key,
+                "an idempotency key was no longer held by its request when it was to be released"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "an idempotency key could not be released; it frees itself when its lease ends")
+            }
         }
         return response;
     }
@@ -162,18 +183,73 @@ pub async fn handle(State(state): State<AppState>, request: Request, next: Next)
             .map(str::to_owned),
         body: bytes.to_vec(),
     };
-    if let Err(e) = state
-        .store
-        .idempotency_complete(&store_id, &key, stored)
-        .await
-    {
+    match state.store.idempotency_complete(&hold, stored).await {
+        Ok(true) => {}
+        // The lease ran out without a renewal (the database was unreachable for that long) and
+        // a retry took the key over; that request's answer is the one kept.
+        Ok(false) => tracing::warn!(
+            key = %hold.key,
+            "an idempotent answer was not stored: another request had taken the key over"
+        ),
         // The command committed; only its replay is lost. A retry after the lease runs again.
-        tracing::warn!(error = %e, "an idempotent answer could not be stored");
+        Err(e) => tracing::warn!(error = %e, "an idempotent answer could not be stored"),
     }
     parts
         .headers
         .insert(REPLAYED, HeaderValue::from_static("false"));
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The hash a key's requests must share: method, path with query, and body.
+pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_str().as_bytes());
+    hash.update(b" ");
+    hash.update(path_and_query.as_bytes());
+    hash.update(b"\n");
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
+/// How often a running request renews its key: three times per lease, so that a renewal may
+/// fail or come late and the next one still lands before the lease runs out.
+pub fn renewal_interval(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(10))
+}
+
+/// Renews `hold`'s lease every [`renewal_interval`] for as long as it is polled; never returns.
+/// A renewal that fails is logged and tried again at the next turn. Once the key is found no
+/// longer held (taken over after a lease that ran out unrenewed), it stops renewing.
+pub async fn keep_reserved(
+    store: &dyn Store,
+    hold: &IdempotencyHold,
+    lease: Duration,
+) -> Infallible {
+    let every = renewal_interval(lease);
+    let mut turns = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        turns.tick().await;
+        match store
+            .idempotency_renew(hold, lease, waybill_core::time::now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    key = %hold.key,
+                    "an idempotency key's lease ran out and another request took the key over; \
+                     this request no longer holds it"
+                );
+                return std::future::pending().await;
+            }
+            Err(e) => tracing::warn!(
+                key = %hold.key,
+                error = %e,
+                "an idempotency key's lease could not be renewed; trying again"
+            ),
+        }
+    }
 }
 
 fn replay(stored: StoredResponse) -> Response {

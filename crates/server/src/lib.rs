@@ -55,6 +55,9 @@ pub struct Shared {
     pub limits: Arc<limits::Limits>,
     /// How long an `Idempotency-Key` and its answer live.
     pub idempotency_ttl: Duration,
+    /// How long a running request's reservation of its key holds between renewals
+    /// (`idempotency::LEASE`).
+    pub idempotency_lease: Duration,
     /// How the dashboard decides on `Secure` cookies and a sign-in's client address.
     pub dashboard: ui::DashboardSettings,
 }
@@ -74,6 +77,7 @@ impl AppState {
             metrics: true,
             limits: Arc::new(limits::Limits::default()),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_lease: idempotency::LEASE,
             dashboard: ui::DashboardSettings::default(),
         }))
     }
@@ -93,6 +97,14 @@ impl AppState {
     /// Sets how long idempotency keys live.
     pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
         self.shared_mut().idempotency_ttl = ttl;
+        self
+    }
+
+    /// Sets the lease of an idempotency key's reservation (renewed every third of it while its
+    /// request runs): how soon a key held by a request that died can be taken over. Tests
+    /// shorten it; [`idempotency::LEASE`] otherwise.
+    pub fn with_idempotency_lease(mut self, lease: Duration) -> Self {
+        self.shared_mut().idempotency_lease = lease;
         self
     }
 

@@ -6,6 +6,7 @@
 //! OpenMetrics text, which Prometheus scrapes natively.
 
 use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,6 +20,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+
+use waybill_store::read_routing::{ReadRoute, ReplicaReadStats};
 
 use crate::AppState;
 
@@ -55,6 +58,15 @@ struct AutomationLabels {
     action: String,
     result: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaReadLabels {
+    server: &'static str,
+    reason: &'static str,
+}
+
+/// The label set of a family listed without series.
+type Unlabelled = Vec<(&'static str, &'static str)>;
 
 /// A metric family listed (`# HELP`, `# TYPE`) even before its first series exists; the
 /// registry would leave an empty family out, and a dashboard could not tell "none yet" from
@@ -257,8 +269,14 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         // The other metrics are still worth serving; the gauges keep their last reading.
         Err(e) => tracing::warn!(error = %e, "could not read the webhook backlog for /metrics"),
     }
+    // The read replica's figures belong to this state's store, not to the process-wide
+    // registry: they are read now and encoded after it, from a registry of this scrape's own.
+    let replica = replica_registry(state.store.read_replica_stats().as_ref());
     let mut body = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &METRICS.registry) {
+    let encoded = prometheus_client::encoding::text::encode_registry(&mut body, &METRICS.registry)
+        .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut body, &replica))
+        .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut body));
+    if let Err(e) = encoded {
         tracing::error!(error = %e, "could not encode the metrics");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
@@ -267,6 +285,53 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The read replica's families (docs/OPERATIONS.md, "Metrics"), always listed; their series
+/// only with a replica: `read_replica_reads_total{server, reason}` for every route,
+/// `read_replica_up`, and `read_replica_lag_seconds` while the lag is known.
+fn replica_registry(stats: Option<&ReplicaReadStats>) -> Registry {
+    const READS: &str = "Reads made for GET and HEAD requests that could use the read replica, \
+        by the server that answered (replica, primary) and why (caught_up; unavailable, \
+        lagging, own_write, replica_error)";
+    const UP: &str = "1 when the read replica answered the last probe as a standby, else 0";
+    const LAG: &str = "How far the read replica trails: seconds since the latest instant \
+        before which it holds every acknowledged commit, as of the last probe (absent while \
+        unknown)";
+    let mut registry = Registry::default();
+    let reads = Family::<ReplicaReadLabels, Counter>::default();
+    // A gauge without a series, for a family that is listed but has no value.
+    let unset = || Listed(Family::<Unlabelled, Gauge>::default());
+    match stats {
+        Some(stats) => {
+            for route in ReadRoute::ALL {
+                reads
+                    .get_or_create(&ReplicaReadLabels {
+                        server: route.server(),
+                        reason: route.reason(),
+                    })
+                    .inc_by(stats.count(route));
+            }
+            registry.register("read_replica_reads", READS, Listed(reads));
+            let up = Gauge::<i64>::default();
+            up.set(i64::from(stats.up));
+            registry.register("read_replica_up", UP, up);
+            match stats.lag {
+                Some(trailing) => {
+                    let lag = Gauge::<f64, AtomicU64>::default();
+                    lag.set(trailing.as_secs_f64());
+                    registry.register("read_replica_lag_seconds", LAG, lag);
+                }
+                None => registry.register("read_replica_lag_seconds", LAG, unset()),
+            }
+        }
+        None => {
+            registry.register("read_replica_reads", READS, Listed(reads));
+            registry.register("read_replica_up", UP, unset());
+            registry.register("read_replica_lag_seconds", LAG, unset());
+        }
+    }
+    registry
 }
 
 /// The fan-out cursor whose backlog is reported: the dispatcher's default one.
@@ -284,6 +349,61 @@ mod tests {
         assert_eq!(dialect("/v1/orders"), "orderprotection");
         assert_eq!(dialect("/v10/x"), "none");
         assert_eq!(dialect("/healthz"), "none");
+    }
+
+    #[test]
+    fn replica_families_are_listed_and_carry_the_store_figures() {
+        let encode = |registry: &Registry| {
+            let mut body = String::new();
+            prometheus_client::encoding::text::encode_registry(&mut body, registry).unwrap();
+            body
+        };
+        let none = encode(&replica_registry(None));
+        for family in [
+            "read_replica_reads",
+            "read_replica_up",
+            "read_replica_lag_seconds",
+        ] {
+            assert!(none.contains(&format!("# TYPE {family} ")), "{none}");
+        }
+        assert!(
+            !none.lines().any(|l| l.starts_with("read_replica")),
+            "no series without a replica: {none}"
+        );
+
+        let stats = ReplicaReadStats {
+            reads: [7, 1, 2, 3, 4],
+            up: true,
+            lag: Some(std::time::Duration::from_millis(250)),
+        };
+        let body = encode(&replica_registry(Some(&stats)));
+        for line in [
+            r#"read_replica_reads_total{server="replica",reason="caught_up"} 7"#,
+            r#"read_replica_reads_total{server="primary",reason="unavailable"} 1"#,
+            r#"read_replica_reads_total{server="primary",reason="lagging"} 2"#,
+            r#"read_replica_reads_total{server="primary",reason="own_write"} 3"#,
+            r#"read_replica_reads_total{server="primary",reason="replica_error"} 4"#,
+            "read_replica_up 1",
+            "read_replica_lag_seconds 0.25",
+        ] {
+            assert!(
+                body.lines().any(|l| l == line),
+                "{line} missing from {body}"
+            );
+        }
+        let down = ReplicaReadStats {
+            up: false,
+            lag: None,
+            ..stats
+        };
+        let body = encode(&replica_registry(Some(&down)));
+        assert!(body.lines().any(|l| l == "read_replica_up 0"), "{body}");
+        assert!(
+            !body
+                .lines()
+                .any(|l| l.starts_with("read_replica_lag_seconds")),
+            "{body}"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use automations::{
 };
 pub use events::{EventData, LedgerChange, UnitsOfLine};
 pub use exceptions::{ExceptionKind, ExceptionQuery, ExceptionRow};
-pub use idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse};
+pub use idempotency::{IdempotencyBegin, IdempotencyHold, IdempotencyRequest, StoredResponse};
 pub use returns::{LineUnits, ReturnQuery};
 pub use secrets::NewApiKey;
 pub use sessions::{NewSession, Purge, SessionRecord};
@@ -398,15 +398,25 @@ pub trait Store: Send + Sync + 'static {
         request: IdempotencyRequest,
         now: Timestamp,
     ) -> StoreResult<IdempotencyBegin>;
-    /// Stores the answer of the request that reserved the key, for replay.
+    /// Extends the lease of the reservation `hold` names to `now + lease`, if its token still
+    /// holds the key in progress; `false` otherwise (completed, released, purged, or taken over
+    /// by another request after its lease ran out), and nothing changes.
+    async fn idempotency_renew(
+        &self,
+        hold: &IdempotencyHold,
+        lease: Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Stores the answer of the request that holds the key, for replay; `false` (nothing
+    /// stored) if `hold` no longer holds it in progress.
     async fn idempotency_complete(
         &self,
-        store_id: &str,
-        key: &str,
+        hold: &IdempotencyHold,
         response: StoredResponse,
-    ) -> StoreResult<()>;
-    /// Frees a reservation whose request failed on the server's side, so a retry may run.
-    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
+    /// Frees a reservation whose request failed on the server's side, so a retry may run;
+    /// `false` (nothing freed) if `hold` no longer holds the key in progress.
+    async fn idempotency_release(&self, hold: &IdempotencyHold) -> StoreResult<bool>;
     /// Deletes expired keys; how many.
     async fn purge_idempotency_keys(&self, now: Timestamp) -> StoreResult<u64>;
 
@@ -543,6 +553,12 @@ pub trait Store: Send + Sync + 'static {
     /// fan-out cursor (PostgreSQL: not marked fanned out) and deliveries pending or in flight.
     /// Two index-only counts, read for `/metrics`.
     async fn webhook_backlog(&self, cursor: &str) -> StoreResult<WebhookBacklog>;
+    /// With a read replica (PostgreSQL's `read_url`): the reads that could have used it,
+    /// counted by where they went and why, and its state as of the last probe, for `/metrics`.
+    /// `None` without one (and always on SQLite). Costs no query.
+    fn read_replica_stats(&self) -> Option<read_routing::ReplicaReadStats> {
+        None
+    }
 
     // ---- returns (see the `returns` module) ----
 

@@ -10,6 +10,10 @@
 //!
 //! The scheduler asks the store, every interval, to raise the `stalled_in_transit` and
 //! `delayed` events that are due; those go through the same path as events sent over the API.
+//! Every process with background work runs one, and none holds a claim beyond one transaction:
+//! a round locks each order it raises events on and decides on the history it reads under the
+//! lock, so an event is raised once whichever process gets there first, and a process killed
+//! mid-round rolls back and leaves nothing to wait out (`crates/cli/tests/multinode.rs`).
 //! Both read the time from an injectable [`Clock`], so tests drive them without sleeping.
 
 pub mod mailer;

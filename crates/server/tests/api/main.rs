@@ -16,6 +16,7 @@ mod fourthwall;
 mod fulfillments;
 mod hardening;
 mod isolation;
+mod leases;
 mod lifecycle;
 mod limits;
 mod observability;

@@ -8,7 +8,9 @@ use deadpool_postgres::Transaction;
 use waybill_core::{DomainError, Timestamp, time};
 
 use super::{PgResult, execute, query_opt, store_exists};
-use crate::idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse, after};
+use crate::idempotency::{
+    IdempotencyBegin, IdempotencyHold, IdempotencyRequest, StoredResponse, after,
+};
 use crate::webhooks::WebhookRecord;
 
 pub(super) async fn begin(
@@ -25,8 +27,8 @@ pub(super) async fn begin(
         tx,
         "reserving an idempotency key",
         "INSERT INTO idempotency_keys (store_id, key, fingerprint, state, locked_until,
-                                       created_at, expires_at)
-         VALUES ($1, $2, $3, 'in_progress', $4, $5, $6)
+                                       created_at, expires_at, holder)
+         VALUES ($1, $2, $3, 'in_progress', $4, $5, $6, $7)
          ON CONFLICT (store_id, key) DO NOTHING",
         &[
             &request.store_id,
@@ -35,6 +37,7 @@ pub(super) async fn begin(
             &locked_until,
             &now_ms,
             &expires_at,
+            &request.token,
         ],
     )
     .await?;
@@ -79,7 +82,8 @@ pub(super) async fn begin(
         tx,
         "taking over an idempotency key",
         "UPDATE idempotency_keys SET fingerprint = $3, state = 'in_progress', locked_until = $4,
-                status = NULL, content_type = NULL, body = NULL, created_at = $5, expires_at = $6
+                status = NULL, content_type = NULL, body = NULL, created_at = $5, expires_at = $6,
+                holder = $7
          WHERE store_id = $1 AND key = $2",
         &[
             &request.store_id,
@@ -88,45 +92,66 @@ pub(super) async fn begin(
             &locked_until,
             &now_ms,
             &expires_at,
+            &request.token,
         ],
     )
     .await?;
     Ok(IdempotencyBegin::Proceed)
 }
 
+/// Moves the lease of the reservation `hold` names to `now + lease`; whether it still held it.
+/// A renewal racing the holder's own completion waits for the row and then finds it done.
+pub(super) async fn renew(
+    tx: &Transaction<'_>,
+    hold: &IdempotencyHold,
+    lease: Duration,
+    now: Timestamp,
+) -> PgResult<bool> {
+    let changed = execute(
+        tx,
+        "renewing an idempotency key's lease",
+        "UPDATE idempotency_keys SET locked_until = $4
+         WHERE store_id = $1 AND key = $2 AND holder = $3 AND state = 'in_progress'",
+        &[&hold.store_id, &hold.key, &hold.token, &after(now, lease)],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
 pub(super) async fn complete(
     tx: &Transaction<'_>,
-    store_id: &str,
-    key: &str,
+    hold: &IdempotencyHold,
     response: &StoredResponse,
-) -> PgResult<()> {
-    execute(
+) -> PgResult<bool> {
+    let changed = execute(
         tx,
         "storing an idempotent answer",
-        "UPDATE idempotency_keys SET state = 'done', locked_until = NULL, status = $3,
-                content_type = $4, body = $5
-         WHERE store_id = $1 AND key = $2",
+        "UPDATE idempotency_keys SET state = 'done', locked_until = NULL, status = $4,
+                content_type = $5, body = $6
+         WHERE store_id = $1 AND key = $2 AND holder = $3 AND state = 'in_progress'",
         &[
-            &store_id,
-            &key,
+            &hold.store_id,
+            &hold.key,
+            &hold.token,
             &i32::from(response.status),
             &response.content_type,
             &response.body,
         ],
     )
     .await?;
-    Ok(())
+    Ok(changed == 1)
 }
 
-pub(super) async fn release(tx: &Transaction<'_>, store_id: &str, key: &str) -> PgResult<()> {
-    execute(
+pub(super) async fn release(tx: &Transaction<'_>, hold: &IdempotencyHold) -> PgResult<bool> {
+    let changed = execute(
         tx,
         "releasing an idempotency key",
-        "DELETE FROM idempotency_keys WHERE store_id = $1 AND key = $2 AND state = 'in_progress'",
-        &[&store_id, &key],
+        "DELETE FROM idempotency_keys
+         WHERE store_id = $1 AND key = $2 AND holder = $3 AND state = 'in_progress'",
+        &[&hold.store_id, &hold.key, &hold.token],
     )
     .await?;
-    Ok(())
+    Ok(changed == 1)
 }
 
 pub(super) async fn purge(tx: &Transaction<'_>, now: Timestamp) -> PgResult<u64> {

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "order_snapshot",
         include_str!("migrations/0013_order_snapshot.sql"),
     ),
+    (
+        15,
+        "idempotency_holder",
+        include_str!("migrations/0015_idempotency_holder.sql"),
+    ),
 ];
 
 /// The advisory lock class of migrations ("wmig"), taken per schema.

@@ -267,8 +267,12 @@ macro_rules! routed {
             }
             .await;
             match result {
-                Ok(value) => answered = Some(Ok(value)),
+                Ok(value) => {
+                    replica.served();
+                    answered = Some(Ok(value))
+                }
                 Err(PgError::Store(StoreError::Domain(err))) => {
+                    replica.served();
                     answered = Some(Err(StoreError::Domain(err)))
                 }
                 Err(err) => replica.failed($what, &err),
@@ -1148,20 +1152,31 @@ impl Store for PgStore {
         )
     }
 
-    async fn idempotency_complete(
+    async fn idempotency_renew(
         &self,
-        store_id: &str,
-        key: &str,
-        response: crate::StoredResponse,
-    ) -> StoreResult<()> {
-        store_write_tx!(self, store_id, "storing an idempotent answer", |tx| {
-            idempotency::complete(&tx, store_id, key, &response)
+        hold: &crate::IdempotencyHold,
+        lease: Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // Not a change a client reads (nor one the read replica serves): no read routing.
+        background_write_tx!(self, "renewing an idempotency key's lease", |tx| {
+            idempotency::renew(&tx, hold, lease, now)
         })
     }
 
-    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()> {
-        store_write_tx!(self, store_id, "releasing an idempotency key", |tx| {
-            idempotency::release(&tx, store_id, key)
+    async fn idempotency_complete(
+        &self,
+        hold: &crate::IdempotencyHold,
+        response: crate::StoredResponse,
+    ) -> StoreResult<bool> {
+        store_write_tx!(self, &hold.store_id, "storing an idempotent answer", |tx| {
+            idempotency::complete(&tx, hold, &response)
+        })
+    }
+
+    async fn idempotency_release(&self, hold: &crate::IdempotencyHold) -> StoreResult<bool> {
+        store_write_tx!(self, &hold.store_id, "releasing an idempotency key", |tx| {
+            idempotency::release(&tx, hold)
         })
     }
 
@@ -1348,6 +1363,10 @@ impl Store for PgStore {
         read_tx!(self, "measuring the webhook backlog", |tx| {
             webhooks::backlog(&tx)
         })
+    }
+
+    fn read_replica_stats(&self) -> Option<crate::read_routing::ReplicaReadStats> {
+        self.replica.as_ref().map(replica::ReadReplica::stats)
     }
 
     async fn create_return(

@@ -19,8 +19,13 @@
 //!
 //! So a client always sees its own writes through the node that made them, and through any node
 //! sees every write acknowledged more than the maximum lag (plus one check interval) earlier.
+//!
+//! Every read that could have used the replica is counted by where it went and why
+//! ([`ReadRoute`]), and the replica's lag is kept as of the last probe; the server's
+//! `/metrics` reports both (`Store::read_replica_stats`).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -29,6 +34,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_postgres::types::PgLsn;
 
 use super::{PgError, acquire};
+use crate::read_routing::{ReadRoute, ReplicaReadStats};
 
 /// How long one probe of the primary or the replica may take before it counts as failed.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -42,6 +48,8 @@ pub(crate) struct ReadReplica {
     state: Arc<Mutex<Routing>>,
     max_lag: Duration,
     monitor: tokio::task::JoinHandle<()>,
+    /// Reads that could have used the replica, per route (in [`ReadRoute::ALL`]'s order).
+    reads: [AtomicU64; 5],
 }
 
 impl Drop for ReadReplica {
@@ -76,6 +84,7 @@ impl ReadReplica {
             state,
             max_lag,
             monitor,
+            reads: Default::default(),
         }
     }
 
@@ -84,9 +93,40 @@ impl ReadReplica {
     }
 
     /// Whether a read for `store` (`None`: a read across stores) may run on the replica now.
+    /// Reads made outside [`crate::read_routing::allow_replica`] never may, and are not
+    /// counted; the others are counted here when they go to the primary, and by
+    /// [`ReadReplica::served`] or [`ReadReplica::failed`] once the replica has answered.
     pub(crate) fn may_serve(&self, store: Option<&str>) -> bool {
-        crate::read_routing::replica_allowed()
-            && self.state().may_serve(store, Instant::now(), self.max_lag)
+        if !crate::read_routing::replica_allowed() {
+            return false;
+        }
+        let route = self.state().route(store, Instant::now(), self.max_lag);
+        if route == ReadRoute::Replica {
+            return true;
+        }
+        self.count(route);
+        false
+    }
+
+    /// A read [`ReadReplica::may_serve`] sent to the replica was answered there.
+    pub(crate) fn served(&self) {
+        self.count(ReadRoute::Replica);
+    }
+
+    fn count(&self, route: ReadRoute) {
+        if let Some(i) = ReadRoute::ALL.iter().position(|r| *r == route) {
+            self.reads[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The reads counted so far, and the replica's state as of the last probe.
+    pub(crate) fn stats(&self) -> ReplicaReadStats {
+        let (up, lag) = self.state().health(Instant::now());
+        ReplicaReadStats {
+            reads: std::array::from_fn(|i| self.reads[i].load(Ordering::Relaxed)),
+            up,
+            lag,
+        }
     }
 
     /// Records that a write for `store` (`None`: not scoped to one store) has just finished,
@@ -102,6 +142,7 @@ impl ReadReplica {
             error = ?err,
             "{what}: the read replica failed; reading from the primary"
         );
+        self.count(ReadRoute::ReplicaError);
         self.state().replica_down();
     }
 
@@ -208,6 +249,16 @@ struct Routing {
     /// When this node last finished a write for each store (entries the replica has caught up
     /// with are dropped).
     store_writes: HashMap<String, Instant>,
+    /// Whether the replica answered the last probe as a standby (it may still be behind every
+    /// kept sample, when `caught_up_to` is `None`).
+    answering: bool,
+    /// The latest instant the replica is known to hold every commit acknowledged before, for
+    /// the lag metric: unlike `caught_up_to` it stays when its sample ages out of the kept
+    /// ones, so a replica that falls far behind shows a growing lag. Cleared while the
+    /// replica is down, and when it comes back behind a position it had replayed.
+    held_to: Option<Instant>,
+    /// The replica's replay position at the last probe.
+    replayed: Option<u64>,
 }
 
 impl Routing {
@@ -222,22 +273,47 @@ impl Routing {
         }
     }
 
-    fn may_serve(&self, store: Option<&str>, now: Instant, max_lag: Duration) -> bool {
+    /// Where a read for `store` goes now, and why.
+    fn route(&self, store: Option<&str>, now: Instant, max_lag: Duration) -> ReadRoute {
         let Some(caught) = self.caught_up_to else {
-            return false;
+            // Answering but behind every kept sample: behind by more than the bound.
+            return if self.answering {
+                ReadRoute::Lagging
+            } else {
+                ReadRoute::Unavailable
+            };
         };
         if now.saturating_duration_since(caught) > max_lag {
-            return false;
+            return ReadRoute::Lagging;
         }
         // A write finished at the very instant a sample was sent may not be in it: strict.
         let pending = |write: Option<Instant>| write.is_some_and(|w| w >= caught);
-        if pending(self.unscoped_write) {
-            return false;
+        let own = pending(self.unscoped_write)
+            || match store {
+                Some(id) => pending(self.store_writes.get(id).copied()),
+                None => pending(self.latest_write),
+            };
+        if own {
+            ReadRoute::OwnWrite
+        } else {
+            ReadRoute::Replica
         }
-        match store {
-            Some(id) => !pending(self.store_writes.get(id).copied()),
-            None => !pending(self.latest_write),
+    }
+
+    #[cfg(test)]
+    fn may_serve(&self, store: Option<&str>, now: Instant, max_lag: Duration) -> bool {
+        self.route(store, now, max_lag) == ReadRoute::Replica
+    }
+
+    /// Whether the replica answers, and how far it trails (`None` while unknown).
+    fn health(&self, now: Instant) -> (bool, Option<Duration>) {
+        if !self.answering {
+            return (false, None);
         }
+        (
+            true,
+            self.held_to.map(|held| now.saturating_duration_since(held)),
+        )
     }
 
     fn primary_at(&mut self, sent: Instant, lsn: u64) {
@@ -254,6 +330,15 @@ impl Routing {
             .iter()
             .rposition(|(_, sampled)| *sampled <= lsn);
         self.caught_up_to = reached.map(|i| self.samples[i].0);
+        self.answering = true;
+        if self.replayed.is_some_and(|before| lsn < before) {
+            // Restarted behind what it had replayed: only what it replays again counts.
+            self.held_to = None;
+        }
+        self.replayed = Some(lsn);
+        if let Some(caught) = self.caught_up_to {
+            self.held_to = Some(self.held_to.map_or(caught, |held| held.max(caught)));
+        }
         if let Some(i) = reached {
             // Older samples can never matter again (the newest reached one is kept, in case
             // the replica restarts behind a later one).
@@ -273,6 +358,9 @@ impl Routing {
 
     fn replica_down(&mut self) {
         self.caught_up_to = None;
+        self.answering = false;
+        self.held_to = None;
+        self.replayed = None;
     }
 }
 
@@ -363,6 +451,62 @@ mod tests {
         r.primary_at(t0 + ms(1600), 300);
         r.replica_at(300, t0 + ms(1601), KEEP);
         assert!(r.may_serve(Some("a"), t0 + ms(1602), LAG));
+    }
+
+    #[test]
+    fn each_read_is_routed_with_its_reason() {
+        let t0 = Instant::now();
+        let mut r = Routing::default();
+        assert_eq!(r.route(Some("a"), t0, LAG), ReadRoute::Unavailable);
+        r.primary_at(t0, 100);
+        r.replica_at(100, t0 + ms(1), KEEP);
+        assert_eq!(r.route(Some("a"), t0 + ms(2), LAG), ReadRoute::Replica);
+        r.note_write(Some("a"), t0 + ms(3));
+        assert_eq!(r.route(Some("a"), t0 + ms(4), LAG), ReadRoute::OwnWrite);
+        assert_eq!(r.route(Some("b"), t0 + ms(4), LAG), ReadRoute::Replica);
+        assert_eq!(r.route(None, t0 + ms(4), LAG), ReadRoute::OwnWrite);
+        // Past the bound, and later behind every kept sample: lagging either way.
+        assert_eq!(r.route(Some("b"), t0 + ms(1001), LAG), ReadRoute::Lagging);
+        for i in 1..=30 {
+            r.primary_at(t0 + ms(100 * i), 100 + i);
+            r.replica_at(100, t0 + ms(100 * i), KEEP);
+        }
+        assert!(r.caught_up_to.is_none(), "the reached sample aged out");
+        assert_eq!(r.route(Some("b"), t0 + ms(3001), LAG), ReadRoute::Lagging);
+        let (up, lag) = r.health(t0 + ms(3001));
+        assert!(up);
+        assert_eq!(
+            lag,
+            Some(ms(3001)),
+            "the lag keeps growing past the kept samples"
+        );
+        r.replica_down();
+        assert_eq!(
+            r.route(Some("b"), t0 + ms(3002), LAG),
+            ReadRoute::Unavailable
+        );
+        assert_eq!(r.health(t0 + ms(3002)), (false, None));
+    }
+
+    #[test]
+    fn the_lag_is_the_time_since_the_newest_sample_replayed() {
+        let t0 = Instant::now();
+        let mut r = Routing::default();
+        r.primary_at(t0, 100);
+        r.replica_at(100, t0 + ms(5), KEEP);
+        assert_eq!(r.health(t0 + ms(7)), (true, Some(ms(7))));
+        r.primary_at(t0 + ms(20), 150);
+        r.replica_at(120, t0 + ms(25), KEEP);
+        assert_eq!(
+            r.health(t0 + ms(30)),
+            (true, Some(ms(30))),
+            "still at the first"
+        );
+        r.replica_at(150, t0 + ms(40), KEEP);
+        assert_eq!(r.health(t0 + ms(40)), (true, Some(ms(20))));
+        // Restarted behind its earlier position: nothing is known until it replays a sample.
+        r.replica_at(90, t0 + ms(50), KEEP);
+        assert_eq!(r.health(t0 + ms(50)), (true, None));
     }
 
     #[test]

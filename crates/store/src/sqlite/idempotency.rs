@@ -7,7 +7,9 @@ use waybill_core::{DomainError, Timestamp, time};
 
 use super::map_err;
 use crate::StoreResult;
-use crate::idempotency::{IdempotencyBegin, IdempotencyRequest, StoredResponse, after};
+use crate::idempotency::{
+    IdempotencyBegin, IdempotencyHold, IdempotencyRequest, StoredResponse, after,
+};
 use crate::webhooks::WebhookRecord;
 
 type Row = (
@@ -69,12 +71,12 @@ pub(super) fn begin(
     }
     conn.prepare_cached(
         "INSERT INTO idempotency_keys (store_id, key, fingerprint, state, locked_until,
-                                       created_at, expires_at)
-         VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5, ?6)
+                                       created_at, expires_at, holder)
+         VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5, ?6, ?7)
          ON CONFLICT (store_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
              state = 'in_progress', locked_until = excluded.locked_until, status = NULL,
              content_type = NULL, body = NULL, created_at = excluded.created_at,
-             expires_at = excluded.expires_at",
+             expires_at = excluded.expires_at, holder = excluded.holder",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -84,43 +86,68 @@ pub(super) fn begin(
             after(now, request.lease),
             now_ms,
             after(now, request.ttl),
+            request.token,
         ])
     })
     .map_err(|e| map_err("reserving an idempotency key", e))?;
     Ok(IdempotencyBegin::Proceed)
 }
 
-pub(super) fn complete(
+/// Moves the lease of the reservation `hold` names to `now + lease`; whether it still held it.
+pub(super) fn renew(
     conn: &Connection,
-    store_id: &str,
-    key: &str,
-    response: &StoredResponse,
-) -> StoreResult<()> {
+    hold: &IdempotencyHold,
+    lease: Duration,
+    now: Timestamp,
+) -> StoreResult<bool> {
     conn.prepare_cached(
-        "UPDATE idempotency_keys SET state = 'done', locked_until = NULL, status = ?3,
-                content_type = ?4, body = ?5
-         WHERE store_id = ?1 AND key = ?2",
+        "UPDATE idempotency_keys SET locked_until = ?4
+         WHERE store_id = ?1 AND key = ?2 AND holder = ?3 AND state = 'in_progress'",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
-            store_id,
-            key,
+            hold.store_id,
+            hold.key,
+            hold.token,
+            after(now, lease)
+        ])
+    })
+    .map(|n| n == 1)
+    .map_err(|e| map_err("renewing an idempotency key's lease", e))
+}
+
+pub(super) fn complete(
+    conn: &Connection,
+    hold: &IdempotencyHold,
+    response: &StoredResponse,
+) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "UPDATE idempotency_keys SET state = 'done', locked_until = NULL, status = ?4,
+                content_type = ?5, body = ?6
+         WHERE store_id = ?1 AND key = ?2 AND holder = ?3 AND state = 'in_progress'",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            hold.store_id,
+            hold.key,
+            hold.token,
             i64::from(response.status),
             response.content_type,
             response.body
         ])
     })
-    .map_err(|e| map_err("storing an idempotent answer", e))?;
-    Ok(())
+    .map(|n| n == 1)
+    .map_err(|e| map_err("storing an idempotent answer", e))
 }
 
-pub(super) fn release(conn: &Connection, store_id: &str, key: &str) -> StoreResult<()> {
+pub(super) fn release(conn: &Connection, hold: &IdempotencyHold) -> StoreResult<bool> {
     conn.prepare_cached(
-        "DELETE FROM idempotency_keys WHERE store_id = ?1 AND key = ?2 AND state = 'in_progress'",
+        "DELETE FROM idempotency_keys
+         WHERE store_id = ?1 AND key = ?2 AND holder = ?3 AND state = 'in_progress'",
     )
-    .and_then(|mut stmt| stmt.execute(params![store_id, key]))
-    .map_err(|e| map_err("releasing an idempotency key", e))?;
-    Ok(())
+    .and_then(|mut stmt| stmt.execute(params![hold.store_id, hold.key, hold.token]))
+    .map(|n| n == 1)
+    .map_err(|e| map_err("releasing an idempotency key", e))
 }
 
 /// Deletes at most `limit` keys expired at `now`; how many. The caller repeats it while a whole

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "return_automations",
         include_str!("migrations/0013_return_automations.sql"),
     ),
+    (
+        15,
+        "idempotency_holder",
+        include_str!("migrations/0015_idempotency_holder.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded. Runs in one IMMEDIATE transaction, so two

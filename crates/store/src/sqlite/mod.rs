@@ -728,20 +728,30 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn idempotency_complete(
+    async fn idempotency_renew(
         &self,
-        store_id: &str,
-        key: &str,
-        response: crate::StoredResponse,
-    ) -> StoreResult<()> {
-        let (store_id, key) = (store_id.to_owned(), key.to_owned());
-        self.write(move |conn| idempotency::complete(conn, &store_id, &key, &response))
+        hold: &crate::IdempotencyHold,
+        lease: Duration,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let hold = hold.clone();
+        self.write(move |conn| idempotency::renew(conn, &hold, lease, now))
             .await
     }
 
-    async fn idempotency_release(&self, store_id: &str, key: &str) -> StoreResult<()> {
-        let (store_id, key) = (store_id.to_owned(), key.to_owned());
-        self.write(move |conn| idempotency::release(conn, &store_id, &key))
+    async fn idempotency_complete(
+        &self,
+        hold: &crate::IdempotencyHold,
+        response: crate::StoredResponse,
+    ) -> StoreResult<bool> {
+        let hold = hold.clone();
+        self.write(move |conn| idempotency::complete(conn, &hold, &response))
+            .await
+    }
+
+    async fn idempotency_release(&self, hold: &crate::IdempotencyHold) -> StoreResult<bool> {
+        let hold = hold.clone();
+        self.write(move |conn| idempotency::release(conn, &hold))
             .await
     }
 
