@@ -58,9 +58,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0013_order_snapshot.sql"),
     ),
     (
-        15,
+        14,
         "idempotency_holder",
-        include_str!("migrations/0015_idempotency_holder.sql"),
+        include_str!("migrations/0014_idempotency_holder.sql"),
     ),
 ];
 
