@@ -71,6 +71,16 @@ pub(crate) struct Template {
 }
 
 impl BenchSql {
+    /// The connection, for other benches' own queries.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bench's schema.
+    pub(crate) fn schema(&self) -> &str {
+        &self.schema
+    }
+
     pub(crate) async fn connect(server: &str, schema: &str) -> anyhow::Result<BenchSql> {
         let (client, connection) = tokio_postgres::connect(server, NoTls)
             .await

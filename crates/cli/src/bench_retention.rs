@@ -28,12 +28,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio_postgres::{Client, NoTls};
 use waybill_server::webhooks::sign;
 use waybill_store::OpenOptions;
 
 use crate::bench::{BenchDatabase, interrupted, start_server};
 use crate::bench_client::LoadClient;
+use crate::bench_pg::BenchSql;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchRetentionArgs {
@@ -187,19 +187,7 @@ struct Measure {
 /// Reads the database's size beside the server.
 enum Probe {
     Sqlite(PathBuf),
-    Postgres {
-        client: Client,
-        schema: String,
-        task: tokio::task::JoinHandle<()>,
-    },
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        if let Probe::Postgres { task, .. } = self {
-            task.abort();
-        }
-    }
+    Postgres(BenchSql),
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -209,21 +197,7 @@ fn mib(bytes: u64) -> f64 {
 impl Probe {
     async fn open(db: &BenchDatabase) -> anyhow::Result<Probe> {
         if let Some((server, schema)) = &db.schema {
-            let (client, connection) = tokio_postgres::connect(server, NoTls)
-                .await
-                .context("connecting to PostgreSQL to measure the schema")?;
-            let task = tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            client
-                .batch_execute(&format!("SET search_path TO {schema}"))
-                .await
-                .context("selecting the bench schema")?;
-            return Ok(Probe::Postgres {
-                client,
-                schema: schema.clone(),
-                task,
-            });
+            return Ok(Probe::Postgres(BenchSql::connect(server, schema).await?));
         }
         let path = waybill_store::sqlite::path_from_url(&db.url)
             .context("the bench database is neither SQLite nor PostgreSQL")?;
@@ -241,13 +215,14 @@ impl Probe {
                     .await
                     .context("measuring the SQLite database")?
             }
-            Probe::Postgres { client, schema, .. } => {
+            Probe::Postgres(sql) => {
+                let (client, schema) = (sql.client(), sql.schema());
                 let rows = client
                     .query(
                         "SELECT c.relname::text, pg_total_relation_size(c.oid)::bigint
                          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
-                        &[schema],
+                        &[&schema],
                     )
                     .await
                     .context("reading the schema's table sizes")?;
@@ -296,9 +271,10 @@ impl Probe {
 
     /// PostgreSQL: whether the server runs autovacuum.
     async fn autovacuum(&self) -> anyhow::Result<Option<bool>> {
-        let Probe::Postgres { client, .. } = self else {
+        let Probe::Postgres(sql) = self else {
             return Ok(None);
         };
+        let client = sql.client();
         let on: String = client
             .query_one("SELECT current_setting('autovacuum')", &[])
             .await
@@ -310,15 +286,16 @@ impl Probe {
     /// PostgreSQL: each table's dead rows, how often it was vacuumed (by autovacuum or by
     /// hand), and the size of its indexes.
     async fn vacuum_stats(&self) -> anyhow::Result<BTreeMap<String, (i64, i64, i64)>> {
-        let Probe::Postgres { client, schema, .. } = self else {
+        let Probe::Postgres(sql) = self else {
             return Ok(BTreeMap::new());
         };
+        let (client, schema) = (sql.client(), sql.schema());
         let rows = client
             .query(
                 "SELECT relname::text, n_dead_tup, vacuum_count + autovacuum_count,
                         pg_indexes_size(relid)
                  FROM pg_stat_user_tables WHERE schemaname = $1",
-                &[schema],
+                &[&schema],
             )
             .await
             .context("reading the schema's vacuum statistics")?;
@@ -497,12 +474,8 @@ async fn vacuum_loop(
     interval: Duration,
     done: Arc<Vacuums>,
 ) -> anyhow::Result<()> {
-    let (client, connection) = tokio_postgres::connect(&server, NoTls)
-        .await
-        .context("connecting to PostgreSQL to vacuum")?;
-    let _task = AbortOnDrop(tokio::spawn(async move {
-        let _ = connection.await;
-    }));
+    let sql = BenchSql::connect(&server, &schema).await?;
+    let client = sql.client();
     let rows = client
         .query(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
